@@ -1,0 +1,99 @@
+// Daemon configuration: the TOML file (deploy/config/kneeloadd.example.toml documents every key),
+// command-line overrides, and validation. Loaded on the main thread at start-up and on SIGHUP;
+// never touched by pipeline threads (they get an immutable Registry built from it).
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kneeload/fusion/session.hpp"
+
+namespace kneeload::daemon {
+
+struct DeviceConfig {
+  std::string id;
+  std::string station;
+  std::string runner;
+  fusion::SensorKind kind = fusion::SensorKind::kInsole;
+  fusion::Side side = fusion::Side::kNone;
+  fusion::InsoleGeometry insole;  // kind == insole
+  fusion::KneeImuAxes knee;       // kind == knee
+};
+
+struct RunnerConfig {
+  std::string id;
+  fusion::RunnerParams params;
+  std::string shoe_id;  // may be empty
+  double shoe_km = 0.0;
+};
+
+struct IngestConfig {
+  std::vector<std::string> endpoints{"tcp://127.0.0.1:5600"};
+  std::size_t max_frame_bytes = 65536;
+  int max_samples_per_frame = 256;
+  int rcvhwm = 10000;
+};
+
+struct PublishConfig {
+  std::string endpoint = "tcp://127.0.0.1:5601";
+  int sndhwm = 10000;
+  bool nodrop = false;
+  double heartbeat_s = 1.0;
+};
+
+struct PipelineConfig {
+  int workers = 1;
+  std::size_t ingest_ring_capacity = 65536;   // samples per worker ring
+  std::size_t output_ring_capacity = 65536;   // outputs per worker → publisher ring
+  std::size_t max_devices = 4096;
+  std::size_t max_runners = 1024;
+  std::size_t max_stations = 1024;
+};
+
+struct Config {
+  std::string source;  // path it was read from, for messages
+  IngestConfig ingest;
+  PublishConfig publish;
+  std::string metrics_address = "127.0.0.1:9464";
+  PipelineConfig pipeline;
+  double stale_after_s = 3.0;
+  fusion::ModelParams model;
+  std::vector<RunnerConfig> runners;
+  std::vector<DeviceConfig> devices;
+};
+
+// A refused configuration: what() reads "FILE: KEY: REASON (expected E, got G)".
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string file, std::string key, std::string reason);
+  const std::string& file() const { return file_; }
+  const std::string& key() const { return key_; }
+  const std::string& reason() const { return reason_; }
+
+ private:
+  std::string file_, key_, reason_;
+};
+
+// Parses and validates. Unknown keys are refused (a typo must not silently keep a default).
+// Throws ConfigError.
+Config parse_config(std::string_view toml_text, const std::string& source_name);
+// Reads the file and parses it. Throws ConfigError (also for an unreadable file).
+Config load_config(const std::string& path);
+
+struct Overrides {
+  std::vector<std::string> ingest;  // replaces ingest.endpoints when non-empty
+  std::optional<std::string> publish;
+  std::optional<std::string> metrics;
+};
+// Applies command-line overrides and re-validates the affected keys. Throws ConfigError.
+void apply_overrides(Config& config, const Overrides& overrides);
+
+// Which keys a SIGHUP reload may not change (sockets, threads, ring sizes). Empty when the new
+// config differs from the running one only in reloadable parts.
+std::vector<std::string> restart_only_changes(const Config& running, const Config& next);
+
+}  // namespace kneeload::daemon
