@@ -83,8 +83,9 @@ class RunnerSession {
   // REQUIRES: sample.runner == config.runner. Appends 0..kSessionOutputCapacity outputs.
   void on_sample(const Sample& sample, SessionOutputs& out);
 
-  // A device of this runner went silent (stale == true) or came back. t_us is on the
-  // runner's clock: the last device time seen. Emits a sensor-fault onset or clear.
+  // A device of this runner went silent (stale == true) or came back; the caller reports edges.
+  // Emits a sensor-fault onset or clear whose t_us is last_t_us() (the runner's clock), or 0
+  // before any sample.
   void on_device_stale(std::uint32_t device, Side side, SensorKind kind, bool stale,
                        SessionOutputs& out);
 
@@ -96,29 +97,47 @@ class RunnerSession {
 
   const SessionConfig& config() const { return config_; }
   const SessionCounters& counters() const { return counters_; }
+  // The latest (largest) device time seen in any sample; INT64_MIN before the first.
   std::int64_t last_t_us() const { return last_t_us_; }
 
  private:
+  static constexpr std::int64_t kNoTime = std::numeric_limits<std::int64_t>::min();
+
   struct FootState {
     bool in_contact = false;
-    double last_force_n = 0.0;
-    std::int64_t last_t_us = std::numeric_limits<std::int64_t>::min();
-    std::int64_t ic_t_us = 0;
-    std::int64_t last_ic_t_us = std::numeric_limits<std::int64_t>::min();
+    double last_force_n = 0.0;  // the previous insole sample's force (interpolation)
+    std::int64_t last_t_us = kNoTime;  // time of the latest insole sample of this foot
+    std::int64_t ic_t_us = 0;          // initial contact of the stance in progress
+    std::int64_t last_ic_t_us = kNoTime;
+    std::int64_t last_to_t_us = kNoTime;
     double peak_force_n = 0.0;
     double strike_index_pct = std::numeric_limits<double>::quiet_NaN();
     double knee_ic_rad = std::numeric_limits<double>::quiet_NaN();
     double knee_peak_rad = std::numeric_limits<double>::quiet_NaN();
     double force_n = std::numeric_limits<double>::quiet_NaN();
+    double step_time_s = std::numeric_limits<double>::quiet_NaN();    // fixed at IC
+    double flight_time_s = std::numeric_limits<double>::quiet_NaN();  // fixed at IC
+  };
+
+  // Latest two knee-sleeve angles of one side, to interpolate the angle at an IC.
+  struct KneeTrack {
+    std::int64_t t_us = kNoTime;
+    std::int64_t prev_t_us = kNoTime;
+    double prev_angle_rad = std::numeric_limits<double>::quiet_NaN();
   };
 
   void on_insole(const Sample& s, const InsoleSample& in, SessionOutputs& out);
   void on_knee(const Sample& s, const KneeSample& k);
+  void on_treadmill(const Sample& s, const TreadmillSample& t);
   void on_pain(const Sample& s, const PainReport& p, SessionOutputs& out);
+  void start_contact(int foot, std::int64_t ic_t_us, double force_n, double x_cop);
+  void end_contact(const Sample& s, int foot, std::int64_t to_t_us, SessionOutputs& out);
+  double knee_angle_at(int side, std::int64_t t_us) const;
   void maybe_emit_state(const Sample& s, SessionOutputs& out);
   void maybe_end_idle(const Sample& s, SessionOutputs& out);
-  void emit(const Sample* cause, const OutputBody& body, SessionOutputs& out);
-  void close_session(bool explicit_end, SessionOutputs& out);
+  void emit(const Output& o, SessionOutputs& out);
+  void close_session(const Sample* cause, bool explicit_end, SessionOutputs& out);
+  std::int64_t state_due_t_us(std::int64_t k) const;
   double body_weight_n() const;
 
   SessionConfig config_;
@@ -126,13 +145,18 @@ class RunnerSession {
   std::array<FootState, 2> feet_{};
   std::array<double, 2> knee_angle_rad_{std::numeric_limits<double>::quiet_NaN(),
                                         std::numeric_limits<double>::quiet_NaN()};
+  std::array<KneeTrack, 2> knee_track_{};
   double belt_speed_mps_ = std::numeric_limits<double>::quiet_NaN();
   double incline_fraction_ = std::numeric_limits<double>::quiet_NaN();
+  std::int64_t last_treadmill_t_us_ = kNoTime;
   double cadence_spm_ = std::numeric_limits<double>::quiet_NaN();
-  std::int64_t last_any_ic_t_us_ = std::numeric_limits<std::int64_t>::min();
-  std::int64_t last_t_us_ = std::numeric_limits<std::int64_t>::min();
-  std::int64_t next_state_t_us_ = std::numeric_limits<std::int64_t>::min();
-  std::int64_t last_state_t_us_ = std::numeric_limits<std::int64_t>::min();
+  std::int64_t last_any_ic_t_us_ = kNoTime;
+  std::int64_t last_t_us_ = kNoTime;
+  // FusedState grid: due times origin + round(k / state_rate_hz), k = 1, 2, ...
+  std::int64_t state_origin_t_us_ = kNoTime;
+  std::int64_t state_k_ = 0;
+  std::int64_t next_state_t_us_ = kNoTime;
+  std::int64_t last_state_t_us_ = kNoTime;
   bool pain_active_ = false;
 
   // The open session (MODEL.md §4 totals; the full load model arrives with issue 3).
@@ -141,6 +165,7 @@ class RunnerSession {
   std::int64_t last_step_t_us_ = 0;
   std::uint64_t session_steps_ = 0;
   double session_distance_m_ = 0.0;
+  double pending_distance_m_ = 0.0;  // belt travel since the last step, not yet committed
   std::uint32_t session_events_ = 0;
 };
 
