@@ -66,7 +66,8 @@ struct Config {
   std::vector<DeviceConfig> devices;
 };
 
-// A refused configuration: what() reads "FILE: KEY: REASON (expected E, got G)".
+// A refused configuration: what() reads "FILE: KEY: REASON", where REASON says what was
+// expected and what was got; errors about the whole file (unreadable) have no KEY part.
 class ConfigError : public std::runtime_error {
  public:
   ConfigError(std::string file, std::string key, std::string reason);

@@ -1,0 +1,810 @@
+// Tests for the daemon's configuration loader: the example config, every class of refusal (with
+// its key and an "expected ..., got ..." reason), command-line overrides and the reload rule.
+
+#include "daemon/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace kneeload::daemon {
+namespace {
+
+using fusion::SensorKind;
+using fusion::Side;
+
+const std::string kExamplePath =
+    std::string(KNEELOAD_SOURCE_DIR) + "/deploy/config/kneeloadd.example.toml";
+constexpr const char* kSource = "test.toml";
+
+Config parse(const std::string& text) { return parse_config(text, kSource); }
+
+std::string runner(const std::string& id, const std::string& extra = "") {
+  return "[[runners]]\nid = \"" + id + "\"\n" + extra;
+}
+
+// A device table; `side` may be empty (omitted). Insoles get a 3-cell table unless `extra`
+// supplies their cell keys (`own_cells`).
+std::string device(const std::string& id, const std::string& kind, const std::string& side,
+                   const std::string& extra = "", const std::string& station = "st01",
+                   const std::string& runner_id = "r01", bool own_cells = false) {
+  std::string t = "[[devices]]\nid = \"" + id + "\"\nstation = \"" + station + "\"\nrunner = \"" +
+                  runner_id + "\"\nkind = \"" + kind + "\"\n";
+  if (!side.empty()) t += "side = \"" + side + "\"\n";
+  if (kind == "insole" && !own_cells) t += "cell_areas_cm2 = [10.0, 12.5, 9.0]\n";
+  return t + extra;
+}
+
+std::string numbers(int count, const std::string& value) {
+  std::string out = "[";
+  for (int i = 0; i < count; ++i) out += (i > 0 ? ", " : "") + value;
+  return out + "]";
+}
+
+// Passes iff parsing `text` throws a ConfigError for `key` whose reason contains every part
+// of `reason_parts`, and whose what() is "test.toml: KEY: REASON".
+testing::AssertionResult Refused(const std::string& text, const std::string& key,
+                                 const std::vector<std::string>& reason_parts) {
+  try {
+    parse(text);
+  } catch (const ConfigError& e) {
+    if (e.key() != key) {
+      return testing::AssertionFailure() << "expected the refusal at key \"" << key
+                                         << "\", got key \"" << e.key() << "\": " << e.what();
+    }
+    for (const std::string& part : reason_parts) {
+      if (e.reason().find(part) == std::string::npos) {
+        return testing::AssertionFailure()
+               << "expected the reason to contain «" << part << "», got «" << e.reason() << "»";
+      }
+    }
+    const std::string what = std::string(kSource) + ": " + key + ": " + e.reason();
+    if (e.file() != kSource || what != e.what()) {
+      return testing::AssertionFailure()
+             << "expected what() «" << what << "», got «" << e.what() << "»";
+    }
+    return testing::AssertionSuccess();
+  }
+  return testing::AssertionFailure()
+         << "expected a ConfigError at \"" << key << "\", got a config that loads:\n"
+         << text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The example config
+
+TEST(ConfigExample, LoadsTwoStationsEachWithOneRunnerAndSixDevices) {
+  const Config c = load_config(kExamplePath);
+  EXPECT_EQ(c.source, kExamplePath);
+  ASSERT_EQ(c.runners.size(), 2u);
+  EXPECT_EQ(c.runners[0].id, "r01");
+  EXPECT_EQ(c.runners[1].id, "r02");
+  EXPECT_EQ(c.runners[0].params.body_mass_kg, 72.0);
+  EXPECT_EQ(c.runners[0].params.height_m, 1.78);
+  EXPECT_EQ(c.runners[0].shoe_km, 412.5);
+  EXPECT_FALSE(c.runners[0].shoe_id.empty());
+  ASSERT_EQ(c.devices.size(), 12u);
+
+  for (const std::string station : {"st01", "st02"}) {
+    const std::string runner_id = station == "st01" ? "r01" : "r02";
+    std::multiset<std::pair<SensorKind, Side>> slots;
+    for (const DeviceConfig& d : c.devices) {
+      if (d.station != station) continue;
+      EXPECT_EQ(d.runner, runner_id) << "device " << d.id << " of station " << station;
+      slots.insert({d.kind, d.side});
+    }
+    const std::multiset<std::pair<SensorKind, Side>> expected{
+        {SensorKind::kInsole, Side::kLeft},    {SensorKind::kInsole, Side::kRight},
+        {SensorKind::kKnee, Side::kLeft},      {SensorKind::kKnee, Side::kRight},
+        {SensorKind::kTreadmill, Side::kNone}, {SensorKind::kConsole, Side::kNone}};
+    EXPECT_EQ(slots, expected) << "station " << station;
+  }
+}
+
+TEST(ConfigExample, UsesTheDocumentedEndpoints) {
+  const Config c = load_config(kExamplePath);
+  EXPECT_EQ(c.ingest.endpoints, std::vector<std::string>{"tcp://127.0.0.1:5600"});
+  EXPECT_EQ(c.publish.endpoint, "tcp://127.0.0.1:5601");
+  EXPECT_EQ(c.metrics_address, "127.0.0.1:9464");
+}
+
+// The example documents the defaults; its values must be the code's defaults.
+TEST(ConfigExample, SectionValuesEqualTheCodeDefaults) {
+  const Config c = load_config(kExamplePath);
+  const Config d;
+  EXPECT_EQ(c.ingest.max_frame_bytes, d.ingest.max_frame_bytes);
+  EXPECT_EQ(c.ingest.max_samples_per_frame, d.ingest.max_samples_per_frame);
+  EXPECT_EQ(c.ingest.rcvhwm, d.ingest.rcvhwm);
+  EXPECT_EQ(c.publish.sndhwm, d.publish.sndhwm);
+  EXPECT_EQ(c.publish.nodrop, d.publish.nodrop);
+  EXPECT_EQ(c.publish.heartbeat_s, d.publish.heartbeat_s);
+  EXPECT_EQ(c.pipeline.workers, d.pipeline.workers);
+  EXPECT_EQ(c.pipeline.ingest_ring_capacity, d.pipeline.ingest_ring_capacity);
+  EXPECT_EQ(c.pipeline.output_ring_capacity, d.pipeline.output_ring_capacity);
+  EXPECT_EQ(c.pipeline.max_devices, d.pipeline.max_devices);
+  EXPECT_EQ(c.pipeline.max_runners, d.pipeline.max_runners);
+  EXPECT_EQ(c.pipeline.max_stations, d.pipeline.max_stations);
+  EXPECT_EQ(c.stale_after_s, d.stale_after_s);
+  EXPECT_EQ(c.model.state_rate_hz, d.model.state_rate_hz);
+  EXPECT_EQ(c.model.contact_threshold_n, d.model.contact_threshold_n);
+  EXPECT_EQ(c.model.contact_threshold_bw, d.model.contact_threshold_bw);
+  EXPECT_EQ(c.model.contact_hysteresis, d.model.contact_hysteresis);
+  EXPECT_EQ(c.model.refractory_s, d.model.refractory_s);
+  EXPECT_EQ(c.model.session_idle_end_s, d.model.session_idle_end_s);
+  EXPECT_EQ(c.model.pain_high_score, d.model.pain_high_score);
+}
+
+TEST(ConfigExample, InsoleAreasAreConvertedFromCm2ToM2Exactly) {
+  const Config c = load_config(kExamplePath);
+  const DeviceConfig& left = c.devices[0];
+  ASSERT_EQ(left.id, "st01-insole-L");
+  ASSERT_EQ(left.insole.cell_count, 16);
+  // 8.0, 9.0 and 9.5-style values are exact in binary; the m² value must be the double
+  // nearest the exact quotient, i.e. equal to the literal.
+  EXPECT_EQ(left.insole.area_m2[0], 8.0e-4);
+  EXPECT_EQ(left.insole.area_m2[2], 9.0e-4);
+  EXPECT_EQ(left.insole.area_m2[4], 8.5e-4);
+  EXPECT_EQ(left.insole.area_m2[15], 5.5e-4);
+  double total_m2 = 0.0;
+  for (int i = 0; i < left.insole.cell_count; ++i) total_m2 += left.insole.area_m2[i];
+  EXPECT_NEAR(total_m2, 123.5e-4, 1e-15) << "sum of the 16 cell areas of st01-insole-L";
+  for (std::size_t i = 16; i < left.insole.area_m2.size(); ++i) {
+    EXPECT_EQ(left.insole.area_m2[i], 0.0) << "unused cell " << i;
+  }
+  EXPECT_EQ(left.insole.x_norm[0], 0.06);
+  EXPECT_EQ(left.insole.x_norm[13], 0.86);
+  EXPECT_EQ(left.insole.y_norm[12], 0.16);
+  EXPECT_EQ(left.insole.force_gain, 1.0);
+}
+
+TEST(ConfigExample, InsoleCellAreasSumToAPlausibleInsole) {
+  const Config c = load_config(kExamplePath);
+  for (const DeviceConfig& d : c.devices) {
+    if (d.kind != SensorKind::kInsole) continue;
+    double total_cm2 = 0.0;
+    for (int i = 0; i < d.insole.cell_count; ++i) total_cm2 += d.insole.area_m2[i] * 1e4;
+    EXPECT_EQ(d.insole.cell_count, 16) << d.id;
+    EXPECT_GE(total_cm2, 100.0) << d.id;
+    EXPECT_LE(total_cm2, 150.0) << d.id;
+  }
+}
+
+TEST(ConfigExample, KneeAxesAreNormalisedOnLoad) {
+  const Config c = load_config(kExamplePath);
+  const DeviceConfig* knee = nullptr;
+  for (const DeviceConfig& d : c.devices) {
+    if (d.id == "st02-knee-L") knee = &d;
+  }
+  ASSERT_NE(knee, nullptr);
+  const auto& a = knee->knee.thigh_axis;  // written as [0.04, -0.03, 0.998]
+  const double norm = std::hypot(0.04, -0.03, 0.998);
+  EXPECT_NEAR(std::hypot(a[0], a[1], a[2]), 1.0, 1e-15);
+  EXPECT_NEAR(a[0], 0.04 / norm, 1e-15);
+  EXPECT_NEAR(a[1], -0.03 / norm, 1e-15);
+  EXPECT_NEAR(a[2], 0.998 / norm, 1e-15);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accepted configs
+
+TEST(ConfigParse, EmptyFileGivesTheDefaults) {
+  const Config c = parse("");
+  const Config d;
+  EXPECT_EQ(c.source, kSource);
+  EXPECT_EQ(c.ingest.endpoints, d.ingest.endpoints);
+  EXPECT_EQ(c.publish.endpoint, d.publish.endpoint);
+  EXPECT_EQ(c.metrics_address, d.metrics_address);
+  EXPECT_EQ(c.pipeline.workers, 1);
+  EXPECT_TRUE(c.runners.empty());
+  EXPECT_TRUE(c.devices.empty());
+}
+
+TEST(ConfigParse, FloatKeysAcceptIntegers) {
+  const Config c = parse("[publish]\nheartbeat_s = 2\n[model]\nstate_rate_hz = 100\n");
+  EXPECT_EQ(c.publish.heartbeat_s, 2.0);
+  EXPECT_EQ(c.model.state_rate_hz, 100.0);
+}
+
+TEST(ConfigParse, RunnerDefaultsApplyWhenOnlyTheIdIsGiven) {
+  const Config c = parse(runner("r01"));
+  ASSERT_EQ(c.runners.size(), 1u);
+  EXPECT_EQ(c.runners[0].params.body_mass_kg, 70.0);
+  EXPECT_EQ(c.runners[0].params.height_m, 1.75);
+  EXPECT_EQ(c.runners[0].shoe_id, "");
+  EXPECT_EQ(c.runners[0].shoe_km, 0.0);
+}
+
+TEST(ConfigParse, InsoleCellPositionsDefaultToTheCentre) {
+  const Config c = parse(runner("r01") + device("L", "insole", "left"));
+  ASSERT_EQ(c.devices.size(), 1u);
+  const fusion::InsoleGeometry& g = c.devices[0].insole;
+  ASSERT_EQ(g.cell_count, 3);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(g.x_norm[i], 0.5) << "cell " << i;
+    EXPECT_EQ(g.y_norm[i], 0.5) << "cell " << i;
+  }
+  EXPECT_EQ(g.area_m2[1], 12.5e-4);
+}
+
+TEST(ConfigParse, TreadmillAndConsoleMayStateSideNone) {
+  const Config c =
+      parse(runner("r01") + device("t", "treadmill", "none") + device("c", "console", ""));
+  ASSERT_EQ(c.devices.size(), 2u);
+  EXPECT_EQ(c.devices[0].side, Side::kNone);
+  EXPECT_EQ(c.devices[1].side, Side::kNone);
+}
+
+TEST(ConfigParse, LeftAndRightOfOneKindAreDifferentSlots) {
+  const Config c =
+      parse(runner("r01") + device("L", "insole", "left") + device("R", "insole", "right") +
+            device("kL", "knee", "left") + device("kR", "knee", "right"));
+  EXPECT_EQ(c.devices.size(), 4u);
+}
+
+TEST(ConfigParse, WildcardPortsMayRepeatBecauseEachBindGetsItsOwnPort) {
+  const Config c = parse(
+      "[ingest]\nendpoints = [\"tcp://127.0.0.1:*\", \"tcp://127.0.0.1:*\"]\n"
+      "[publish]\nendpoint = \"tcp://127.0.0.1:*\"\n");
+  EXPECT_EQ(c.ingest.endpoints.size(), 2u);
+}
+
+TEST(ConfigParse, IpcEndpointsAndEmptyMetricsAddressAreAccepted) {
+  const Config c = parse(
+      "[ingest]\nendpoints = [\"ipc:///run/kneeload/ingest\"]\n"
+      "[publish]\nendpoint = \"ipc:///run/kneeload/publish\"\n[metrics]\naddress = \"\"\n");
+  EXPECT_EQ(c.ingest.endpoints[0], "ipc:///run/kneeload/ingest");
+  EXPECT_EQ(c.metrics_address, "");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refusals: syntax, unknown keys and tables, wrong types
+
+TEST(ConfigRefusal, SyntaxErrorNamesLineAndColumn) {
+  try {
+    parse("[ingest]\nrcvhwm = = 3\n");
+    FAIL() << "expected a ConfigError for a TOML syntax error, got a config that loads";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key().rfind("line 2, column ", 0), 0u)
+        << "expected the key to start with \"line 2, column \", got \"" << e.key() << "\"";
+    EXPECT_NE(e.reason().find("TOML syntax error"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ConfigRefusal, UnknownKeyInASectionIsRefusedWithTheKnownKeys) {
+  EXPECT_TRUE(
+      Refused("[ingest]\nendpiont = \"tcp://127.0.0.1:1\"\n", "ingest.endpiont",
+              {"expected one of endpoints, max_frame_bytes", "got unknown key \"endpiont\""}));
+  EXPECT_TRUE(Refused("[model]\nrefractory_ms = 150\n", "model.refractory_ms",
+                      {"refractory_s", "got unknown key"}));
+  EXPECT_TRUE(Refused(runner("r01", "mass_kg = 70\n"), "runners[0].mass_kg",
+                      {"body_mass_kg", "for a runner", "got unknown key \"mass_kg\""}));
+}
+
+TEST(ConfigRefusal, UnknownTopLevelTableIsRefused) {
+  EXPECT_TRUE(Refused("[ingets]\nrcvhwm = 1\n", "ingets",
+                      {"expected one of ingest, publish, metrics", "got unknown table [ingets]"}));
+  EXPECT_TRUE(
+      Refused("[[device]]\nid = \"x\"\n", "device", {"got unknown table array [[device]]"}));
+  EXPECT_TRUE(Refused("workers = 2\n", "workers", {"at the top level", "got unknown key"}));
+}
+
+TEST(ConfigRefusal, UnknownNestedTableIsRefused) {
+  EXPECT_TRUE(
+      Refused("[model.extra]\nx = 1\n", "model.extra", {"got unknown table [model.extra]"}));
+}
+
+TEST(ConfigRefusal, KeyOfAnotherDeviceKindIsRefused) {
+  EXPECT_TRUE(Refused(runner("r01") + device("k", "knee", "left", "cell_areas_cm2 = [1.0]\n"),
+                      "devices[0].cell_areas_cm2",
+                      {"thigh_axis, shank_axis for a knee device", "got unknown key"}));
+  EXPECT_TRUE(Refused(runner("r01") + device("t", "treadmill", "", "force_gain = 1.0\n"),
+                      "devices[0].force_gain", {"for a treadmill device"}));
+}
+
+TEST(ConfigRefusal, WrongTypesAreRefusedWithTypeAndValue) {
+  EXPECT_TRUE(Refused("[pipeline]\nworkers = 2.0\n", "pipeline.workers",
+                      {"expected an integer 1..64", "got 2.0 (a float)"}));
+  EXPECT_TRUE(Refused("[ingest]\nmax_frame_bytes = \"64k\"\n", "ingest.max_frame_bytes",
+                      {"expected an integer 256..16777216", "got \"64k\" (a string)"}));
+  EXPECT_TRUE(Refused("[publish]\nnodrop = 1\n", "publish.nodrop",
+                      {"expected a boolean", "got 1 (an integer)"}));
+  EXPECT_TRUE(Refused("[publish]\nheartbeat_s = \"1s\"\n", "publish.heartbeat_s",
+                      {"expected a number 0.05..60 s", "got \"1s\" (a string)"}));
+  EXPECT_TRUE(Refused("[ingest]\nendpoints = \"tcp://127.0.0.1:5600\"\n", "ingest.endpoints",
+                      {"expected an array", "got \"tcp://127.0.0.1:5600\" (a string)"}));
+  EXPECT_TRUE(Refused("[ingest]\nendpoints = [5600]\n", "ingest.endpoints[0]",
+                      {"expected a ZeroMQ endpoint", "got 5600 (an integer)"}));
+  EXPECT_TRUE(
+      Refused("ingest = 3\n", "ingest", {"expected a table [ingest]", "got 3 (an integer)"}));
+  EXPECT_TRUE(Refused("[runners]\nid = \"r01\"\n", "runners",
+                      {"expected an array of tables [[runners]]", "got a table"}));
+  EXPECT_TRUE(Refused("[[model]]\n", "model", {"expected a table [model]", "got an array of 1"}));
+  EXPECT_TRUE(Refused(runner("r01", "shoe_id = 42\n"), "runners[0].shoe_id",
+                      {"expected a string", "got 42 (an integer)"}));
+  EXPECT_TRUE(Refused(runner("r01") + device("k", "knee", "left", "thigh_axis = \"z\"\n"),
+                      "devices[0].thigh_axis", {"expected an array of 3 numbers", "got \"z\""}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refusals: out of range (one case per key and bound)
+
+struct RangeCase {
+  const char* name;
+  std::string text;
+  std::string key;
+  std::string expected;
+  std::string got;
+};
+
+class ConfigOutOfRange : public testing::TestWithParam<RangeCase> {};
+
+TEST_P(ConfigOutOfRange, IsRefusedWithTheRangeAndTheValue) {
+  const RangeCase& c = GetParam();
+  EXPECT_TRUE(Refused(c.text, c.key, {"expected " + c.expected, "got " + c.got}));
+}
+
+std::string section(const std::string& name, const std::string& line) {
+  return "[" + name + "]\n" + line + "\n";
+}
+std::string runner_key(const std::string& line) { return runner("r01", line + "\n"); }
+std::string insole_key(const std::string& line) {
+  return runner("r01") + device("L", "insole", "left", line + "\n");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryBoundedKey, ConfigOutOfRange,
+    testing::Values(
+        RangeCase{"WorkersZero", section("pipeline", "workers = 0"), "pipeline.workers",
+                  "an integer 1..64", "0"},
+        RangeCase{"WorkersTooMany", section("pipeline", "workers = 65"), "pipeline.workers",
+                  "an integer 1..64", "65"},
+        RangeCase{"FrameBytesTooSmall", section("ingest", "max_frame_bytes = 255"),
+                  "ingest.max_frame_bytes", "an integer 256..16777216", "255"},
+        RangeCase{"SamplesPerFrameTooMany", section("ingest", "max_samples_per_frame = 4097"),
+                  "ingest.max_samples_per_frame", "an integer 1..4096", "4097"},
+        RangeCase{"RcvhwmNegative", section("ingest", "rcvhwm = -1"), "ingest.rcvhwm",
+                  "an integer 0..2147483647", "-1"},
+        RangeCase{"SndhwmTooLargeForInt", section("publish", "sndhwm = 3000000000"),
+                  "publish.sndhwm", "an integer 0..2147483647", "3000000000"},
+        RangeCase{"HeartbeatTooShort", section("publish", "heartbeat_s = 0.01"),
+                  "publish.heartbeat_s", "a number 0.05..60 s", "0.01"},
+        RangeCase{"HeartbeatNaN", section("publish", "heartbeat_s = nan"), "publish.heartbeat_s",
+                  "a number 0.05..60 s", "nan"},
+        RangeCase{"IngestRingTooSmall", section("pipeline", "ingest_ring_capacity = 1"),
+                  "pipeline.ingest_ring_capacity", "an integer 2..16777216", "1"},
+        RangeCase{"OutputRingTooLarge", section("pipeline", "output_ring_capacity = 16777217"),
+                  "pipeline.output_ring_capacity", "an integer 2..16777216", "16777217"},
+        RangeCase{"MaxDevicesZero", section("pipeline", "max_devices = 0"), "pipeline.max_devices",
+                  "an integer 1..1000000", "0"},
+        RangeCase{"MaxStationsTooMany", section("pipeline", "max_stations = 1000001"),
+                  "pipeline.max_stations", "an integer 1..1000000", "1000001"},
+        RangeCase{"StaleTooShort", section("health", "stale_after_s = 0.05"),
+                  "health.stale_after_s", "a number 0.1..3600 s", "0.05"},
+        RangeCase{"StateRateTooHigh", section("model", "state_rate_hz = 1000.5"),
+                  "model.state_rate_hz", "a number 0.1..1000 Hz", "1000.5"},
+        RangeCase{"ContactThresholdZero", section("model", "contact_threshold_n = 0"),
+                  "model.contact_threshold_n", "a number >0..2000 N", "0"},
+        RangeCase{"ContactThresholdBwAboveOne", section("model", "contact_threshold_bw = 1.5"),
+                  "model.contact_threshold_bw", "a number 0..1 BW", "1.5"},
+        RangeCase{"HysteresisTooLow", section("model", "contact_hysteresis = 0.05"),
+                  "model.contact_hysteresis", "a number 0.1..1", "0.05"},
+        RangeCase{"RefractoryTooLong", section("model", "refractory_s = 2.5"), "model.refractory_s",
+                  "a number 0..2 s", "2.5"},
+        RangeCase{"IdleEndTooShort", section("model", "session_idle_end_s = 0.5"),
+                  "model.session_idle_end_s", "a number 1..86400 s", "0.5"},
+        RangeCase{"PainScoreAboveTen", section("model", "pain_high_score = 11"),
+                  "model.pain_high_score", "an integer 0..10", "11"},
+        RangeCase{"PainScoreAsFloat", section("model", "pain_high_score = 3.5"),
+                  "model.pain_high_score", "an integer 0..10", "3.5 (a float)"},
+        RangeCase{"BodyMassTooLow", runner_key("body_mass_kg = 19.5"), "runners[0].body_mass_kg",
+                  "a number 20..300 kg", "19.5"},
+        RangeCase{"HeightTooTall", runner_key("height_m = 2.6"), "runners[0].height_m",
+                  "a number 1..2.5 m", "2.6"},
+        RangeCase{"ShoeKmNegative", runner_key("shoe_km = -1"), "runners[0].shoe_km",
+                  "a number >= 0 km", "-1"},
+        RangeCase{"ShoeKmInfinite", runner_key("shoe_km = inf"), "runners[0].shoe_km",
+                  "a number >= 0 km", "inf"},
+        RangeCase{"ForceGainZero", insole_key("force_gain = 0.0"), "devices[0].force_gain",
+                  "a number > 0", "0"},
+        RangeCase{"CellXAboveOne", insole_key("cell_x = [0.1, 1.5, 0.9]"), "devices[0].cell_x[1]",
+                  "a number 0..1", "1.5"},
+        RangeCase{"CellYNegative", insole_key("cell_y = [0.1, 0.5, -0.1]"), "devices[0].cell_y[2]",
+                  "a number 0..1", "-0.1"},
+        RangeCase{"CellAreaZero",
+                  runner("r01") + device("L", "insole", "left", "cell_areas_cm2 = [1.0, 0.0]\n",
+                                         "st01", "r01", true),
+                  "devices[0].cell_areas_cm2[1]", "a number > 0 cm²", "0"}),
+    [](const testing::TestParamInfo<RangeCase>& param_info) {
+      return std::string(param_info.param.name);
+    });
+
+// ---------------------------------------------------------------------------------------------
+// Refusals: the registry
+
+TEST(ConfigRefusal, MissingRequiredKeysAreNamed) {
+  EXPECT_TRUE(Refused("[[runners]]\nbody_mass_kg = 70\n", "runners[0].id",
+                      {"expected a runner id", "(required), got nothing"}));
+  EXPECT_TRUE(Refused(runner("r01") + "[[devices]]\nstation = \"st01\"\nrunner = \"r01\"\n",
+                      "devices[0].kind", {"expected \"insole\", \"knee\"", "got nothing"}));
+  EXPECT_TRUE(Refused(
+      runner("r01") + "[[devices]]\nkind = \"treadmill\"\nstation = \"st01\"\nrunner = \"r01\"\n",
+      "devices[0].id", {"expected a device id", "got nothing"}));
+  EXPECT_TRUE(
+      Refused(runner("r01") + "[[devices]]\nid = \"t\"\nkind = \"treadmill\"\nrunner = \"r01\"\n",
+              "devices[0].station", {"expected a station id", "got nothing"}));
+  EXPECT_TRUE(
+      Refused(runner("r01") + "[[devices]]\nid = \"t\"\nkind = \"treadmill\"\nstation = \"s\"\n",
+              "devices[0].runner", {"expected a runner id", "got nothing"}));
+  EXPECT_TRUE(Refused(runner("r01") + device("k", "knee", ""), "devices[0].side",
+                      {"expected \"left\" or \"right\" for a knee (required)", "got nothing"}));
+  EXPECT_TRUE(Refused(runner("r01") + device("L", "insole", "left", "", "st01", "r01", true),
+                      "devices[0].cell_areas_cm2", {"(required), got nothing"}));
+}
+
+TEST(ConfigRefusal, IdsOutsideTheCharsetOrTooLongAreRefused) {
+  EXPECT_TRUE(
+      Refused(runner("r 01"), "runners[0].id",
+              {"expected a runner id of 1..64 characters from [A-Za-z0-9_.:-]", "got \"r 01\""}));
+  EXPECT_TRUE(Refused(runner(""), "runners[0].id", {"got \"\""}));
+  EXPECT_TRUE(Refused(runner("r01") + device(std::string(65, 'a'), "treadmill", ""),
+                      "devices[0].id", {"1..64 characters", "got \"aaaa"}));
+  EXPECT_TRUE(Refused(runner("r01") + device("t", "treadmill", "", "", "st/01"),
+                      "devices[0].station", {"expected a station id", "got \"st/01\""}));
+}
+
+TEST(ConfigRefusal, DuplicateDeviceIdIsRefused) {
+  EXPECT_TRUE(Refused(runner("r01") + device("dev", "treadmill", "") + device("dev", "console", ""),
+                      "devices[1].id",
+                      {"expected a unique device id", "got \"dev\" again (first at devices[0])"}));
+}
+
+TEST(ConfigRefusal, DuplicateRunnerIdIsRefused) {
+  EXPECT_TRUE(Refused(runner("r01") + runner("r01"), "runners[1].id",
+                      {"expected a unique runner id", "got \"r01\" again (first at runners[0])"}));
+}
+
+TEST(ConfigRefusal, DeviceOfAnUndefinedRunnerIsRefused) {
+  EXPECT_TRUE(
+      Refused(runner("r01") + runner("r02") + device("t", "treadmill", "", "", "st01", "r9"),
+              "devices[0].runner",
+              {"runner \"r9\" is not defined in [[runners]]",
+               "expected one of \"r01\", \"r02\", got \"r9\""}));
+  EXPECT_TRUE(Refused(device("t", "treadmill", "", "", "st01", "r9"), "devices[0].runner",
+                      {"(there are none)", "got \"r9\""}));
+}
+
+TEST(ConfigRefusal, UnknownDeviceKindIsRefused) {
+  EXPECT_TRUE(
+      Refused(runner("r01") + device("f", "foot", "left"), "devices[0].kind",
+              {"expected \"insole\", \"knee\", \"treadmill\" or \"console\"", "got \"foot\""}));
+}
+
+TEST(ConfigRefusal, BadSideIsRefusedForSidedKinds) {
+  EXPECT_TRUE(Refused(runner("r01") + device("L", "insole", "up"), "devices[0].side",
+                      {"expected \"left\" or \"right\" for an insole", "got \"up\""}));
+  EXPECT_TRUE(Refused(runner("r01") + device("k", "knee", "none"), "devices[0].side",
+                      {"expected \"left\" or \"right\" for a knee", "got \"none\""}));
+  EXPECT_TRUE(
+      Refused(runner("r01") + device("k", "knee", "Left"), "devices[0].side", {"got \"Left\""}));
+}
+
+TEST(ConfigRefusal, SideOnTreadmillOrConsoleIsRefused) {
+  EXPECT_TRUE(Refused(runner("r01") + device("t", "treadmill", "left"), "devices[0].side",
+                      {"expected no side (or \"none\") for a treadmill", "got \"left\""}));
+  EXPECT_TRUE(Refused(runner("r01") + device("c", "console", "right"), "devices[0].side",
+                      {"expected no side (or \"none\") for a console", "got \"right\""}));
+}
+
+TEST(ConfigRefusal, CellPositionArrayOfTheWrongLengthIsRefused) {
+  EXPECT_TRUE(Refused(insole_key("cell_x = [0.1, 0.5]"), "devices[0].cell_x",
+                      {"expected 3 positions (one per entry of cell_areas_cm2)", "got 2"}));
+  EXPECT_TRUE(Refused(insole_key("cell_y = [0.1, 0.5, 0.5, 0.5]"), "devices[0].cell_y",
+                      {"expected 3 positions", "got 4"}));
+}
+
+TEST(ConfigRefusal, TooManyOrNoCellsAreRefused) {
+  const auto with_cells = [](int count) {
+    return runner("r01") + device("L", "insole", "left",
+                                  "cell_areas_cm2 = " + numbers(count, "4.0") + "\n", "st01", "r01",
+                                  true);
+  };
+  EXPECT_NO_THROW(parse(with_cells(32)));
+  EXPECT_TRUE(Refused(with_cells(33), "devices[0].cell_areas_cm2",
+                      {"expected 1..32 cell areas", "got 33"}));
+  EXPECT_TRUE(
+      Refused(with_cells(0), "devices[0].cell_areas_cm2", {"expected 1..32 cell areas", "got 0"}));
+}
+
+TEST(ConfigRefusal, KneeAxisMustBeThreeNumbersNotAllZero) {
+  EXPECT_TRUE(Refused(runner("r01") + device("k", "knee", "left", "thigh_axis = [0, 0, 0]\n"),
+                      "devices[0].thigh_axis", {"not all zero", "got [0, 0, 0]"}));
+  EXPECT_TRUE(Refused(runner("r01") + device("k", "knee", "left", "shank_axis = [1.0, 0.0]\n"),
+                      "devices[0].shank_axis",
+                      {"expected an array of 3 numbers", "got 2 numbers"}));
+  EXPECT_TRUE(Refused(runner("r01") + device("k", "knee", "left", "shank_axis = [1.0, nan, 0]\n"),
+                      "devices[0].shank_axis[1]", {"expected a finite number", "got nan"}));
+}
+
+TEST(ConfigRefusal, SecondDeviceInTheSameSlotIsRefused) {
+  EXPECT_TRUE(
+      Refused(runner("r01") + device("L1", "insole", "left") + device("L2", "insole", "left"),
+              "devices[1].side",
+              {"expected at most one left insole device for runner \"r01\"",
+               "got a second (the first is devices[0] \"L1\")"}));
+  EXPECT_TRUE(
+      Refused(runner("r01") + device("t1", "treadmill", "") + device("t2", "treadmill", "none"),
+              "devices[1].kind",
+              {"expected at most one treadmill device for runner \"r01\"", "got a second"}));
+}
+
+TEST(ConfigRefusal, StationHoldingTwoRunnersIsRefused) {
+  EXPECT_TRUE(Refused(runner("r01") + runner("r02") +
+                          device("t1", "treadmill", "", "", "st01", "r01") +
+                          device("t2", "treadmill", "", "", "st01", "r02"),
+                      "devices[1].station",
+                      {"expected every device of station \"st01\" to belong to runner \"r01\"",
+                       "got runner \"r02\""}));
+}
+
+TEST(ConfigRefusal, RegistryLargerThanItsTablesIsRefused) {
+  const std::string two_stations = runner("r01") + runner("r02") +
+                                   device("t1", "treadmill", "", "", "st01", "r01") +
+                                   device("t2", "treadmill", "", "", "st02", "r02");
+  EXPECT_NO_THROW(
+      parse("[pipeline]\nmax_devices = 2\nmax_runners = 2\nmax_stations = 2\n" + two_stations));
+  EXPECT_TRUE(Refused("[pipeline]\nmax_devices = 1\n" + two_stations, "pipeline.max_devices",
+                      {"expected at least the 2 devices this file defines", "got 1"}));
+  EXPECT_TRUE(Refused("[pipeline]\nmax_runners = 1\n" + two_stations, "pipeline.max_runners",
+                      {"expected at least the 2 runners", "got 1"}));
+  EXPECT_TRUE(Refused("[pipeline]\nmax_stations = 1\n" + two_stations, "pipeline.max_stations",
+                      {"expected at least the 2 stations", "got 1"}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refusals: endpoints and addresses
+
+TEST(ConfigRefusal, BadEndpointsAreRefused) {
+  const std::vector<std::string> expected{"expected a ZeroMQ endpoint tcp://HOST:PORT"};
+  EXPECT_TRUE(Refused("[ingest]\nendpoints = [\"udp://127.0.0.1:5600\"]\n", "ingest.endpoints[0]",
+                      {expected[0], "got \"udp://127.0.0.1:5600\""}));
+  EXPECT_TRUE(Refused("[ingest]\nendpoints = [\"tcp://127.0.0.1:5600\", \"tcp://127.0.0.1\"]\n",
+                      "ingest.endpoints[1]", {expected[0], "got \"tcp://127.0.0.1\""}));
+  EXPECT_TRUE(Refused("[ingest]\nendpoints = [\"tcp://127.0.0.1:70000\"]\n", "ingest.endpoints[0]",
+                      {"got \"tcp://127.0.0.1:70000\""}));
+  EXPECT_TRUE(Refused("[ingest]\nendpoints = [\"tcp://:5600\"]\n", "ingest.endpoints[0]",
+                      {"got \"tcp://:5600\""}));
+  EXPECT_TRUE(
+      Refused("[ingest]\nendpoints = [\"ipc://\"]\n", "ingest.endpoints[0]", {"got \"ipc://\""}));
+  EXPECT_TRUE(Refused("[ingest]\nendpoints = []\n", "ingest.endpoints",
+                      {"expected 1 or more endpoints", "got an empty array"}));
+  EXPECT_TRUE(Refused("[publish]\nendpoint = \"inproc://out\"\n", "publish.endpoint",
+                      {expected[0], "got \"inproc://out\""}));
+}
+
+TEST(ConfigRefusal, EndpointBoundTwiceIsRefused) {
+  EXPECT_TRUE(Refused(
+      "[ingest]\nendpoints = [\"tcp://127.0.0.1:5600\", \"tcp://127.0.0.1:5600\"]\n",
+      "ingest.endpoints[1]", {"expected each endpoint once", "again (also ingest.endpoints[0])"}));
+  EXPECT_TRUE(Refused("[publish]\nendpoint = \"tcp://127.0.0.1:5600\"\n", "publish.endpoint",
+                      {"expected the publish endpoint to differ from every ingest endpoint",
+                       "got \"tcp://127.0.0.1:5600\" for both"}));
+}
+
+TEST(ConfigRefusal, BadMetricsAddressIsRefused) {
+  EXPECT_TRUE(Refused("[metrics]\naddress = \"localhost\"\n", "metrics.address",
+                      {"expected HOST:PORT", "got \"localhost\""}));
+  EXPECT_TRUE(Refused("[metrics]\naddress = \"127.0.0.1:0\"\n", "metrics.address",
+                      {"PORT 1..65535", "got \"127.0.0.1:0\""}));
+  EXPECT_TRUE(
+      Refused("[metrics]\naddress = \"::1:9464\"\n", "metrics.address", {"got \"::1:9464\""}));
+  EXPECT_NO_THROW(parse("[metrics]\naddress = \"[::1]:9464\"\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// load_config
+
+TEST(ConfigLoad, MissingFileIsRefusedWithTheOsReason) {
+  const std::string path = "/nonexistent-kneeload-dir/kneeloadd.toml";
+  try {
+    load_config(path);
+    FAIL() << "expected a ConfigError for a missing file, got a config";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.file(), path);
+    EXPECT_EQ(e.key(), "");
+    EXPECT_NE(e.reason().find("No such file or directory"), std::string::npos)
+        << "expected the OS reason in «" << e.reason() << "»";
+    EXPECT_EQ(std::string(e.what()), path + ": " + e.reason());
+  }
+}
+
+TEST(ConfigLoad, DirectoryIsRefusedWithTheOsReason) {
+  const std::string path = std::string(KNEELOAD_SOURCE_DIR) + "/deploy/config";
+  try {
+    load_config(path);
+    FAIL() << "expected a ConfigError for a directory, got a config";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(e.reason().find("Is a directory"), std::string::npos)
+        << "expected the OS reason in «" << e.reason() << "»";
+  }
+}
+
+TEST(ConfigErrorText, WhatReadsFileKeyReason) {
+  try {
+    parse("[pipeline]\nworkers = 0\n");
+    FAIL() << "expected a ConfigError for workers = 0";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "test.toml: pipeline.workers: expected an integer 1..64, got 0");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Overrides
+
+TEST(ConfigOverrides, ReplaceEndpointsAndMetrics) {
+  Config c = load_config(kExamplePath);
+  Overrides o;
+  o.ingest = {"tcp://0.0.0.0:7000", "ipc:///tmp/kneeload-in"};
+  o.publish = "tcp://0.0.0.0:7001";
+  o.metrics = "";
+  apply_overrides(c, o);
+  EXPECT_EQ(c.ingest.endpoints, o.ingest);
+  EXPECT_EQ(c.publish.endpoint, "tcp://0.0.0.0:7001");
+  EXPECT_EQ(c.metrics_address, "");
+}
+
+TEST(ConfigOverrides, EmptyOverridesChangeNothing) {
+  Config c = load_config(kExamplePath);
+  apply_overrides(c, Overrides{});
+  EXPECT_TRUE(restart_only_changes(load_config(kExamplePath), c).empty());
+}
+
+// Runs apply_overrides expecting a refusal at `key`; the config must be left unchanged.
+testing::AssertionResult OverrideRefused(const Overrides& o, const std::string& key,
+                                         const std::string& reason_part) {
+  const Config before = load_config(kExamplePath);
+  Config c = before;
+  try {
+    apply_overrides(c, o);
+  } catch (const ConfigError& e) {
+    if (e.key() != key) {
+      return testing::AssertionFailure()
+             << "expected key \"" << key << "\", got \"" << e.key() << "\": " << e.what();
+    }
+    if (e.reason().find(reason_part) == std::string::npos) {
+      return testing::AssertionFailure() << "expected the reason to contain «" << reason_part
+                                         << "», got «" << e.reason() << "»";
+    }
+    const std::vector<std::string> changed = restart_only_changes(before, c);
+    if (!changed.empty()) {
+      return testing::AssertionFailure()
+             << "expected a refused override to leave the config unchanged, got a change of "
+             << changed[0];
+    }
+    return testing::AssertionSuccess();
+  }
+  return testing::AssertionFailure() << "expected a ConfigError at " << key << ", got none";
+}
+
+TEST(ConfigOverrides, BadValuesAreRefusedUnderTheOptionName) {
+  Overrides bad_ingest;
+  bad_ingest.ingest = {"udp://127.0.0.1:5600"};
+  EXPECT_TRUE(OverrideRefused(bad_ingest, "--ingest", "got \"udp://127.0.0.1:5600\""));
+
+  Overrides bad_publish;
+  bad_publish.publish = "tcp://127.0.0.1";
+  EXPECT_TRUE(OverrideRefused(bad_publish, "--publish", "expected a ZeroMQ endpoint"));
+
+  Overrides bad_metrics;
+  bad_metrics.metrics = "9464";
+  EXPECT_TRUE(OverrideRefused(bad_metrics, "--metrics", "got \"9464\""));
+}
+
+TEST(ConfigOverrides, PublishOverrideClashingWithIngestIsRefused) {
+  Overrides o;
+  o.publish = "tcp://127.0.0.1:5600";  // the example's ingest endpoint
+  EXPECT_TRUE(OverrideRefused(o, "--publish", "to differ from every ingest endpoint"));
+
+  Overrides both;
+  both.ingest = {"tcp://127.0.0.1:5601"};  // the example's publish endpoint
+  EXPECT_TRUE(OverrideRefused(both, "--ingest", "to differ from every ingest endpoint"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// restart_only_changes
+
+TEST(ConfigReload, IdenticalConfigsNeedNoRestart) {
+  EXPECT_TRUE(restart_only_changes(load_config(kExamplePath), load_config(kExamplePath)).empty());
+}
+
+TEST(ConfigReload, RegistryModelAndHealthChangesNeedNoRestart) {
+  const Config running = load_config(kExamplePath);
+  Config next = running;
+  next.devices.pop_back();
+  next.devices[0].insole.force_gain = 1.1;
+  next.runners[0].params.body_mass_kg = 80.0;
+  next.runners.push_back(RunnerConfig{"r03", {}, "", 0.0});
+  next.model.refractory_s = 0.2;
+  next.stale_after_s = 10.0;
+  const std::vector<std::string> changed = restart_only_changes(running, next);
+  EXPECT_TRUE(changed.empty()) << "expected no restart-only change, got " << changed.size()
+                               << ", the first: " << changed.front();
+}
+
+TEST(ConfigReload, EachRestartOnlyKeyIsReportedAlone) {
+  const std::vector<std::pair<std::string, std::function<void(Config&)>>> cases{
+      {"ingest.endpoints", [](Config& c) { c.ingest.endpoints.push_back("tcp://127.0.0.1:5700"); }},
+      {"ingest.max_frame_bytes", [](Config& c) { c.ingest.max_frame_bytes = 1024; }},
+      {"ingest.max_samples_per_frame", [](Config& c) { c.ingest.max_samples_per_frame = 8; }},
+      {"ingest.rcvhwm", [](Config& c) { c.ingest.rcvhwm = 1; }},
+      {"publish.endpoint", [](Config& c) { c.publish.endpoint = "tcp://127.0.0.1:5701"; }},
+      {"publish.sndhwm", [](Config& c) { c.publish.sndhwm = 1; }},
+      {"publish.nodrop", [](Config& c) { c.publish.nodrop = true; }},
+      {"publish.heartbeat_s", [](Config& c) { c.publish.heartbeat_s = 2.0; }},
+      {"metrics.address", [](Config& c) { c.metrics_address = ""; }},
+      {"pipeline.workers", [](Config& c) { c.pipeline.workers = 2; }},
+      {"pipeline.ingest_ring_capacity", [](Config& c) { c.pipeline.ingest_ring_capacity = 16; }},
+      {"pipeline.output_ring_capacity", [](Config& c) { c.pipeline.output_ring_capacity = 16; }},
+      {"pipeline.max_devices", [](Config& c) { c.pipeline.max_devices = 100; }},
+      {"pipeline.max_runners", [](Config& c) { c.pipeline.max_runners = 100; }},
+      {"pipeline.max_stations", [](Config& c) { c.pipeline.max_stations = 100; }},
+  };
+  const Config running = load_config(kExamplePath);
+  for (const auto& [key, change] : cases) {
+    Config next = running;
+    change(next);
+    EXPECT_EQ(restart_only_changes(running, next), std::vector<std::string>{key})
+        << "after changing only " << key;
+  }
+}
+
+TEST(ConfigReload, SeveralRestartOnlyChangesAreAllReported) {
+  const Config running = load_config(kExamplePath);
+  Config next = running;
+  next.pipeline.workers = 4;
+  next.publish.sndhwm = 5;
+  next.model.state_rate_hz = 10.0;
+  const std::vector<std::string> expected{"publish.sndhwm", "pipeline.workers"};
+  EXPECT_EQ(restart_only_changes(running, next), expected);
+}
+
+}  // namespace
+}  // namespace kneeload::daemon
+
+namespace kneeload::daemon {
+namespace {
+
+TEST(ConfigRegistry, ARunnerSpreadOverTwoStationsIsRefused) {
+  const std::string toml = R"(
+[[runners]]
+id = "r1"
+
+[[devices]]
+id = "tm-a"
+station = "st-a"
+runner = "r1"
+kind = "treadmill"
+
+[[devices]]
+id = "console-b"
+station = "st-b"
+runner = "r1"
+kind = "console"
+)";
+  try {
+    parse_config(toml, "two-stations.toml");
+    FAIL() << "a runner on two stations was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "devices[1].station");
+    EXPECT_NE(std::string(e.what()).find("expected every device of runner \"r1\" at station \"st-a\""),
+              std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("got station \"st-b\""), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace kneeload::daemon
