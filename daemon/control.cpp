@@ -1,0 +1,264 @@
+#include "daemon/control.hpp"
+
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <optional>
+
+#include "daemon/ingest.hpp"
+#include "daemon/log.hpp"
+#include "daemon/pipeline.hpp"
+
+namespace kneeload::daemon {
+
+namespace {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kTick = std::chrono::milliseconds(100);
+constexpr auto kDrainDeadline = std::chrono::milliseconds(4500);  // exit within 5 s of SIGTERM
+constexpr auto kRejectLogInterval = std::chrono::seconds(10);
+
+void write_endpoints_file(const std::string& path, const Pipeline& pipeline) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const std::string& ep : pipeline.ingest_endpoints()) out << "ingest=" << ep << "\n";
+    out << "publish=" << pipeline.publish_endpoint() << "\n";
+    if (!out) throw StartError("cannot write endpoints file \"" + tmp + "\"");
+  }
+  // rename(2) makes the file appear complete or not at all, for whoever polls for it.
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    throw StartError("cannot rename endpoints file to \"" + path + "\"");
+  }
+}
+
+class ControlLoop {
+ public:
+  ControlLoop(const DaemonOptions& options, Config config)
+      : options_(options), config_(std::move(config)) {}
+
+  int run() {
+    // Signals are caught from here on; the pipeline threads start after, so none of them
+    // can be killed by an early SIGTERM's default action.
+    asio::signal_set signals(io_, SIGINT, SIGTERM, SIGHUP);
+    wait_signal(signals);
+    try {
+      pipeline_.emplace(config_);
+    } catch (const StartError& e) {
+      log(LogLevel::kError, "control", "%s", e.what());
+      return 2;
+    } catch (const ConfigError& e) {
+      log(LogLevel::kError, "config", "%s", e.what());
+      return 2;
+    }
+    for (const std::string& ep : pipeline_->ingest_endpoints()) log(LogLevel::kInfo, "ingest", "bound %s", ep.c_str());
+    log(LogLevel::kInfo, "publish", "bound %s", pipeline_->publish_endpoint().c_str());
+    if (!options_.endpoints_file.empty()) {
+      try {
+        write_endpoints_file(options_.endpoints_file, *pipeline_);
+      } catch (const StartError& e) {
+        log(LogLevel::kError, "control", "%s", e.what());
+        return 2;
+      }
+    }
+    sd_notify(0, "READY=1\nSTATUS=running");
+    std::uint64_t watchdog_usec = 0;
+    if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
+      watchdog_interval_ = std::chrono::microseconds(watchdog_usec / 2);
+    }
+    log(LogLevel::kInfo, "control", "kneeloadd %s running: %zu devices, %d worker(s)", KNEELOAD_VERSION,
+        pipeline_->active_devices(), config_.pipeline.workers);
+    asio::steady_timer timer(io_);
+    schedule_tick(timer);
+    io_.run();
+    return exit_code_;
+  }
+
+ private:
+  void wait_signal(asio::signal_set& signals) {
+    signals.async_wait([this, &signals](const boost::system::error_code& ec, int signo) {
+      if (ec) return;
+      if (signo == SIGHUP) {
+        reload();
+      } else if (!draining_) {
+        log(LogLevel::kInfo, "control", "signal %d: draining", signo);
+        sd_notify(0, "STOPPING=1\nSTATUS=draining");
+        draining_ = true;
+        drain_deadline_ = Clock::now() + kDrainDeadline;
+        if (pipeline_) pipeline_->request_drain();
+      }
+      wait_signal(signals);
+    });
+  }
+
+  void reload() {
+    if (draining_ || !pipeline_) return;
+    try {
+      Config next = load_config(options_.config_path);
+      apply_overrides(next, options_.overrides);
+      for (const std::string& key : restart_only_changes(config_, next)) {
+        log(LogLevel::kWarn, "config", "reload: %s changed but takes effect only after a restart; keeping the running value",
+            key.c_str());
+      }
+      pipeline_->reload(next);
+      config_.devices = next.devices;
+      config_.runners = next.runners;
+      config_.model = next.model;
+      config_.stale_after_s = next.stale_after_s;
+      log(LogLevel::kInfo, "config", "reloaded %s: generation %llu, %zu devices, %zu runners",
+          options_.config_path.c_str(), static_cast<unsigned long long>(pipeline_->generation()),
+          next.devices.size(), next.runners.size());
+    } catch (const ConfigError& e) {
+      log(LogLevel::kError, "config", "reload refused, keeping the running configuration: %s", e.what());
+    }
+  }
+
+  void schedule_tick(asio::steady_timer& timer) {
+    timer.expires_after(kTick);
+    timer.async_wait([this, &timer](const boost::system::error_code& ec) {
+      if (ec) return;
+      tick();
+      if (!io_.stopped()) schedule_tick(timer);
+    });
+  }
+
+  void tick() {
+    const auto now = Clock::now();
+    if (pipeline_->finished()) {
+      pipeline_->join();
+      report_totals("drained");
+      exit_code_ = 0;
+      io_.stop();
+      return;
+    }
+    if (draining_ && now > drain_deadline_) {
+      report_totals("drain deadline missed");
+      log(LogLevel::kError, "control", "pipeline did not drain within %lld ms; exiting",
+          static_cast<long long>(kDrainDeadline.count()));
+      // Threads are still running and cannot be joined: leave without destructors.
+      std::fflush(nullptr);
+      ::_exit(1);
+    }
+    pipeline_->tick(steady_now_us());
+    log_rejections(now);
+    log_drops(now);
+    if (now >= next_status_) {
+      const PipelineTotals t = pipeline_->totals();
+      char status[256];
+      std::snprintf(status, sizeof status,
+                    "STATUS=%s: %llu samples in, %llu published, %llu rejected, %llu dropped, %zu stale",
+                    draining_ ? "draining" : "running", static_cast<unsigned long long>(t.samples_accepted),
+                    static_cast<unsigned long long>(t.published),
+                    static_cast<unsigned long long>(t.frames_rejected + t.samples_rejected),
+                    static_cast<unsigned long long>(t.dropped), pipeline_->stale_devices());
+      sd_notify(0, status);
+      next_status_ = now + std::chrono::seconds(1);
+    }
+    if (watchdog_interval_.count() > 0 && now >= next_watchdog_) {
+      // Ping only if every pipeline thread moved since the last ping: a wedged thread must
+      // let systemd's watchdog fire.
+      const std::vector<std::uint64_t> progress = pipeline_->thread_progress();
+      bool all_moved = progress.size() == last_progress_.size();
+      for (std::size_t i = 0; all_moved && i < progress.size(); ++i) all_moved = progress[i] != last_progress_[i];
+      if (all_moved || last_progress_.empty()) sd_notify(0, "WATCHDOG=1");
+      last_progress_ = progress;
+      next_watchdog_ = now + watchdog_interval_;
+    }
+  }
+
+  void log_rejections(Clock::time_point now) {
+    auto& details = pipeline_->ingest().reject_details();
+    const proto::DecoderCounters& counters = pipeline_->ingest().decoder_counters();
+    while (const proto::RejectDetail* d = details.front()) {
+      const auto reason = static_cast<std::size_t>(d->reason);
+      unsigned long suppressed = 0;
+      if (reject_limiters_[reason].allow(now, &suppressed)) {
+        log(LogLevel::kWarn, "ingest",
+            "rejected %s from device \"%s\" (seq %u, t_us %lld): %s; %lu similar suppressed, %llu in total",
+            proto::is_frame_reject(d->reason) ? "frame" : "sample", d->device_id, d->seq,
+            static_cast<long long>(d->t_us), proto::reject_name(d->reason), suppressed,
+            static_cast<unsigned long long>(counters.rejected[reason].get()));
+      }
+      details.pop();
+    }
+  }
+
+  void log_drops(Clock::time_point now) {
+    const auto drops = pipeline_->drops();
+    for (std::size_t i = 0; i < drops.size(); ++i) {
+      if (drops[i].value == last_drops_[i]) continue;
+      unsigned long suppressed = 0;
+      if (drop_limiters_[i].allow(now, &suppressed)) {
+        log(LogLevel::kWarn, "pipeline", "dropped %llu at %s since the last report (%llu in total)",
+            static_cast<unsigned long long>(drops[i].value - last_drops_[i]), drops[i].name,
+            static_cast<unsigned long long>(drops[i].value));
+        last_drops_[i] = drops[i].value;
+      }
+    }
+  }
+
+  void report_totals(const char* why) {
+    const PipelineTotals t = pipeline_->totals();
+    log(LogLevel::kInfo, "control",
+        "%s: frames received %llu, accepted %llu, rejected %llu; samples accepted %llu, rejected %llu; "
+        "dropped %llu; published %llu",
+        why, static_cast<unsigned long long>(t.frames_received),
+        static_cast<unsigned long long>(t.frames_accepted), static_cast<unsigned long long>(t.frames_rejected),
+        static_cast<unsigned long long>(t.samples_accepted), static_cast<unsigned long long>(t.samples_rejected),
+        static_cast<unsigned long long>(t.dropped), static_cast<unsigned long long>(t.published));
+    for (const DropCount& d : pipeline_->drops()) {
+      if (d.value > 0) log(LogLevel::kWarn, "control", "dropped at %s: %llu", d.name, static_cast<unsigned long long>(d.value));
+    }
+  }
+
+  const DaemonOptions& options_;
+  Config config_;
+  asio::io_context io_;
+  std::optional<Pipeline> pipeline_;
+  bool draining_ = false;
+  int exit_code_ = 1;
+  Clock::time_point drain_deadline_{};
+  Clock::time_point next_status_{};
+  Clock::time_point next_watchdog_{};
+  std::chrono::microseconds watchdog_interval_{0};
+  std::vector<std::uint64_t> last_progress_;
+  std::array<RateLimiter, proto::kRejectCount> reject_limiters_ = make_limiters<proto::kRejectCount>();
+  std::array<RateLimiter, kDropReasonCount> drop_limiters_ = make_limiters<kDropReasonCount>();
+  std::array<std::uint64_t, kDropReasonCount> last_drops_{};
+
+  template <std::size_t N>
+  static std::array<RateLimiter, N> make_limiters() {
+    return make_limiters_impl(std::make_index_sequence<N>{});
+  }
+  template <std::size_t... I>
+  static std::array<RateLimiter, sizeof...(I)> make_limiters_impl(std::index_sequence<I...>) {
+    return {((void)I, RateLimiter(kRejectLogInterval))...};
+  }
+};
+
+}  // namespace
+
+int run_daemon(const DaemonOptions& options) {
+  Config config;
+  try {
+    config = load_config(options.config_path);
+    apply_overrides(config, options.overrides);
+  } catch (const ConfigError& e) {
+    log(LogLevel::kError, "config", "%s", e.what());
+    return 2;
+  }
+  ControlLoop loop(options, std::move(config));
+  return loop.run();
+}
+
+}  // namespace kneeload::daemon

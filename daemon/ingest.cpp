@@ -1,0 +1,116 @@
+#include "daemon/ingest.hpp"
+
+#include <chrono>
+#include <thread>
+
+#include "daemon/registry.hpp"
+
+namespace kneeload::daemon {
+
+std::int64_t steady_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+// Frames taken per poll wake-up before commands are looked at again: bounds reload/drain
+// latency under a flood without costing anything when traffic is light.
+constexpr int kFramesPerBatch = 512;
+constexpr auto kPollTimeout = std::chrono::milliseconds(50);
+}  // namespace
+
+Ingest::Ingest(zmq::socket_t socket, const proto::ValidationLimits& limits,
+               std::size_t max_devices, std::vector<WorkerPort> workers,
+               SpscRing<ControlCommand>& commands, const Registry* initial)
+    : socket_(std::move(socket)),
+      decoder_(limits),
+      workers_(std::move(workers)),
+      commands_(commands),
+      registry_(initial),
+      tracks_(max_devices),
+      last_arrival_us_(std::make_unique<std::atomic<std::int64_t>[]>(max_devices)),
+      // One byte more than the limit, so an oversize frame shows as truncated.
+      frame_buffer_(std::make_unique<std::byte[]>(limits.max_frame_bytes + 1)),
+      frame_buffer_size_(limits.max_frame_bytes + 1),
+      samples_(std::make_unique<fusion::Sample[]>(static_cast<std::size_t>(limits.max_samples_per_frame))),
+      samples_capacity_(static_cast<std::size_t>(limits.max_samples_per_frame)) {
+  generation_seen_.store(initial->generation, std::memory_order_release);
+}
+
+template <typename Item>
+void Ingest::push_control(WorkerPort& port, const Item& item) {
+  // Control items must not be lost: wait for room. The worker is draining its ring meanwhile;
+  // a wedged worker stalls this too, which the watchdog and the drain deadline report.
+  while (!port.ring->try_push(WorkItem{item})) {
+    port.doorbell->ring();
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  port.doorbell->ring();
+}
+
+bool Ingest::handle_commands() {
+  bool drain = false;
+  while (ControlCommand* cmd = commands_.front()) {
+    if (const auto* change = std::get_if<ConfigChange>(cmd)) {
+      registry_ = change->registry;
+      for (WorkerPort& port : workers_) push_control(port, *change);
+      generation_seen_.store(registry_->generation, std::memory_order_release);
+    } else if (const auto* stale = std::get_if<StaleChange>(cmd)) {
+      push_control(workers_[stale->runner % workers_.size()], *stale);
+    } else {
+      drain = true;
+    }
+    commands_.pop();
+  }
+  return drain;
+}
+
+void Ingest::handle_frame(std::size_t received, std::size_t wire_size) {
+  const std::int64_t arrival = steady_now_us();
+  const std::size_t readable = received < frame_buffer_size_ ? received : frame_buffer_size_;
+  const proto::DecodeResult result = decoder_.decode(
+      std::span<const std::byte>(frame_buffer_.get(), readable), wire_size, registry_->devices,
+      std::span<proto::DeviceTrack>(tracks_), arrival,
+      std::span<fusion::Sample>(samples_.get(), samples_capacity_));
+  if (result.frame_rejected || result.samples_rejected > 0) {
+    // Best effort: when the control loop is behind, details are skipped; counts never are.
+    (void)reject_details_.try_push(decoder_.last_reject());
+  }
+  if (result.accepted == 0) return;
+  last_arrival_us_[samples_[0].device].store(arrival, std::memory_order_relaxed);
+  // All samples of a frame come from one device, hence one runner and one worker.
+  WorkerPort& port = workers_[samples_[0].runner % workers_.size()];
+  for (int i = 0; i < result.accepted; ++i) {
+    if (!port.ring->try_push(WorkItem{samples_[static_cast<std::size_t>(i)]})) {
+      counters_.dropped_ring_full.inc();
+    }
+  }
+  port.doorbell->ring();
+}
+
+void Ingest::run() {
+  std::vector<zmq::pollitem_t> items{{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+  const zmq::mutable_buffer buffer(frame_buffer_.get(), frame_buffer_size_);
+  for (;;) {
+    counters_.loop_iterations.inc();
+    if (handle_commands()) break;
+    zmq::poll(items, kPollTimeout);
+    for (int i = 0; i < kFramesPerBatch; ++i) {
+      const zmq::recv_buffer_result_t r = socket_.recv(buffer, zmq::recv_flags::dontwait);
+      if (!r) break;
+      handle_frame(r->size, r->untruncated_size);
+    }
+  }
+  // Drain: what the socket already holds was sent to us before we stopped; take it in.
+  const zmq::mutable_buffer buffer_drain(frame_buffer_.get(), frame_buffer_size_);
+  for (;;) {
+    const zmq::recv_buffer_result_t r = socket_.recv(buffer_drain, zmq::recv_flags::dontwait);
+    if (!r) break;
+    handle_frame(r->size, r->untruncated_size);
+  }
+  for (WorkerPort& port : workers_) push_control(port, DrainMarker{});
+  socket_.close();
+}
+
+}  // namespace kneeload::daemon

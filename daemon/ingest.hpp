@@ -1,0 +1,83 @@
+// Ingest: the thread that owns the ZeroMQ PULL socket. It receives each frame into one
+// preallocated buffer, decodes and validates it (proto::FrameDecoder), and routes the accepted
+// samples by runner to the fusion workers' rings. It also forwards control commands from the
+// main thread in-band, so a reload or a stale-device notice is ordered with the samples.
+//
+// Thread ownership: run() on the ingest thread; the accessors are safe from any thread.
+// Per sample: no allocation, no lock, no log; a full worker ring drops the sample and counts it.
+#pragma once
+
+#include <zmq.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "daemon/doorbell.hpp"
+#include "daemon/spsc_ring.hpp"
+#include "daemon/work_item.hpp"
+#include "kneeload/proto/codec.hpp"
+
+namespace kneeload::daemon {
+
+struct WorkerPort {
+  SpscRing<WorkItem>* ring;
+  Doorbell* doorbell;
+};
+
+struct IngestCounters {
+  proto::Counter dropped_ring_full;   // accepted samples lost because a worker ring was full
+  proto::Counter dropped_draining;    // frames received after the drain deadline (none expected)
+  proto::Counter loop_iterations;     // progress, for the watchdog
+};
+
+class Ingest {
+ public:
+  // REQUIRES: initial outlives its replacement by a ConfigChange; every device index in any
+  // registry < max_devices.
+  Ingest(zmq::socket_t socket, const proto::ValidationLimits& limits, std::size_t max_devices,
+         std::vector<WorkerPort> workers, SpscRing<ControlCommand>& commands,
+         const Registry* initial);
+
+  // Thread body. Returns after a DrainMarker command: the frames already queued in the socket
+  // are taken in, then every worker gets a DrainMarker behind its samples.
+  void run();
+
+  const proto::DecoderCounters& decoder_counters() const { return decoder_.counters(); }
+  const IngestCounters& counters() const { return counters_; }
+  // Steady-clock µs of the device's last accepted frame; 0 if never.
+  std::int64_t last_arrival_us(std::uint32_t device) const {
+    return last_arrival_us_[device].load(std::memory_order_relaxed);
+  }
+  std::uint64_t generation_seen() const { return generation_seen_.load(std::memory_order_acquire); }
+  // Rejection details for the control loop's rate-limited log (ingest produces, main consumes).
+  SpscRing<proto::RejectDetail>& reject_details() { return reject_details_; }
+
+ private:
+  void handle_frame(std::size_t received, std::size_t wire_size);
+  // Returns true when a DrainMarker was received.
+  bool handle_commands();
+  template <typename Item>
+  void push_control(WorkerPort& port, const Item& item);
+
+  zmq::socket_t socket_;
+  proto::FrameDecoder decoder_;
+  std::vector<WorkerPort> workers_;
+  SpscRing<ControlCommand>& commands_;
+  const Registry* registry_;
+  std::vector<proto::DeviceTrack> tracks_;
+  std::unique_ptr<std::atomic<std::int64_t>[]> last_arrival_us_;
+  std::unique_ptr<std::byte[]> frame_buffer_;
+  std::size_t frame_buffer_size_;
+  std::unique_ptr<fusion::Sample[]> samples_;
+  std::size_t samples_capacity_;
+  SpscRing<proto::RejectDetail> reject_details_{256};
+  IngestCounters counters_;
+  std::atomic<std::uint64_t> generation_seen_{0};
+};
+
+// Steady-clock microseconds, the daemon's one time base for arrival and latency.
+std::int64_t steady_now_us();
+
+}  // namespace kneeload::daemon

@@ -1,0 +1,236 @@
+#include "daemon/pipeline.hpp"
+
+#include <algorithm>
+
+#include "daemon/log.hpp"
+
+namespace kneeload::daemon {
+
+namespace {
+
+zmq::socket_t make_socket(zmq::context_t& context, zmq::socket_type type) {
+  zmq::socket_t s(context, type);
+  // Bounded close: at shutdown the PUB gets this long to flush, then pending data is dropped.
+  s.set(zmq::sockopt::linger, 2000);
+  return s;
+}
+
+std::string bind_or_throw(zmq::socket_t& socket, const std::string& endpoint, const char* what) {
+  try {
+    socket.bind(endpoint);
+  } catch (const zmq::error_t& e) {
+    throw StartError(std::string("cannot bind ") + what + " endpoint \"" + endpoint + "\": " + e.what());
+  }
+  return socket.get(zmq::sockopt::last_endpoint);
+}
+
+constexpr const char* kDropNames[kDropReasonCount] = {
+    "ingest.worker_ring_full", "worker.output_ring_full", "worker.session_output_overflow",
+    "worker.unknown_runner",   "publish.hwm",             "publish.encode_failed",
+};
+
+}  // namespace
+
+Pipeline::Pipeline(const Config& config)
+    : config_(config),
+      names_(config.pipeline.max_devices, config.pipeline.max_runners, config.pipeline.max_stations),
+      stale_(config.pipeline.max_devices, false) {
+  generations_.push_back(build_registry(config_, names_, generation_));
+  const Registry& registry = *generations_.back();
+
+  zmq::socket_t pull = make_socket(context_, zmq::socket_type::pull);
+  pull.set(zmq::sockopt::rcvhwm, config.ingest.rcvhwm);
+  // Frames above the limit are cut by libzmq before they reach our buffer, so a hostile peer
+  // cannot make us allocate big messages; the decoder still counts them as oversize.
+  pull.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(config.ingest.max_frame_bytes) * 4);
+  for (const std::string& ep : config.ingest.endpoints) {
+    ingest_endpoints_.push_back(bind_or_throw(pull, ep, "ingest"));
+  }
+  zmq::socket_t pub = make_socket(context_, zmq::socket_type::pub);
+  pub.set(zmq::sockopt::sndhwm, config.publish.sndhwm);
+  if (config.publish.nodrop) pub.set(zmq::sockopt::xpub_nodrop, true);
+  publish_endpoint_ = bind_or_throw(pub, config.publish.endpoint, "publish");
+
+  const int n = config.pipeline.workers;
+  std::vector<WorkerPort> ports;
+  std::vector<SpscRing<OutItem>*> outs;
+  for (int i = 0; i < n; ++i) {
+    worker_rings_.push_back(std::make_unique<SpscRing<WorkItem>>(config.pipeline.ingest_ring_capacity));
+    worker_bells_.push_back(std::make_unique<Doorbell>());
+    output_rings_.push_back(std::make_unique<SpscRing<OutItem>>(config.pipeline.output_ring_capacity));
+    ports.push_back({worker_rings_.back().get(), worker_bells_.back().get()});
+    outs.push_back(output_rings_.back().get());
+  }
+  proto::ValidationLimits limits;
+  limits.max_frame_bytes = config.ingest.max_frame_bytes;
+  limits.max_samples_per_frame = config.ingest.max_samples_per_frame;
+  ingest_ = std::make_unique<Ingest>(std::move(pull), limits, config.pipeline.max_devices,
+                                     std::move(ports), commands_, &registry);
+  for (int i = 0; i < n; ++i) {
+    const auto idx = static_cast<std::size_t>(i);
+    workers_.push_back(std::make_unique<Worker>(i, n, *worker_rings_[idx], *worker_bells_[idx],
+                                                *output_rings_[idx], publisher_bell_, registry));
+  }
+  status_rejected_.reserve(proto::kRejectCount);
+  status_dropped_.reserve(kDropReasonCount);
+  update_snapshots();
+  const auto heartbeat = std::chrono::microseconds(
+      static_cast<std::int64_t>(config.publish.heartbeat_s * 1e6));
+  publisher_ = std::make_unique<Publisher>(std::move(pub), std::move(outs), publisher_bell_,
+                                           names_, *this, heartbeat);
+
+  threads_.emplace_back([this] { publisher_->run(); finished_.store(true, std::memory_order_release); });
+  for (auto& w : workers_) threads_.emplace_back([w = w.get()] { w->run(); });
+  threads_.emplace_back([this] { ingest_->run(); });
+}
+
+Pipeline::~Pipeline() {
+  if (!drain_requested_) request_drain();
+  join();
+}
+
+bool Pipeline::push_command(const ControlCommand& command) {
+  return commands_.try_push(command);
+}
+
+void Pipeline::reload(const Config& next) {
+  auto registry = build_registry(next, names_, generation_ + 1);
+  if (!push_command(ConfigChange{registry.get()})) {
+    throw ConfigError(next.source, "(reload)", "the ingest thread is not taking commands; try again");
+  }
+  ++generation_;
+  generations_.push_back(std::move(registry));
+  config_.devices = next.devices;
+  config_.runners = next.runners;
+  config_.model = next.model;
+  config_.stale_after_s = next.stale_after_s;
+  update_snapshots();
+}
+
+void Pipeline::tick(std::int64_t now_steady_us) {
+  const Registry& registry = *generations_.back();
+  const auto stale_after_us = static_cast<std::int64_t>(registry.stale_after_s * 1e6);
+  for (std::size_t d = 0; d < registry.device_active.size(); ++d) {
+    if (!registry.device_active[d]) {
+      if (stale_[d]) {  // removed while stale: forget it quietly
+        stale_[d] = false;
+        --stale_count_;
+      }
+      continue;
+    }
+    const auto index = static_cast<std::uint32_t>(d);
+    const std::int64_t last = ingest_->last_arrival_us(index);
+    if (last == 0) continue;  // never heard from: not a dropout, just not started
+    const bool stale = now_steady_us - last > stale_after_us;
+    if (stale == stale_[d]) continue;
+    const proto::DeviceInfo& info = registry.device_info[d];
+    if (!push_command(StaleChange{index, info.runner, info.side, info.kind, stale})) continue;
+    stale_[d] = stale;
+    if (stale) {
+      ++stale_count_;
+      log(LogLevel::kWarn, "control", "device %.*s silent for more than %.1f s",
+          static_cast<int>(names_.devices.name(index).size()), names_.devices.name(index).data(),
+          registry.stale_after_s);
+    } else {
+      --stale_count_;
+      log(LogLevel::kInfo, "control", "device %.*s is sending again",
+          static_cast<int>(names_.devices.name(index).size()), names_.devices.name(index).data());
+    }
+  }
+  // Retire generations no thread can still reach: every thread has seen a newer one.
+  std::uint64_t oldest_in_use = ingest_->generation_seen();
+  for (const auto& w : workers_) oldest_in_use = std::min(oldest_in_use, w->generation_seen());
+  while (generations_.size() > 1 && generations_.front()->generation < oldest_in_use) {
+    generations_.erase(generations_.begin());
+  }
+  update_snapshots();
+}
+
+void Pipeline::request_drain() {
+  if (drain_requested_) return;
+  drain_requested_ = true;
+  while (!push_command(DrainMarker{})) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+void Pipeline::join() {
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+std::vector<std::uint64_t> Pipeline::thread_progress() const {
+  std::vector<std::uint64_t> p{ingest_->counters().loop_iterations.get(),
+                               publisher_->counters().progress.get()};
+  for (const auto& w : workers_) p.push_back(w->counters().progress.get());
+  return p;
+}
+
+std::size_t Pipeline::active_devices() const { return generations_.back()->active_devices; }
+
+std::array<DropCount, kDropReasonCount> Pipeline::drops() const {
+  std::uint64_t out_full = 0, overflow = 0, unknown = 0;
+  for (const auto& w : workers_) {
+    out_full += w->counters().dropped_output_ring_full.get();
+    overflow += w->counters().dropped_session_overflow.get();
+    unknown += w->counters().dropped_unknown_runner.get();
+  }
+  return {{{kDropNames[0], ingest_->counters().dropped_ring_full.get()},
+           {kDropNames[1], out_full},
+           {kDropNames[2], overflow},
+           {kDropNames[3], unknown},
+           {kDropNames[4], publisher_->counters().dropped_hwm.get()},
+           {kDropNames[5], publisher_->counters().dropped_encode.get()}}};
+}
+
+PipelineTotals Pipeline::totals() const {
+  PipelineTotals t;
+  const proto::DecoderCounters& d = ingest_->decoder_counters();
+  t.frames_received = d.frames_received.get();
+  t.frames_accepted = d.frames_accepted.get();
+  t.samples_accepted = d.samples_accepted.get();
+  for (int r = 0; r < proto::kRejectCount; ++r) {
+    const std::uint64_t v = d.rejected[static_cast<std::size_t>(r)].get();
+    if (r < proto::kFirstSampleReject) {
+      t.frames_rejected += v;
+    } else {
+      t.samples_rejected += v;
+    }
+  }
+  for (const DropCount& c : drops()) t.dropped += c.value;
+  t.published = publisher_->counters().published.get();
+  return t;
+}
+
+void Pipeline::update_snapshots() {
+  active_devices_snapshot_.store(generations_.back()->active_devices, std::memory_order_relaxed);
+  stale_snapshot_.store(stale_count_, std::memory_order_relaxed);
+  generation_snapshot_.store(generation_, std::memory_order_relaxed);
+}
+
+proto::StatusReport Pipeline::status(bool draining) {
+  proto::StatusReport s;
+  s.version = KNEELOAD_VERSION;
+  s.uptime_s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
+  const proto::DecoderCounters& d = ingest_->decoder_counters();
+  s.frames_received = d.frames_received.get();
+  s.frames_accepted = d.frames_accepted.get();
+  s.samples_accepted = d.samples_accepted.get();
+  s.outputs_published = publisher_->counters().published.get();
+  status_rejected_.clear();
+  for (int r = 0; r < proto::kRejectCount; ++r) {
+    status_rejected_.push_back({proto::reject_name(static_cast<proto::Reject>(r)),
+                                d.rejected[static_cast<std::size_t>(r)].get()});
+  }
+  status_dropped_.clear();
+  for (const DropCount& c : drops()) status_dropped_.push_back({c.name, c.value});
+  s.rejected = status_rejected_;
+  s.dropped = status_dropped_;
+  // Main-thread state reaches the publisher thread only through these snapshots.
+  s.active_devices = static_cast<std::uint32_t>(active_devices_snapshot_.load(std::memory_order_relaxed));
+  s.stale_devices = static_cast<std::uint32_t>(stale_snapshot_.load(std::memory_order_relaxed));
+  s.config_generation = generation_snapshot_.load(std::memory_order_relaxed);
+  s.draining = draining;
+  return s;
+}
+
+}  // namespace kneeload::daemon

@@ -1,0 +1,132 @@
+// Pipeline: owns the ZeroMQ context, the sockets, the rings and the threads
+// (ingest → N workers → publisher) and the registry generations they share.
+//
+// Thread ownership: constructed, reloaded and polled by the main (control) thread only.
+// The pipeline threads talk to it through rings and relaxed counters, never locks.
+#pragma once
+
+#include <zmq.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon/config.hpp"
+#include "daemon/doorbell.hpp"
+#include "daemon/ingest.hpp"
+#include "daemon/publisher.hpp"
+#include "daemon/registry.hpp"
+#include "daemon/spsc_ring.hpp"
+#include "daemon/work_item.hpp"
+#include "daemon/worker.hpp"
+
+namespace kneeload::daemon {
+
+// A socket could not be set up (bad endpoint, address in use): start-up fails.
+class StartError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A (stage, reason) drop count, for status, logs and metrics.
+struct DropCount {
+  const char* name;  // "ingest.worker_ring_full"
+  std::uint64_t value;
+};
+
+inline constexpr std::size_t kDropReasonCount = 6;
+
+// Totals for logs, STATUS= and the final report.
+struct PipelineTotals {
+  std::uint64_t frames_received = 0;
+  std::uint64_t frames_accepted = 0;
+  std::uint64_t samples_accepted = 0;
+  std::uint64_t frames_rejected = 0;
+  std::uint64_t samples_rejected = 0;
+  std::uint64_t dropped = 0;
+  std::uint64_t published = 0;
+};
+
+class Pipeline final : public StatusSource {
+ public:
+  // Binds every socket, then starts the threads. Throws StartError or ConfigError.
+  explicit Pipeline(const Config& config);
+  ~Pipeline() override;
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Endpoints as bound (a tcp "*" port resolved), for logs and the endpoints file.
+  const std::vector<std::string>& ingest_endpoints() const { return ingest_endpoints_; }
+  const std::string& publish_endpoint() const { return publish_endpoint_; }
+
+  // SIGHUP: builds and hands over a new registry generation. Throws ConfigError, in which case
+  // the running registry stays. Restart-only keys are ignored by the caller (see control.cpp).
+  void reload(const Config& next);
+  std::uint64_t generation() const { return generation_; }
+
+  // Control-loop tick: stale-device detection and retirement of old registry generations.
+  void tick(std::int64_t now_steady_us);
+
+  // Asks for a drain: everything accepted so far is fused and published, then threads end.
+  void request_drain();
+  // True once the publisher has sent its final status; join() then returns at once.
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
+  void join();
+
+  // One progress counter per pipeline thread. Idle threads still count their idle wake-ups
+  // (at least every 100 ms), so a counter that stands still means that thread is wedged.
+  std::vector<std::uint64_t> thread_progress() const;
+
+  PipelineTotals totals() const;
+  std::array<DropCount, kDropReasonCount> drops() const;
+  std::size_t stale_devices() const { return stale_count_; }
+  std::size_t active_devices() const;
+  Ingest& ingest() { return *ingest_; }
+
+  proto::StatusReport status(bool draining) override;  // publisher thread
+
+ private:
+  bool push_command(const ControlCommand& command);
+  void update_snapshots();
+
+  Config config_;
+  zmq::context_t context_{1};
+  std::vector<std::string> ingest_endpoints_;
+  std::string publish_endpoint_;
+  Names names_;
+  std::vector<std::shared_ptr<const Registry>> generations_;  // oldest first; back() is current
+  std::uint64_t generation_ = 1;
+
+  SpscRing<ControlCommand> commands_{1024};
+  std::vector<std::unique_ptr<SpscRing<WorkItem>>> worker_rings_;
+  std::vector<std::unique_ptr<Doorbell>> worker_bells_;
+  std::vector<std::unique_ptr<SpscRing<OutItem>>> output_rings_;
+  Doorbell publisher_bell_;
+
+  std::unique_ptr<Ingest> ingest_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<Publisher> publisher_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> finished_{false};
+  bool drain_requested_ = false;
+
+  std::vector<bool> stale_;  // by device index, main thread only
+  std::size_t stale_count_ = 0;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+
+  std::atomic<std::size_t> active_devices_snapshot_{0};
+  std::atomic<std::size_t> stale_snapshot_{0};
+  std::atomic<std::uint64_t> generation_snapshot_{0};
+
+  // Publisher-thread scratch for status(): sized once, so a heartbeat does not allocate.
+  std::vector<proto::NamedCount> status_rejected_;
+  std::vector<proto::NamedCount> status_dropped_;
+};
+
+}  // namespace kneeload::daemon

@@ -1,0 +1,133 @@
+#include "daemon/publisher.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include "daemon/ingest.hpp"
+
+namespace kneeload::daemon {
+
+namespace {
+constexpr std::size_t kEncodeBufferBytes = 64 * 1024;
+constexpr int kItemsPerRingVisit = 64;  // fairness between workers
+constexpr auto kMaxIdleWait = std::chrono::milliseconds(100);
+
+std::int64_t unix_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+Publisher::Publisher(zmq::socket_t socket, std::vector<SpscRing<OutItem>*> rings,
+                     Doorbell& doorbell, const Names& names, StatusSource& status,
+                     std::chrono::microseconds heartbeat)
+    : socket_(std::move(socket)),
+      rings_(std::move(rings)),
+      doorbell_(doorbell),
+      names_(names),
+      status_(status),
+      heartbeat_(heartbeat),
+      buffer_(kEncodeBufferBytes),
+      seq_(names.stations.capacity() * proto::kTopicCount, 0) {}
+
+bool Publisher::send(std::string_view topic, std::size_t payload_size) {
+  // dontwait: the publisher never blocks. Without ZMQ_XPUB_NODROP a full subscriber pipe drops
+  // inside libzmq (the subscriber sees a seq gap); with it, send fails here and we count.
+  const auto first = socket_.send(zmq::const_buffer(topic.data(), topic.size()),
+                                  zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+  if (!first) {
+    counters_.dropped_hwm.inc();
+    return false;
+  }
+  // The second part of a multipart message cannot be refused once the first was queued.
+  (void)socket_.send(zmq::const_buffer(buffer_.data(), payload_size), zmq::send_flags::dontwait);
+  counters_.published.inc();
+  return true;
+}
+
+void Publisher::publish(const fusion::Output& output) {
+  const proto::Topic topic = proto::topic_of(output.body);
+  const std::string_view station = names_.stations.name(output.station);
+  proto::OutputNames names{station, names_.runners.name(output.runner), {}};
+  if (const auto* event = std::get_if<fusion::RiskEvent>(&output.body)) {
+    if (event->device != UINT32_MAX) names.device = names_.devices.name(event->device);
+  }
+  std::uint64_t& seq = seq_[output.station * proto::kTopicCount + static_cast<std::size_t>(topic)];
+  proto::PublishMeta meta;
+  meta.seq = seq + 1;
+  meta.published_unix_us = unix_now_us();
+  meta.latency_us = output.source_arrival_t_us > 0 ? steady_now_us() - output.source_arrival_t_us : 0;
+  const std::size_t n = encoder_.encode(output, names, meta, std::span<std::byte>(buffer_));
+  if (n == 0) {
+    counters_.dropped_encode.inc();
+    return;
+  }
+  std::array<char, 160> topic_buf{};
+  const std::size_t topic_len = proto::format_topic(topic, station, std::span<char>(topic_buf));
+  // The sequence advances even when the output is lost, so the loss shows as a gap downstream.
+  seq = meta.seq;
+  if (topic_len == 0) {  // cannot happen with names ≤ NameTable::kMaxNameBytes; counted if it does
+    counters_.dropped_encode.inc();
+    return;
+  }
+  send(std::string_view(topic_buf.data(), topic_len), n);
+}
+
+void Publisher::publish_status(bool draining) {
+  proto::PublishMeta meta;
+  meta.seq = ++status_seq_;
+  meta.published_unix_us = unix_now_us();
+  const proto::StatusReport report = status_.status(draining);
+  const std::size_t n = encoder_.encode_status(report, meta, std::span<std::byte>(buffer_));
+  if (n == 0) {
+    counters_.dropped_encode.inc();
+    return;
+  }
+  send(proto::topic_prefix(proto::Topic::kStatus), n);
+}
+
+bool Publisher::all_empty() {
+  return std::all_of(rings_.begin(), rings_.end(), [](auto* r) { return r->front() == nullptr; });
+}
+
+void Publisher::run() {
+  std::vector<bool> drained(rings_.size(), false);
+  std::size_t drained_count = 0;
+  auto next_status = std::chrono::steady_clock::now();
+  for (;;) {
+    counters_.progress.inc();
+    bool any = false;
+    for (std::size_t i = 0; i < rings_.size(); ++i) {
+      for (int k = 0; k < kItemsPerRingVisit; ++k) {
+        OutItem* item = rings_[i]->front();
+        if (item == nullptr) break;
+        any = true;
+        if (const auto* output = std::get_if<fusion::Output>(item)) {
+          publish(*output);
+        } else if (!drained[i]) {
+          drained[i] = true;
+          ++drained_count;
+        }
+        rings_[i]->pop();
+      }
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (drained_count == rings_.size()) {
+      publish_status(true);
+      return;
+    }
+    if (now >= next_status) {
+      publish_status(false);
+      next_status = now + heartbeat_;
+    }
+    if (!any) {
+      const auto until_status =
+          std::chrono::duration_cast<std::chrono::microseconds>(next_status - now);
+      doorbell_.wait([this] { return all_empty(); },
+                     std::min<std::chrono::microseconds>(until_status, kMaxIdleWait));
+    }
+  }
+}
+
+}  // namespace kneeload::daemon

@@ -1,0 +1,68 @@
+// Publisher: the thread that owns the ZeroMQ PUB socket. It takes outputs from every worker's
+// ring, encodes them (proto::OutputEncoder) and sends [topic, payload]; it also sends the
+// status heartbeat. A per-topic sequence number lets each subscriber see its own losses.
+//
+// Thread ownership: run() on the publisher thread; counters readable from any thread.
+// Per output: no allocation of ours, no lock, no log. (libzmq itself allocates one block per
+// message over 33 bytes: ENGINEERING.md §1a; that is outside the pipeline's guarantee.)
+#pragma once
+
+#include <zmq.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "daemon/doorbell.hpp"
+#include "daemon/registry.hpp"
+#include "daemon/spsc_ring.hpp"
+#include "daemon/work_item.hpp"
+#include "kneeload/proto/codec.hpp"
+
+namespace kneeload::daemon {
+
+// Supplies the heartbeat's contents; called on the publisher thread only.
+class StatusSource {
+ public:
+  virtual ~StatusSource() = default;
+  virtual proto::StatusReport status(bool draining) = 0;
+};
+
+struct PublisherCounters {
+  proto::Counter published;        // messages sent, status included
+  proto::Counter dropped_hwm;      // refused by the PUB socket (only with publish.nodrop)
+  proto::Counter dropped_encode;   // larger than the encode buffer (a bug if ever non-zero)
+  proto::Counter progress;         // loop iterations, for the watchdog
+};
+
+class Publisher {
+ public:
+  Publisher(zmq::socket_t socket, std::vector<SpscRing<OutItem>*> rings, Doorbell& doorbell,
+            const Names& names, StatusSource& status, std::chrono::microseconds heartbeat);
+
+  // Thread body. Returns once every ring has delivered its DrainMarker and the final status
+  // (draining = true) has been sent.
+  void run();
+
+  const PublisherCounters& counters() const { return counters_; }
+
+ private:
+  void publish(const fusion::Output& output);
+  void publish_status(bool draining);
+  bool send(std::string_view topic, std::size_t payload_size);
+  bool all_empty();
+
+  zmq::socket_t socket_;
+  std::vector<SpscRing<OutItem>*> rings_;
+  Doorbell& doorbell_;
+  const Names& names_;
+  StatusSource& status_;
+  std::chrono::microseconds heartbeat_;
+  proto::OutputEncoder encoder_;
+  std::vector<std::byte> buffer_;
+  std::vector<std::uint64_t> seq_;  // [station * kTopicCount + topic]
+  std::uint64_t status_seq_ = 0;
+  PublisherCounters counters_;
+};
+
+}  // namespace kneeload::daemon

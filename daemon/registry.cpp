@@ -1,0 +1,106 @@
+#include "daemon/registry.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace kneeload::daemon {
+
+NameTable::NameTable(std::size_t capacity)
+    : capacity_(capacity), entries_(std::make_unique<Entry[]>(capacity)) {}
+
+std::optional<std::uint32_t> NameTable::intern(std::string_view name) {
+  auto it = std::lower_bound(lookup_.begin(), lookup_.end(), name,
+                             [](const auto& e, std::string_view n) { return e.first < n; });
+  if (it != lookup_.end() && it->first == name) return it->second;
+  const std::size_t index = size_.load(std::memory_order_relaxed);
+  if (index >= capacity_ || name.size() > kMaxNameBytes) return std::nullopt;
+  Entry& e = entries_[index];
+  std::memcpy(e.bytes.data(), name.data(), name.size());
+  e.length = static_cast<std::uint8_t>(name.size());
+  size_.store(index + 1, std::memory_order_release);
+  const auto idx = static_cast<std::uint32_t>(index);
+  lookup_.insert(it, {std::string(name), idx});
+  return idx;
+}
+
+std::string_view NameTable::name(std::uint32_t index) const {
+  if (index >= capacity_) return {};
+  const Entry& e = entries_[index];
+  return {e.bytes.data(), e.length};
+}
+
+namespace {
+std::uint32_t intern_or_throw(NameTable& table, std::string_view name, const Config& config,
+                              const char* what, const char* key) {
+  auto idx = table.intern(name);
+  if (!idx) {
+    throw ConfigError(config.source, key,
+                      std::string("too many ") + what + " over the daemon's lifetime: the table holds " +
+                          std::to_string(table.capacity()) + " (raise " + key +
+                          " and restart), got a new one \"" + std::string(name) + "\"");
+  }
+  return *idx;
+}
+}  // namespace
+
+std::shared_ptr<const Registry> build_registry(const Config& config, Names& names,
+                                               std::uint64_t generation) {
+  auto reg = std::make_shared<Registry>();
+  reg->generation = generation;
+  reg->stale_after_s = config.stale_after_s;
+
+  // Resolve every index first so a failure leaves nothing half-applied but interned names.
+  struct RunnerSlot {
+    std::uint32_t index;
+    const RunnerConfig* config;
+  };
+  std::vector<RunnerSlot> runners;
+  for (const RunnerConfig& r : config.runners) {
+    runners.push_back({intern_or_throw(names.runners, r.id, config, "runners", "pipeline.max_runners"), &r});
+  }
+  std::vector<std::pair<std::string, proto::DeviceInfo>> entries;
+  for (const DeviceConfig& d : config.devices) {
+    proto::DeviceInfo info;
+    info.device = intern_or_throw(names.devices, d.id, config, "devices", "pipeline.max_devices");
+    info.station = intern_or_throw(names.stations, d.station, config, "stations", "pipeline.max_stations");
+    info.runner = *names.runners.intern(d.runner);  // validated by parse_config: runner exists
+    info.kind = d.kind;
+    info.side = d.side;
+    info.cell_count = d.kind == fusion::SensorKind::kInsole ? d.insole.cell_count : 0;
+    entries.emplace_back(d.id, info);
+  }
+
+  reg->sessions.resize(names.runners.capacity());
+  reg->device_active.assign(names.devices.capacity(), false);
+  reg->device_info.assign(names.devices.capacity(), proto::DeviceInfo{});
+  for (const RunnerSlot& r : runners) {
+    fusion::SessionConfig sc;
+    sc.runner = r.index;
+    sc.runner_params = r.config->params;
+    sc.model = config.model;
+    reg->sessions[r.index] = sc;
+  }
+  std::vector<bool> has_device(reg->sessions.size(), false);
+  for (std::size_t i = 0; i < config.devices.size(); ++i) {
+    const DeviceConfig& d = config.devices[i];
+    const proto::DeviceInfo& info = entries[i].second;
+    reg->device_active[info.device] = true;
+    reg->device_info[info.device] = info;
+    auto& session = reg->sessions[info.runner];
+    if (!session) continue;
+    has_device[info.runner] = true;
+    session->station = info.station;
+    const int side = d.side == fusion::Side::kRight ? 1 : 0;
+    if (d.kind == fusion::SensorKind::kInsole) session->insoles[static_cast<std::size_t>(side)] = d.insole;
+    if (d.kind == fusion::SensorKind::kKnee) session->knees[static_cast<std::size_t>(side)] = d.knee;
+  }
+  // A runner without devices has no station and can produce nothing: no session for it.
+  for (std::size_t r = 0; r < reg->sessions.size(); ++r) {
+    if (!has_device[r]) reg->sessions[r].reset();
+  }
+  reg->active_devices = config.devices.size();
+  reg->devices = proto::DeviceTable(std::move(entries));
+  return reg;
+}
+
+}  // namespace kneeload::daemon

@@ -1,0 +1,80 @@
+// The device registry as the pipeline sees it: immutable snapshots ("generations") built on the
+// main thread from a Config, and process-lifetime name tables that give every device, runner and
+// station a stable index.
+//
+// Why stable indices: pipeline threads keep per-device and per-runner state in flat arrays and
+// outputs carry indices, not strings. An index never changes meaning across SIGHUP reloads, so a
+// reload is an in-band message, not a stop-the-world.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/config.hpp"
+#include "kneeload/fusion/session.hpp"
+#include "kneeload/proto/codec.hpp"
+
+namespace kneeload::daemon {
+
+// Append-only table of short names with a fixed capacity, allocated once.
+// Thread ownership: the main thread interns; any thread may read an index it received through
+// a ring (ring release/acquire makes the name's bytes visible before the index).
+class NameTable {
+ public:
+  static constexpr std::size_t kMaxNameBytes = 64;
+  explicit NameTable(std::size_t capacity);
+
+  // Main thread only. Returns the existing index for name, or appends it.
+  // Returns nullopt iff the table is full.
+  std::optional<std::uint32_t> intern(std::string_view name);
+  // Any thread. REQUIRES: index was returned by intern().
+  std::string_view name(std::uint32_t index) const;
+  std::size_t size() const { return size_.load(std::memory_order_acquire); }
+  std::size_t capacity() const { return capacity_; }
+
+ private:
+  struct Entry {
+    std::array<char, kMaxNameBytes> bytes;
+    std::uint8_t length;
+  };
+  std::size_t capacity_;
+  std::unique_ptr<Entry[]> entries_;
+  std::atomic<std::size_t> size_{0};
+  std::vector<std::pair<std::string, std::uint32_t>> lookup_;  // main thread only, sorted
+};
+
+struct Names {
+  Names(std::size_t max_devices, std::size_t max_runners, std::size_t max_stations)
+      : devices(max_devices), runners(max_runners), stations(max_stations) {}
+  NameTable devices;
+  NameTable runners;
+  NameTable stations;
+};
+
+// One immutable generation of the registry.
+struct Registry {
+  std::uint64_t generation = 0;
+  proto::DeviceTable devices;
+  // Indexed by runner index; empty for runners not in this generation's config.
+  std::vector<std::optional<fusion::SessionConfig>> sessions;
+  // Indexed by device index: whether the device is registered in this generation, and what
+  // it is (valid iff active).
+  std::vector<bool> device_active;
+  std::vector<proto::DeviceInfo> device_info;
+  double stale_after_s = 3.0;
+  std::size_t active_devices = 0;
+};
+
+// Builds a generation. Interns new names (they stay interned even if this generation is later
+// dropped: the tables are append-only by design). Throws ConfigError when a table would
+// overflow its configured maximum.
+std::shared_ptr<const Registry> build_registry(const Config& config, Names& names,
+                                               std::uint64_t generation);
+
+}  // namespace kneeload::daemon

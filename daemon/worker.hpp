@@ -1,0 +1,64 @@
+// Worker: a fusion thread. It owns the RunnerSessions of the runners routed to it
+// (runner index mod worker count), feeds them samples from its input ring, and passes their
+// outputs to the publisher through its output ring.
+//
+// Thread ownership: run() on the worker's thread; accessors from any thread.
+// Per sample: no allocation, no lock, no log. Sessions are created and removed only when a
+// ConfigChange arrives in-band (start-up and SIGHUP), which may allocate.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "daemon/doorbell.hpp"
+#include "daemon/spsc_ring.hpp"
+#include "daemon/work_item.hpp"
+#include "kneeload/fusion/session.hpp"
+#include "kneeload/proto/counter.hpp"
+
+namespace kneeload::daemon {
+
+struct WorkerCounters {
+  proto::Counter samples;
+  proto::Counter outputs;
+  proto::Counter dropped_output_ring_full;  // outputs lost: publisher ring full
+  proto::Counter dropped_session_overflow;  // outputs lost: more than one call may emit
+  proto::Counter dropped_unknown_runner;    // samples for a runner this worker has no session for
+  proto::Counter progress;                  // items processed, for the watchdog
+};
+
+class Worker {
+ public:
+  Worker(int index, int worker_count, SpscRing<WorkItem>& input, Doorbell& input_bell,
+         SpscRing<OutItem>& output, Doorbell& output_bell, const Registry& initial);
+
+  // Thread body; returns after a DrainMarker, once every session has emitted its summary and
+  // the marker has been passed to the publisher.
+  void run();
+
+  const WorkerCounters& counters() const { return counters_; }
+  std::uint64_t generation_seen() const { return generation_seen_.load(std::memory_order_acquire); }
+
+ private:
+  void apply(const Registry& registry);
+  void on_sample(const fusion::Sample& sample);
+  void on_stale(const StaleChange& change);
+  void flush(fusion::SessionOutputs& outputs);
+  void push_output_blocking(const OutItem& item);
+
+  int index_;
+  int worker_count_;
+  SpscRing<WorkItem>& input_;
+  Doorbell& input_bell_;
+  SpscRing<OutItem>& output_;
+  Doorbell& output_bell_;
+  std::vector<std::unique_ptr<fusion::RunnerSession>> sessions_;  // by runner index
+  fusion::SessionOutputs outputs_;
+  std::uint64_t overflow_seen_ = 0;
+  WorkerCounters counters_;
+  std::atomic<std::uint64_t> generation_seen_{0};
+};
+
+}  // namespace kneeload::daemon

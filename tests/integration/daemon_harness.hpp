@@ -1,0 +1,311 @@
+// Test harness: runs a real kneeloadd process on loopback and talks to it with real ZeroMQ
+// sockets. Endpoints are tcp://127.0.0.1:* resolved by the daemon (--endpoints-file), so tests
+// never race for ports. The process is killed and the temp dir removed even if a test fails.
+#pragma once
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "kneeload/v1/ingest.pb.h"
+#include "kneeload/v1/publish.pb.h"
+
+namespace kneeload::testing {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+inline std::string daemon_binary() { return std::string(KNEELOAD_BINARY_DIR) + "/daemon/kneeloadd"; }
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "kneeload-test-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+inline std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline void write_file(const fs::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::trunc);
+  out << text;
+}
+
+// A child process with stderr captured to a file.
+class Process {
+ public:
+  Process(const std::vector<std::string>& argv, const fs::path& stderr_path) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::FILE* err = std::freopen(stderr_path.c_str(), "w", stderr);
+      (void)err;
+      std::vector<char*> args;
+      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      std::_Exit(127);
+    }
+  }
+  ~Process() {
+    if (pid_ > 0 && !exit_status_) {
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+  }
+  void signal(int signo) const { ::kill(pid_, signo); }
+  // Waits up to `timeout`; returns the exit code, or nullopt if still running (or killed by a
+  // signal, reported as 128 + signal).
+  std::optional<int> wait(std::chrono::milliseconds timeout) {
+    if (exit_status_) return exit_status_;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      int status = 0;
+      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return exit_status_;
+      }
+      if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  bool running() { return !wait(0ms).has_value(); }
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> exit_status_;
+};
+
+// Polls `cond` every 10 ms until it holds or the timeout passes.
+inline bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return cond();
+}
+
+// One received PUB message.
+struct Received {
+  std::string topic;
+  std::string payload;
+};
+
+class Daemon {
+ public:
+  // Starts kneeloadd with `config_toml` (endpoints are forced to loopback with OS-chosen ports).
+  explicit Daemon(const std::string& config_toml, std::vector<std::string> extra_args = {})
+      : config_path_(dir_.path() / "kneeloadd.toml"),
+        endpoints_path_(dir_.path() / "endpoints"),
+        stderr_path_(dir_.path() / "stderr.log") {
+    write_file(config_path_, config_toml);
+    std::vector<std::string> argv{daemon_binary(), "--config", config_path_.string(),
+                                  "--ingest", "tcp://127.0.0.1:*", "--publish", "tcp://127.0.0.1:*",
+                                  "--endpoints-file", endpoints_path_.string()};
+    // extra_args may add more --ingest endpoints; the first tcp one stays ingest_endpoint().
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    process_.emplace(argv, stderr_path_);
+    started_ = eventually([&] { return fs::exists(endpoints_path_) || !process_->running(); }, 10s) &&
+               fs::exists(endpoints_path_);
+    if (started_) {
+      std::istringstream in(read_file(endpoints_path_));
+      std::string line;
+      while (std::getline(in, line)) {
+        const auto eq = line.find('=');
+        if (eq == std::string::npos) continue;
+        if (line.substr(0, eq) == "ingest" && ingest_.empty()) ingest_ = line.substr(eq + 1);
+        if (line.substr(0, eq) == "publish") publish_ = line.substr(eq + 1);
+      }
+    }
+  }
+
+  bool started() const { return started_; }
+  Process& process() { return *process_; }
+  const std::string& ingest_endpoint() const { return ingest_; }
+  const std::string& publish_endpoint() const { return publish_; }
+  const fs::path& config_path() const { return config_path_; }
+  std::string log() const { return read_file(stderr_path_); }
+
+ private:
+  TempDir dir_;
+  fs::path config_path_, endpoints_path_, stderr_path_;
+  std::optional<Process> process_;
+  bool started_ = false;
+  std::string ingest_, publish_;
+};
+
+// A subscriber that has provably joined: it waits for the first status heartbeat, so nothing
+// sent afterwards is lost to the PUB slow-joiner window.
+class Subscriber {
+ public:
+  Subscriber(zmq::context_t& ctx, const std::string& endpoint) : socket_(ctx, zmq::socket_type::sub) {
+    socket_.set(zmq::sockopt::rcvhwm, 0);  // tests must not lose messages on their side
+    socket_.set(zmq::sockopt::subscribe, "");
+    socket_.connect(endpoint);
+  }
+  bool wait_joined(std::chrono::milliseconds timeout) {
+    return eventually([&] {
+      poll_into_store(0ms);
+      for (const Received& r : received_) if (r.topic == "status") return true;
+      return false;
+    }, timeout);
+  }
+  // Receives everything available within `timeout` into the store.
+  void poll_into_store(std::chrono::milliseconds timeout) {
+    std::vector<zmq::pollitem_t> items{{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+    if (zmq::poll(items, timeout) <= 0) return;
+    for (;;) {
+      std::vector<zmq::message_t> parts;
+      const auto r = zmq::recv_multipart(socket_, std::back_inserter(parts), zmq::recv_flags::dontwait);
+      if (!r) break;
+      if (parts.size() != 2) {
+        ++malformed_;
+        continue;
+      }
+      received_.push_back({parts[0].to_string(), parts[1].to_string()});
+    }
+  }
+  // Collects until `cond` holds on the store or the timeout passes.
+  bool collect_until(const std::function<bool(const std::vector<Received>&)>& cond,
+                     std::chrono::milliseconds timeout) {
+    return eventually([&] {
+      poll_into_store(5ms);
+      return cond(received_);
+    }, timeout);
+  }
+  const std::vector<Received>& received() const { return received_; }
+  std::size_t malformed() const { return malformed_; }
+
+  template <typename Msg>
+  std::vector<Msg> decoded(const std::string& topic_prefix) const {
+    std::vector<Msg> out;
+    for (const Received& r : received_) {
+      if (r.topic.rfind(topic_prefix, 0) != 0) continue;
+      Msg m;
+      if (m.ParseFromString(r.payload)) out.push_back(m);
+    }
+    return out;
+  }
+  std::optional<kneeload::v1::DaemonStatus> last_status() const {
+    auto all = decoded<kneeload::v1::DaemonStatus>("status");
+    if (all.empty()) return std::nullopt;
+    return all.back();
+  }
+
+ private:
+  zmq::socket_t socket_;
+  std::vector<Received> received_;
+  std::size_t malformed_ = 0;
+};
+
+inline std::uint64_t count_named(const google::protobuf::RepeatedPtrField<kneeload::v1::Count>& counts,
+                                 const std::string& name) {
+  for (const auto& c : counts) if (c.name() == name) return c.value();
+  return 0;
+}
+
+// Frame builders.
+inline kneeload::v1::Frame frame(const std::string& device, std::uint32_t seq) {
+  kneeload::v1::Frame f;
+  f.set_protocol_version(1);
+  f.set_device_id(device);
+  f.set_seq(seq);
+  return f;
+}
+
+inline void add_pain(kneeload::v1::Frame& f, std::int64_t t_us, unsigned score) {
+  auto* s = f.add_samples();
+  s->set_t_us(t_us);
+  s->mutable_pain()->set_score(score);
+  s->mutable_pain()->set_side(kneeload::v1::SIDE_LEFT);
+  s->mutable_pain()->set_location(kneeload::v1::PAIN_LOCATION_ANTERIOR);
+}
+
+// 16 cells sharing the force equally; pressure chosen so Σ p·A = force_n.
+inline void add_insole(kneeload::v1::Frame& f, std::int64_t t_us, double force_n, double cell_area_cm2) {
+  auto* s = f.add_samples();
+  s->set_t_us(t_us);
+  const double per_cell_pa = force_n / 16.0 / (cell_area_cm2 * 1e-4);
+  for (int c = 0; c < 16; ++c) s->mutable_insole()->add_pressure_pa(static_cast<float>(per_cell_pa));
+}
+
+inline void add_treadmill(kneeload::v1::Frame& f, std::int64_t t_us, float speed_mps) {
+  auto* s = f.add_samples();
+  s->set_t_us(t_us);
+  s->mutable_treadmill()->set_belt_speed_mps(speed_mps);
+  s->mutable_treadmill()->set_incline_fraction(0.01f);
+}
+
+inline bool send_frame(zmq::socket_t& push, const kneeload::v1::Frame& f) {
+  const std::string bytes = f.SerializeAsString();
+  return push.send(zmq::buffer(bytes), zmq::send_flags::none).has_value();
+}
+
+inline bool send_raw(zmq::socket_t& push, const std::string& bytes) {
+  return push.send(zmq::buffer(bytes), zmq::send_flags::none).has_value();
+}
+
+// Registry TOML for `stations` stations, each with one runner wearing a left and right insole
+// (16 cells of cell_area_cm2), a treadmill and a console. Device ids: s<N>-L, s<N>-R, s<N>-tm,
+// s<N>-console; runner r<N>; station st<N>.
+inline std::string registry_toml(int stations, double cell_area_cm2 = 8.0, int first = 1) {
+  std::ostringstream t;
+  for (int n = first; n < first + stations; ++n) {
+    t << "[[runners]]\nid = \"r" << n << "\"\nbody_mass_kg = 70.0\nheight_m = 1.75\n\n";
+  }
+  for (int n = first; n < first + stations; ++n) {
+    for (const char* side : {"left", "right"}) {
+      t << "[[devices]]\nid = \"s" << n << "-" << (side[0] == 'l' ? "L" : "R") << "\"\nstation = \"st" << n
+        << "\"\nrunner = \"r" << n << "\"\nkind = \"insole\"\nside = \"" << side << "\"\ncell_areas_cm2 = [";
+      for (int c = 0; c < 16; ++c) t << (c ? ", " : "") << cell_area_cm2;
+      t << "]\ncell_x = [";
+      for (int c = 0; c < 16; ++c) t << (c ? ", " : "") << (0.03 + 0.06 * c);
+      t << "]\n\n";
+    }
+    t << "[[devices]]\nid = \"s" << n << "-tm\"\nstation = \"st" << n << "\"\nrunner = \"r" << n
+      << "\"\nkind = \"treadmill\"\n\n";
+    t << "[[devices]]\nid = \"s" << n << "-console\"\nstation = \"st" << n << "\"\nrunner = \"r" << n
+      << "\"\nkind = \"console\"\n\n";
+  }
+  return t.str();
+}
+
+inline std::string base_toml(double stale_after_s = 3.0, int workers = 2) {
+  std::ostringstream t;
+  t << "[publish]\nheartbeat_s = 0.1\n\n[metrics]\naddress = \"\"\n\n[pipeline]\nworkers = " << workers
+    << "\nmax_devices = 256\nmax_runners = 64\nmax_stations = 64\n\n[health]\nstale_after_s = " << stale_after_s
+    << "\n\n";
+  return t.str();
+}
+
+}  // namespace kneeload::testing

@@ -1,0 +1,431 @@
+// kneeloadd end to end on loopback: a real process, real ZeroMQ sockets, real signals.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "daemon_harness.hpp"
+
+namespace kneeload::testing {
+namespace {
+
+using v1::DaemonStatus;
+using v1::FusedState;
+using v1::RiskEvent;
+using v1::StepMetrics;
+
+constexpr double kCellAreaCm2 = 8.0;
+constexpr double kBodyWeightN = 70.0 * 9.80665;
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void start(const std::string& toml, std::vector<std::string> extra = {}) {
+    daemon_.emplace(toml, std::move(extra));
+    ASSERT_TRUE(daemon_->started()) << "kneeloadd did not start; its log:\n" << daemon_->log();
+    sub_.emplace(ctx_, daemon_->publish_endpoint());
+    ASSERT_TRUE(sub_->wait_joined(5s)) << "no status heartbeat; log:\n" << daemon_->log();
+    push_.emplace(ctx_, zmq::socket_type::push);
+    push_->set(zmq::sockopt::sndtimeo, 2000);
+    push_->set(zmq::sockopt::linger, 0);
+    push_->connect(daemon_->ingest_endpoint());
+  }
+
+  // Sends `seconds` of running for runner n: insoles at `hz` in frames of 10 samples, a
+  // half-sine vertical force of 2.5 BW over 0.25 s contacts at 170 steps/min alternating feet,
+  // and the treadmill at 3.3 m/s at 10 Hz. Returns the number of complete contacts sent.
+  int send_running(int n, double seconds, double hz = 100.0) {
+    const double step_s = 60.0 / 170.0, contact_s = 0.25;
+    const std::int64_t t0 = 1'000'000;
+    int complete = 0;
+    // Frames of all devices are sent in the order of their first sample, as live devices
+    // would deliver them (cross-device alignment is the fusion library's job, not this test's).
+    std::vector<std::pair<std::int64_t, v1::Frame>> frames;
+    for (int side = 0; side < 2; ++side) {
+      const std::string id = "s" + std::to_string(n) + (side == 0 ? "-L" : "-R");
+      const double offset = side * step_s;
+      std::uint32_t seq = 0;
+      v1::Frame f = frame(id, seq);
+      const int samples = static_cast<int>(seconds * hz);
+      for (int i = 0; i < samples; ++i) {
+        const double t = i / hz;
+        const double phase = std::fmod(t - offset + 2 * step_s * 100, 2 * step_s);
+        const double force = phase < contact_s ? 2.5 * kBodyWeightN * std::sin(M_PI * phase / contact_s) : 0.0;
+        add_insole(f, t0 + static_cast<std::int64_t>(std::llround(t * 1e6)), force, kCellAreaCm2);
+        if (f.samples_size() == 10) {
+          frames.emplace_back(f.samples(0).t_us(), f);
+          f = frame(id, ++seq);
+        }
+      }
+      if (f.samples_size() > 0) frames.emplace_back(f.samples(0).t_us(), f);
+      // Contacts whose toe-off lies inside the data (and after the first sample).
+      for (double ic = offset; ic + contact_s < seconds - 1.0 / hz; ic += 2 * step_s) ++complete;
+    }
+    for (int i = 0; i < static_cast<int>(seconds * 10); ++i) {
+      v1::Frame tm = frame("s" + std::to_string(n) + "-tm", static_cast<std::uint32_t>(i));
+      add_treadmill(tm, t0 + i * 100'000, 3.3f);
+      frames.emplace_back(tm.samples(0).t_us(), tm);
+    }
+    std::stable_sort(frames.begin(), frames.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [t, f] : frames) EXPECT_TRUE(send_frame(*push_, f));
+    return complete;
+  }
+
+  std::uint64_t accepted_samples() {
+    sub_->poll_into_store(0ms);
+    auto s = sub_->last_status();
+    return s ? s->samples_accepted() : 0;
+  }
+
+  zmq::context_t ctx_{1};
+  std::optional<Daemon> daemon_;
+  std::optional<Subscriber> sub_;
+  std::optional<zmq::socket_t> push_;
+};
+
+// Messages of one topic must carry seq 1, 2, 3, … with no gap and no repeat.
+void expect_consecutive_seq(const std::vector<std::uint64_t>& seqs, const std::string& topic) {
+  for (std::size_t i = 0; i < seqs.size(); ++i) {
+    ASSERT_EQ(seqs[i], i + 1) << topic << ": message " << i << " has seq " << seqs[i];
+  }
+}
+
+TEST_F(DaemonTest, PublishesStepsStatesAndEventsInOrderPerStation) {
+  start(base_toml() + registry_toml(2, kCellAreaCm2));
+  const int expected_steps_1 = send_running(1, 10.0);
+  const int expected_steps_2 = send_running(2, 10.0);
+  v1::Frame pain = frame("s1-console", 0);
+  add_pain(pain, 5'000'000, 6);
+  ASSERT_TRUE(send_frame(*push_, pain));
+
+  const bool all = sub_->collect_until([&](const std::vector<Received>&) {
+    return static_cast<int>(sub_->decoded<StepMetrics>("step/st1").size()) >= expected_steps_1 &&
+           static_cast<int>(sub_->decoded<StepMetrics>("step/st2").size()) >= expected_steps_2 &&
+           !sub_->decoded<RiskEvent>("risk/st1").empty();
+  }, 10s);
+  EXPECT_TRUE(all) << "step/st1 " << sub_->decoded<StepMetrics>("step/st1").size() << " of " << expected_steps_1
+                   << ", step/st2 " << sub_->decoded<StepMetrics>("step/st2").size() << " of " << expected_steps_2
+                   << "; log:\n" << daemon_->log();
+  sub_->poll_into_store(200ms);  // anything still in flight: it must not add phantom steps
+
+  for (const std::string station : {"st1", "st2"}) {
+    const auto steps = sub_->decoded<StepMetrics>("step/" + station);
+    EXPECT_EQ(static_cast<int>(steps.size()), station == "st1" ? expected_steps_1 : expected_steps_2)
+        << station << ": steps published vs complete contacts sent";
+    std::vector<std::uint64_t> seqs;
+    std::int64_t last_ic = 0;
+    for (const auto& s : steps) {
+      seqs.push_back(s.header().seq());
+      EXPECT_EQ(s.header().station(), station);
+      EXPECT_EQ(s.header().runner(), "r" + station.substr(2));
+      EXPECT_GT(s.ic_t_us(), last_ic) << station << ": steps out of order";
+      last_ic = s.ic_t_us();
+      EXPECT_NEAR(s.contact_time_s(), 0.25, 0.02) << station;
+      EXPECT_NEAR(s.peak_force_bw(), 2.5, 0.15) << station;
+    }
+    expect_consecutive_seq(seqs, "step/" + station);
+
+    const auto states = sub_->decoded<FusedState>("state/" + station);
+    EXPECT_GT(states.size(), 100u) << station << ": 10 s at 50 Hz state rate";
+    seqs.clear();
+    std::int64_t last_t = 0;
+    for (const auto& s : states) {
+      seqs.push_back(s.header().seq());
+      EXPECT_GT(s.header().t_us(), last_t) << station << ": two states with non-increasing time";
+      last_t = s.header().t_us();
+    }
+    expect_consecutive_seq(seqs, "state/" + station);
+  }
+
+  const auto events = sub_->decoded<RiskEvent>("risk/st1");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].rule_code(), "R10");
+  EXPECT_EQ(events[0].severity(), v1::SEVERITY_HIGH);
+  EXPECT_EQ(events[0].phase(), v1::EVENT_PHASE_ONSET);
+  EXPECT_FALSE(events[0].advice().empty());
+  EXPECT_TRUE(sub_->decoded<RiskEvent>("risk/st2").empty()) << "station 2 reported no pain";
+  EXPECT_EQ(sub_->malformed(), 0u);
+}
+
+TEST_F(DaemonTest, RejectsBadFramesWithExactCountsAndKeepsTheGoodOnes) {
+  start(base_toml() + registry_toml(1, kCellAreaCm2));
+  std::uint32_t seq = 0;
+  int good = 0;
+  auto good_pain = [&](unsigned score) {
+    v1::Frame f = frame("s1-console", seq++);
+    add_pain(f, 1'000'000 + seq * 1000, score);
+    ASSERT_TRUE(send_frame(*push_, f));
+    ++good;
+  };
+  good_pain(5);
+  ASSERT_TRUE(send_raw(*push_, std::string("\xff\xff\xff\xff garbage", 12)));
+  good_pain(1);
+  v1::Frame unknown = frame("nobody", 0);
+  add_pain(unknown, 1, 5);
+  ASSERT_TRUE(send_frame(*push_, unknown));
+  good_pain(5);
+  v1::Frame wrong_version = frame("s1-console", seq);
+  wrong_version.set_protocol_version(7);
+  add_pain(wrong_version, 2'000'000, 5);
+  ASSERT_TRUE(send_frame(*push_, wrong_version));
+  good_pain(1);
+  v1::Frame dup = frame("s1-console", seq - 1);  // repeats the last accepted seq
+  add_pain(dup, 3'000'000, 5);
+  ASSERT_TRUE(send_frame(*push_, dup));
+  good_pain(5);
+  v1::Frame nan_sample = frame("s1-L", 0);
+  add_insole(nan_sample, 10, 100.0, kCellAreaCm2);
+  nan_sample.mutable_samples(0)->mutable_insole()->set_pressure_pa(3, std::nanf(""));
+  ASSERT_TRUE(send_frame(*push_, nan_sample));
+  ASSERT_TRUE(send_raw(*push_, std::string(100'000, 'x')));  // over max_frame_bytes (65536)
+  good_pain(1);
+
+  ASSERT_TRUE(sub_->collect_until([&](const auto&) {
+    auto s = sub_->last_status();
+    return s && s->frames_received() >= 12;
+  }, 5s)) << daemon_->log();
+  sub_->collect_until([&](const auto&) { return false; }, 300ms);
+  const DaemonStatus status = *sub_->last_status();
+  EXPECT_EQ(count_named(status.rejected(), "malformed"), 1u);
+  EXPECT_EQ(count_named(status.rejected(), "unknown_device"), 1u);
+  EXPECT_EQ(count_named(status.rejected(), "wrong_version"), 1u);
+  EXPECT_EQ(count_named(status.rejected(), "duplicate_seq"), 1u);
+  EXPECT_EQ(count_named(status.rejected(), "non_finite"), 1u);
+  EXPECT_EQ(count_named(status.rejected(), "oversize"), 1u);
+  EXPECT_EQ(status.frames_received(), 12u);
+  EXPECT_EQ(status.samples_accepted(), static_cast<std::uint64_t>(good));
+  // Every good report alternated high/low, so each one is an onset or a clear.
+  EXPECT_EQ(sub_->decoded<RiskEvent>("risk/st1").size(), static_cast<std::size_t>(good));
+  const std::string log = daemon_->log();
+  EXPECT_NE(log.find("unknown_device"), std::string::npos) << log;
+  EXPECT_NE(log.find("\"nobody\""), std::string::npos) << "the log names the offending device:\n" << log;
+}
+
+TEST_F(DaemonTest, SighupReloadAddsAStationWithoutLosingSamples) {
+  start(base_toml() + registry_toml(1, kCellAreaCm2));
+  // Stream alternating pain reports from station 1 across the reload; each is one event.
+  std::uint32_t seq = 0;
+  auto pain_batch = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      v1::Frame f = frame("s1-console", seq);
+      add_pain(f, 1'000'000 + seq * 10'000, seq % 2 == 0 ? 7 : 0);
+      ASSERT_TRUE(send_frame(*push_, f));
+      ++seq;
+    }
+  };
+  pain_batch(50);
+  write_file(daemon_->config_path(), base_toml() + registry_toml(2, kCellAreaCm2));
+  daemon_->process().signal(SIGHUP);
+  pain_batch(50);
+  ASSERT_TRUE(sub_->collect_until([&](const auto&) {
+    auto s = sub_->last_status();
+    return s && s->config_generation() == 2;
+  }, 5s)) << daemon_->log();
+  v1::Frame f2 = frame("s2-console", 0);
+  add_pain(f2, 5'000'000, 8);
+  ASSERT_TRUE(send_frame(*push_, f2));
+  pain_batch(50);
+  ASSERT_TRUE(sub_->collect_until([&](const auto&) {
+    return sub_->decoded<RiskEvent>("risk/st1").size() >= 150 && !sub_->decoded<RiskEvent>("risk/st2").empty();
+  }, 5s)) << "risk/st1 " << sub_->decoded<RiskEvent>("risk/st1").size() << " of 150; log:\n" << daemon_->log();
+  EXPECT_EQ(sub_->decoded<RiskEvent>("risk/st1").size(), 150u);
+  EXPECT_EQ(sub_->decoded<RiskEvent>("risk/st2").size(), 1u);
+  EXPECT_NE(daemon_->log().find("reloaded"), std::string::npos);
+}
+
+TEST_F(DaemonTest, SighupWithABadConfigIsRefusedAndTheRunningOneKept) {
+  start(base_toml() + registry_toml(1, kCellAreaCm2));
+  write_file(daemon_->config_path(), "[pipeline]\nworkers = \"many\"\n");
+  daemon_->process().signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] { return daemon_->log().find("reload refused") != std::string::npos; }, 5s))
+      << daemon_->log();
+  EXPECT_NE(daemon_->log().find("pipeline.workers"), std::string::npos) << daemon_->log();
+  v1::Frame f = frame("s1-console", 0);
+  add_pain(f, 1'000'000, 9);
+  ASSERT_TRUE(send_frame(*push_, f));
+  EXPECT_TRUE(sub_->collect_until([&](const auto&) { return !sub_->decoded<RiskEvent>("risk/st1").empty(); }, 5s));
+  EXPECT_EQ(sub_->last_status()->config_generation(), 1u);
+  EXPECT_TRUE(daemon_->process().running());
+}
+
+TEST_F(DaemonTest, SigtermDrainsEverythingAcceptedAndExitsZeroWithinFiveSeconds) {
+  start(base_toml() + registry_toml(1, kCellAreaCm2));
+  constexpr int kFrames = 300, kPerFrame = 10;
+  for (int i = 0; i < kFrames; ++i) {
+    v1::Frame f = frame("s1-console", static_cast<std::uint32_t>(i));
+    for (int k = 0; k < kPerFrame; ++k) {
+      const int n = i * kPerFrame + k;
+      add_pain(f, 1'000'000 + n * 1000, n % 2 == 0 ? 6 : 1);
+    }
+    ASSERT_TRUE(send_frame(*push_, f));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  daemon_->process().signal(SIGTERM);  // at once: some frames may still be in flight
+  const auto code = daemon_->process().wait(5s);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  ASSERT_TRUE(code.has_value()) << "still running 5 s after SIGTERM; log:\n" << daemon_->log();
+  EXPECT_EQ(*code, 0) << daemon_->log();
+  EXPECT_LT(took.count(), 5000);
+  sub_->collect_until([&](const auto&) {
+    auto s = sub_->last_status();
+    return s && s->draining();
+  }, 3s);
+  const auto final_status = sub_->last_status();
+  ASSERT_TRUE(final_status && final_status->draining()) << "no final status; log:\n" << daemon_->log();
+  const std::uint64_t accepted = final_status->samples_accepted();
+  EXPECT_GT(accepted, 0u);
+  // Each accepted report flips the pain state: exactly one event per accepted sample.
+  EXPECT_EQ(sub_->decoded<RiskEvent>("risk/st1").size(), accepted)
+      << "accepted " << accepted << " samples of " << kFrames * kPerFrame << " sent";
+  std::uint64_t dropped = 0;
+  for (const auto& c : final_status->dropped()) dropped += c.value();
+  EXPECT_EQ(dropped, 0u);
+  EXPECT_NE(daemon_->log().find("drained"), std::string::npos) << daemon_->log();
+}
+
+TEST_F(DaemonTest, SilentDeviceRaisesADropoutEventAndClearsWhenItReturns) {
+  start(base_toml(/*stale_after_s=*/0.3) + registry_toml(1, kCellAreaCm2));
+  v1::Frame f = frame("s1-tm", 0);
+  add_treadmill(f, 1'000'000, 3.0f);
+  ASSERT_TRUE(send_frame(*push_, f));
+  ASSERT_TRUE(sub_->collect_until([&](const auto&) { return !sub_->decoded<RiskEvent>("risk/st1").empty(); }, 5s))
+      << daemon_->log();
+  v1::Frame back = frame("s1-tm", 1);
+  add_treadmill(back, 1'100'000, 3.0f);
+  ASSERT_TRUE(send_frame(*push_, back));
+  ASSERT_TRUE(sub_->collect_until([&](const auto&) { return sub_->decoded<RiskEvent>("risk/st1").size() >= 2; }, 5s))
+      << daemon_->log();
+  const auto events = sub_->decoded<RiskEvent>("risk/st1");
+  EXPECT_EQ(events[0].rule_name(), "sensor_dropout");
+  EXPECT_EQ(events[0].phase(), v1::EVENT_PHASE_ONSET);
+  EXPECT_EQ(events[0].device_id(), "s1-tm");
+  EXPECT_EQ(events[1].rule_name(), "sensor_dropout");
+  EXPECT_EQ(events[1].phase(), v1::EVENT_PHASE_CLEAR);
+}
+
+TEST_F(DaemonTest, AFullRingDropsAndCountsButNeverBlocksIngest) {
+  // Rings of 4 items: a burst of 20,000 samples cannot fit, so ingest must drop, count, and
+  // keep reading rather than wait for the worker.
+  std::string toml = base_toml();
+  toml.replace(toml.find("[pipeline]\n"), 11, "[pipeline]\ningest_ring_capacity = 4\noutput_ring_capacity = 4\n");
+  start(toml + registry_toml(1, kCellAreaCm2));
+  constexpr int kFrames = 2000;
+  for (int i = 0; i < kFrames; ++i) {
+    v1::Frame f = frame("s1-L", static_cast<std::uint32_t>(i));
+    for (int k = 0; k < 10; ++k) add_insole(f, 1'000'000 + (i * 10 + k) * 5'000, 500.0, kCellAreaCm2);
+    ASSERT_TRUE(send_frame(*push_, f));
+  }
+  ASSERT_TRUE(sub_->collect_until([&](const auto&) {
+    auto s = sub_->last_status();
+    return s && s->samples_accepted() == kFrames * 10u;
+  }, 10s)) << daemon_->log();
+  // After the flood the daemon still serves: a pain report comes through.
+  std::this_thread::sleep_for(200ms);
+  v1::Frame pain = frame("s1-console", 0);
+  add_pain(pain, 1'000'000, 8);
+  ASSERT_TRUE(send_frame(*push_, pain));
+  ASSERT_TRUE(sub_->collect_until([&](const auto&) { return !sub_->decoded<RiskEvent>("risk/st1").empty(); }, 5s))
+      << daemon_->log();
+  sub_->collect_until([&](const auto&) { return false; }, 300ms);
+  const DaemonStatus status = *sub_->last_status();
+  const std::uint64_t ring_full = count_named(status.dropped(), "ingest.worker_ring_full");
+  EXPECT_GT(ring_full, 0u) << "20,000 samples through a 4-slot ring without a drop is implausible";
+  EXPECT_LT(ring_full, kFrames * 10u);
+  EXPECT_NE(daemon_->log().find("ingest.worker_ring_full"), std::string::npos)
+      << "the drop is logged with its stage and reason:\n" << daemon_->log();
+}
+
+TEST_F(DaemonTest, IngestAcceptsSeveralEndpointsIncludingIpc) {
+  TempDir dir;
+  const std::string ipc = "ipc://" + (dir.path() / "ingest.sock").string();
+  start(base_toml() + registry_toml(1, kCellAreaCm2), {"--ingest", ipc});
+  zmq::socket_t ipc_push(ctx_, zmq::socket_type::push);
+  ipc_push.set(zmq::sockopt::linger, 0);
+  ipc_push.connect(ipc);
+  v1::Frame over_tcp = frame("s1-console", 0);
+  add_pain(over_tcp, 1'000'000, 8);
+  ASSERT_TRUE(send_frame(*push_, over_tcp));
+  ASSERT_TRUE(sub_->collect_until([&](const auto&) { return sub_->decoded<RiskEvent>("risk/st1").size() == 1; }, 5s));
+  v1::Frame over_ipc = frame("s1-console", 1);
+  add_pain(over_ipc, 2'000'000, 0);
+  ASSERT_TRUE(send_frame(ipc_push, over_ipc));
+  ASSERT_TRUE(sub_->collect_until([&](const auto&) { return sub_->decoded<RiskEvent>("risk/st1").size() == 2; }, 5s))
+      << daemon_->log();
+}
+
+TEST(DaemonStartup, ABadConfigExitsTwoNamingFileAndKey) {
+  TempDir dir;
+  const auto config = dir.path() / "bad.toml";
+  write_file(config, "[pipeline]\nworkers = 0\n");
+  Process p({daemon_binary(), "--config", config.string()}, dir.path() / "err.log");
+  const auto code = p.wait(5s);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 2);
+  const std::string err = read_file(dir.path() / "err.log");
+  EXPECT_NE(err.find("bad.toml"), std::string::npos) << err;
+  EXPECT_NE(err.find("pipeline.workers"), std::string::npos) << err;
+}
+
+TEST(DaemonStartup, BadArgumentsAndUnbindableEndpointsExitTwo) {
+  TempDir dir;
+  {
+    Process p({daemon_binary(), "--frobnicate"}, dir.path() / "err1.log");
+    EXPECT_EQ(p.wait(5s).value_or(-1), 2);
+    EXPECT_NE(read_file(dir.path() / "err1.log").find("unknown argument"), std::string::npos);
+  }
+  {
+    Process p({daemon_binary()}, dir.path() / "err2.log");
+    EXPECT_EQ(p.wait(5s).value_or(-1), 2);
+    EXPECT_NE(read_file(dir.path() / "err2.log").find("--config"), std::string::npos);
+  }
+  {
+    const auto config = dir.path() / "ok.toml";
+    write_file(config, base_toml() + registry_toml(1));
+    Process p({daemon_binary(), "--config", config.string(), "--ingest", "tcp://192.0.2.1:1", "--publish",
+               "tcp://127.0.0.1:*"},
+              dir.path() / "err3.log");
+    EXPECT_EQ(p.wait(5s).value_or(-1), 2);
+    EXPECT_NE(read_file(dir.path() / "err3.log").find("cannot bind ingest"), std::string::npos)
+        << read_file(dir.path() / "err3.log");
+  }
+}
+
+TEST_F(DaemonTest, PythonReferenceSubscriberDecodesWhatTheDaemonPublishes) {
+  start(base_toml() + registry_toml(1, kCellAreaCm2));
+  TempDir dir;
+  const fs::path out = dir.path() / "out.jsonl", err = dir.path() / "err.log";
+  // Debian's interpreter: python3-zmq and python3-protobuf are installed for it.
+  const std::string script = std::string(KNEELOAD_SOURCE_DIR) + "/tools/python/kneeload_sub.py";
+  Process python({"/bin/sh", "-c",
+                  "exec /usr/bin/python3 " + script + " --endpoint " + daemon_->publish_endpoint() +
+                      " --topic risk/ --count 2 --pythonpath " + std::string(KNEELOAD_BINARY_DIR) + "/python > " +
+                      out.string()},
+                 err);
+  ASSERT_TRUE(eventually([&] { return read_file(err).find("subscribed") != std::string::npos || !python.running(); }, 15s))
+      << read_file(err);
+  ASSERT_TRUE(python.running()) << read_file(err);
+  v1::Frame f = frame("s1-console", 0);
+  add_pain(f, 2'000'000, 7);
+  add_pain(f, 3'000'000, 1);
+  ASSERT_TRUE(send_frame(*push_, f));
+  const auto code = python.wait(10s);
+  ASSERT_TRUE(code.has_value()) << "subscriber did not print 2 risk events; stderr:\n" << read_file(err);
+  EXPECT_EQ(*code, 0) << read_file(err);
+  const std::string json = read_file(out);
+  std::vector<std::string> lines;
+  std::istringstream in(json);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 2u) << json;
+  for (const std::string& line : lines) {
+    EXPECT_NE(line.find("\"topic\": \"risk/st1\""), std::string::npos) << line;
+    EXPECT_NE(line.find("\"rule_code\": \"R10\""), std::string::npos) << line;
+    EXPECT_NE(line.find("\"station\": \"st1\""), std::string::npos) << line;
+  }
+  EXPECT_NE(lines[0].find("\"phase\": \"EVENT_PHASE_ONSET\""), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("\"t_us\": \"2000000\""), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("\"phase\": \"EVENT_PHASE_CLEAR\""), std::string::npos) << lines[1];
+}
+
+}  // namespace
+}  // namespace kneeload::testing
