@@ -1,5 +1,5 @@
 // Config parsing and validation. The contract is in config.hpp; every key is documented in
-// deploy/config/kneeloadd.example.toml and docs/config.md.
+// deploy/config/kneeloadd.example.toml and the README's "Configuration" section.
 //
 // Why the shape: each TOML table is read through a Section that knows its dotted path and the
 // keys it allows, so every refusal can name FILE: KEY and say what was expected and what was
