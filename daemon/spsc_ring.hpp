@@ -2,8 +2,10 @@
 //
 // Why this shape: each index that two threads write sits on its own cache line, and each side
 // keeps a cached copy of the other side's index, so it touches the shared line only when the
-// ring looks full (producer) or empty (consumer). On this 2-vCPU machine that measured 2–3×
-// the throughput of boost::lockfree::spsc_queue (ENGINEERING.md §1d; bench/ring_bench).
+// ring looks full (producer) or empty (consumer). front()/pop() let the consumer read in place,
+// which boost::lockfree::spsc_queue's pop-by-copy does not. ENGINEERING.md §1d measured 2–3×
+// Boost's throughput with a throwaway program; bench/ring_bench re-measures both in one run
+// (the ratio varies with the load on this shared machine: see the issue notes).
 //
 // Thread ownership: exactly one thread calls try_push(), exactly one other calls front()/pop().
 // Memory: one allocation at construction, capacity + 1 slots plus padding; none afterwards.
