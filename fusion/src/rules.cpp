@@ -11,7 +11,8 @@
 #include <cassert>
 
 #include "kneeload/fusion/output.hpp"
-#include "kneeload/fusion/session.hpp"
+#include "kneeload/fusion/sample.hpp"
+#include "kneeload/fusion/output.hpp"
 
 namespace kneeload::fusion {
 namespace {
