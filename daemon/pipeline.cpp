@@ -27,6 +27,7 @@ std::string bind_or_throw(zmq::socket_t& socket, const std::string& endpoint, co
 constexpr const char* kDropNames[kDropReasonCount] = {
     "ingest.worker_ring_full", "worker.output_ring_full", "worker.session_output_overflow",
     "worker.unknown_runner",   "publish.hwm",             "publish.encode_failed",
+    "worker.late_sample",      "worker.resent_sample",
 };
 
 }  // namespace
@@ -168,18 +169,22 @@ std::vector<std::uint64_t> Pipeline::thread_progress() const {
 std::size_t Pipeline::active_devices() const { return generations_.back()->active_devices; }
 
 std::array<DropCount, kDropReasonCount> Pipeline::drops() const {
-  std::uint64_t out_full = 0, overflow = 0, unknown = 0;
+  std::uint64_t out_full = 0, overflow = 0, unknown = 0, late = 0, resent = 0;
   for (const auto& w : workers_) {
     out_full += w->counters().dropped_output_ring_full.get();
     overflow += w->counters().dropped_session_overflow.get();
     unknown += w->counters().dropped_unknown_runner.get();
+    late += w->counters().dropped_late.get();
+    resent += w->counters().dropped_resent.get();
   }
   return {{{kDropNames[0], ingest_->counters().dropped_ring_full.get()},
            {kDropNames[1], out_full},
            {kDropNames[2], overflow},
            {kDropNames[3], unknown},
            {kDropNames[4], publisher_->counters().dropped_hwm.get()},
-           {kDropNames[5], publisher_->counters().dropped_encode.get()}}};
+           {kDropNames[5], publisher_->counters().dropped_encode.get()},
+           {kDropNames[6], late},
+           {kDropNames[7], resent}}};
 }
 
 PipelineTotals Pipeline::totals() const {

@@ -40,7 +40,7 @@ struct DropCount {
   std::uint64_t value;
 };
 
-inline constexpr std::size_t kDropReasonCount = 6;
+inline constexpr std::size_t kDropReasonCount = 8;
 
 // Totals for logs, STATUS= and the final report.
 struct PipelineTotals {

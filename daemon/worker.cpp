@@ -11,6 +11,17 @@ namespace {
 // Outputs pushed between doorbell rings: the publisher wakes at most once per batch.
 constexpr int kRingEvery = 64;
 constexpr auto kIdleTimeout = std::chrono::milliseconds(100);
+// A runner silent this long on the worker's clock gets its reorder window fused. It must exceed
+// the window (150 ms by default) so that live data is released by arrivals, not by this timer;
+// then the timer only releases what the next arrival would have released anyway, in the same
+// order, and replay at any speed fuses identically.
+constexpr std::int64_t kIdleFlushUs = 500'000;
+
+std::int64_t worker_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 }  // namespace
 
 Worker::Worker(int index, int worker_count, SpscRing<WorkItem>& input, Doorbell& input_bell,
@@ -25,7 +36,11 @@ Worker::Worker(int index, int worker_count, SpscRing<WorkItem>& input, Doorbell&
 }
 
 void Worker::apply(const Registry& registry) {
-  if (sessions_.size() < registry.sessions.size()) sessions_.resize(registry.sessions.size());
+  if (sessions_.size() < registry.sessions.size()) {
+    sessions_.resize(registry.sessions.size());
+    last_fed_us_.resize(registry.sessions.size(), 0);
+    folded_.resize(registry.sessions.size());
+  }
   for (std::size_t r = 0; r < sessions_.size(); ++r) {
     if (static_cast<int>(r % static_cast<std::size_t>(worker_count_)) != index_) continue;
     const bool wanted = r < registry.sessions.size() && registry.sessions[r].has_value();
@@ -35,26 +50,23 @@ void Worker::apply(const Registry& registry) {
       sessions_[r]->reconfigure(*registry.sessions[r]);
     } else if (sessions_[r]) {
       // A runner removed from the registry: close its session so its totals are not lost.
-      outputs_.clear();
-      sessions_[r]->finish(outputs_);
-      flush(outputs_);
+      sessions_[r]->finish(*this);
+      fold_counters(r);
       sessions_[r].reset();
+      folded_[r] = fusion::SessionCounters{};
     }
   }
   generation_seen_.store(registry.generation, std::memory_order_release);
 }
 
-void Worker::flush(fusion::SessionOutputs& outputs) {
-  for (int i = 0; i < outputs.size(); ++i) {
-    if (output_.try_push(OutItem{outputs[i]})) {
-      counters_.outputs.inc();
-    } else {
-      counters_.dropped_output_ring_full.inc();
-    }
-  }
-  if (outputs.overflow() != overflow_seen_) {
-    counters_.dropped_session_overflow.add(outputs.overflow() - overflow_seen_);
-    overflow_seen_ = outputs.overflow();
+void Worker::emit(const fusion::Output& output) {
+  if (draining_) {
+    push_output_blocking(OutItem{output});
+    counters_.outputs.inc();
+  } else if (output_.try_push(OutItem{output})) {
+    counters_.outputs.inc();
+  } else {
+    counters_.dropped_output_ring_full.inc();
   }
 }
 
@@ -66,18 +78,33 @@ void Worker::on_sample(const fusion::Sample& sample) {
     counters_.dropped_unknown_runner.inc();
     return;
   }
-  outputs_.clear();
-  session->on_sample(sample, outputs_);
-  flush(outputs_);
+  last_fed_us_[sample.runner] = batch_now_us_;
+  session->on_sample(sample, *this);
 }
 
 void Worker::on_stale(const StaleChange& change) {
   fusion::RunnerSession* session =
       change.runner < sessions_.size() ? sessions_[change.runner].get() : nullptr;
   if (session == nullptr) return;
-  outputs_.clear();
-  session->on_device_stale(change.device, change.side, change.kind, change.stale, outputs_);
-  flush(outputs_);
+  session->on_device_stale(change.device, change.side, change.kind, change.stale, *this);
+}
+
+void Worker::fold_counters(std::size_t runner) {
+  const fusion::SessionCounters& now = sessions_[runner]->counters();
+  fusion::SessionCounters& seen = folded_[runner];
+  counters_.dropped_late.add(now.late - seen.late);
+  counters_.dropped_resent.add(now.resent - seen.resent);
+  counters_.dropped_session_overflow.add(now.event_overflow - seen.event_overflow);
+  seen = now;
+}
+
+void Worker::flush_idle_sessions(std::int64_t now_us) {
+  for (std::size_t r = 0; r < sessions_.size(); ++r) {
+    fusion::RunnerSession* session = sessions_[r].get();
+    if (session == nullptr) continue;
+    if (session->buffered() > 0 && now_us - last_fed_us_[r] >= kIdleFlushUs) session->on_idle(*this);
+    fold_counters(r);
+  }
 }
 
 void Worker::push_output_blocking(const OutItem& item) {
@@ -90,9 +117,18 @@ void Worker::push_output_blocking(const OutItem& item) {
 
 void Worker::run() {
   int since_ring = 0;
+  batch_now_us_ = worker_now_us();
+  std::int64_t next_idle_check_us = batch_now_us_ + kIdleFlushUs / 4;
   for (;;) {
     counters_.progress.inc();  // idle wake-ups count too: only a wedged worker stands still
     WorkItem* item = input_.front();
+    if (item == nullptr || since_ring == 0) {
+      batch_now_us_ = worker_now_us();
+      if (batch_now_us_ >= next_idle_check_us) {
+        flush_idle_sessions(batch_now_us_);
+        next_idle_check_us = batch_now_us_ + kIdleFlushUs / 4;
+      }
+    }
     if (item == nullptr) {
       if (since_ring > 0) {
         output_bell_.ring();
@@ -109,14 +145,11 @@ void Worker::run() {
       on_stale(*stale);
     } else {
       input_.pop();
-      for (auto& session : sessions_) {
-        if (!session) continue;
-        outputs_.clear();
-        session->finish(outputs_);
-        for (int i = 0; i < outputs_.size(); ++i) {
-          push_output_blocking(OutItem{outputs_[i]});
-          counters_.outputs.inc();
-        }
+      draining_ = true;
+      for (std::size_t r = 0; r < sessions_.size(); ++r) {
+        if (!sessions_[r]) continue;
+        sessions_[r]->finish(*this);
+        fold_counters(r);
       }
       push_output_blocking(OutItem{DrainMarker{}});
       return;

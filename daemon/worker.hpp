@@ -24,12 +24,14 @@ struct WorkerCounters {
   proto::Counter samples;
   proto::Counter outputs;
   proto::Counter dropped_output_ring_full;  // outputs lost: publisher ring full
-  proto::Counter dropped_session_overflow;  // outputs lost: more than one call may emit
+  proto::Counter dropped_session_overflow;  // rule events beyond a session's event buffer
+  proto::Counter dropped_late;              // samples that arrived after newer ones were fused
+  proto::Counter dropped_resent;            // samples a device sent again after they were fused
   proto::Counter dropped_unknown_runner;    // samples for a runner this worker has no session for
   proto::Counter progress;                  // items processed, for the watchdog
 };
 
-class Worker {
+class Worker final : private fusion::OutputSink {
  public:
   Worker(int index, int worker_count, SpscRing<WorkItem>& input, Doorbell& input_bell,
          SpscRing<OutItem>& output, Doorbell& output_bell, const Registry& initial);
@@ -45,8 +47,14 @@ class Worker {
   void apply(const Registry& registry);
   void on_sample(const fusion::Sample& sample);
   void on_stale(const StaleChange& change);
-  void flush(fusion::SessionOutputs& outputs);
+  // OutputSink: a session's output goes straight into the ring; a full ring drops and counts,
+  // except while draining, when nothing new arrives and waiting loses nothing.
+  void emit(const fusion::Output& output) override;
   void push_output_blocking(const OutItem& item);
+  // Fuses what the reorder windows of quiet runners still hold (see kIdleFlush in worker.cpp).
+  void flush_idle_sessions(std::int64_t now_us);
+  // Folds a session's own loss counters into this worker's (single-writer) counters.
+  void fold_counters(std::size_t runner);
 
   int index_;
   int worker_count_;
@@ -55,8 +63,10 @@ class Worker {
   SpscRing<OutItem>& output_;
   Doorbell& output_bell_;
   std::vector<std::unique_ptr<fusion::RunnerSession>> sessions_;  // by runner index
-  fusion::SessionOutputs outputs_;
-  std::uint64_t overflow_seen_ = 0;
+  std::vector<std::int64_t> last_fed_us_;  // by runner index: worker clock of the last sample
+  std::vector<fusion::SessionCounters> folded_;  // by runner index: counts already folded
+  std::int64_t batch_now_us_ = 0;          // worker clock, read once per batch, not per sample
+  bool draining_ = false;
   WorkerCounters counters_;
   std::atomic<std::uint64_t> generation_seen_{0};
 };

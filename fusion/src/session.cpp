@@ -1,17 +1,16 @@
-// The simple RunnerSession: gait events and step metrics from insoles (MODEL.md §1), knee-sleeve
-// angles, treadmill speed and distance, pain reports (R10), sensor dropouts (F1), decimated
-// state and session summaries. The filters, the load model and rules R1..R9 (MODEL.md §2-§9)
-// replace parts of it behind the same interface.
+// RunnerSession: the model of MODEL.md §1-§9 for one runner, in the order of the file comment
+// in session.hpp.
 //
 // Why the code looks the way it does:
-// - No heap, no I/O, no clock: every output is built in a local Output and copied into the
-//   caller's fixed-capacity buffer. Outputs are zero-filled before their fields are set, so
-//   padding bytes are zero and a replay compares equal byte for byte, not just field by field.
-// - Time is the sample's device clock. Devices' clocks are not aligned yet (issue 3), so any
-//   quantity that mixes two devices (step time across the two insoles, idle end, state order)
-//   assumes they share a clock.
-// - Each foot's gait detector only trusts its own samples in time order: an insole sample that
-//   is not newer than the previous one of that foot is ignored for gait.
+// - No heap after construction, no I/O, no clock: outputs are built in a local, zero-filled
+//   Output (so padding bytes are zero and replays compare equal byte for byte) and streamed
+//   to the caller's sink.
+// - Time is the aligned clock (RunnerClock): every device of the runner on one time base, in
+//   order. The raw device time stays in the Sample for reference.
+// - Gait events come from the calibrated insole force itself, not from the vGRF filter's state:
+//   the filter's role is to gate outliers (a cell spike must not make a phantom step) and to
+//   publish a smooth force and its rate; IC/TO interpolation on the measured force is what
+//   MODEL.md §1 validates (Blades 2023).
 #include "kneeload/fusion/session.hpp"
 
 #include <algorithm>
@@ -19,15 +18,14 @@
 #include <cmath>
 #include <cstring>
 
+#include <Eigen/Geometry>
+
 namespace kneeload::fusion {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kUsPerS = 1e6;
-
-// Load-model id carried by events. This session computes no load model yet; the next issue
-// names its contact-area table and damage exponent here.
-constexpr const char* kModelId = "simple-v1";
+constexpr std::int64_t kNoTime = std::numeric_limits<std::int64_t>::min();
 
 int foot_index(Side side) {
   switch (side) {
@@ -41,6 +39,8 @@ int foot_index(Side side) {
   return -1;
 }
 
+Side side_of(int i) { return i == 0 ? Side::kLeft : Side::kRight; }
+
 double seconds(std::int64_t dt_us) { return static_cast<double>(dt_us) / kUsPerS; }
 
 // Linear sub-sample interpolation (MODEL.md §1): the time at which the straight line from
@@ -53,390 +53,784 @@ std::int64_t crossing_t_us(std::int64_t t0, double f0, std::int64_t t1, double f
 
 // A zero-filled Output carrying a value-initialised (hence zero-padded) body of type T.
 template <class T>
-T& begin_output(Output& o, const SessionConfig& config, const Sample* cause) {
+T& begin_output(Output& o, const SessionConfig& config, std::int64_t arrival_t_us) {
   std::memset(static_cast<void*>(&o), 0, sizeof o);
   o.runner = config.runner;
   o.station = config.station;
-  o.source_arrival_t_us = cause != nullptr ? cause->arrival_t_us : 0;
+  o.source_arrival_t_us = arrival_t_us;
   return o.body.emplace<T>();
+}
+
+LoadModelParams load_params(const SessionConfig& c) {
+  LoadModelParams p;
+  p.body_mass_kg = c.runner_params.body_mass_kg;
+  p.leg = default_leg_geometry(c.runner_params.height_m, c.model.ankle_x_norm);
+  p.area_model = c.model.area_model;
+  p.loading_rate = c.model.loading_rate;
+  return p;
 }
 
 }  // namespace
 
-RunnerSession::RunnerSession(const SessionConfig& config) : config_(config) {}
+// Everything that changes per sample, behind one pointer so session.hpp stays small.
+struct RunnerSession::State {
+  explicit State(const SessionConfig& c)
+      : clock(c.model.clock),
+        knee{KneeAngleFilter(c.model.knee), KneeAngleFilter(c.model.knee)},
+        shank{ShankTiltFilter(c.model.shank), ShankTiltFilter(c.model.shank)},
+        force{ForceFilter(c.model.force), ForceFilter(c.model.force)},
+        calibration(c.model.calibration),
+        stance{StepLoad(load_params(c)), StepLoad(load_params(c))},
+        session_load(c.model.session_load),
+        trends(c.model.trends),
+        rules(c.model.rules, load_model_id(c.model.area_model, c.model.damage_exponents)) {
+    set_axes(c);
+  }
 
-double RunnerSession::body_weight_n() const {
-  return config_.runner_params.body_mass_kg * kGravityMps2;
-}
+  void set_axes(const SessionConfig& c) {
+    for (std::size_t i = 0; i < 2; ++i) {
+      axes[i] = KneeJointAxes(c.knees[i].thigh_axis, c.knees[i].shank_axis);
+    }
+  }
+
+  struct Foot {
+    bool in_contact = false;
+    std::int64_t last_t_us = kNoTime;  // previous accepted insole sample of this foot
+    double force_n = kNaN;             // calibrated ΣpA of that sample
+    double raw_bw = kNaN;              // uncalibrated, for the calibration loop
+    std::int64_t ic_t_us = 0;
+    std::int64_t last_ic_t_us = kNoTime;
+    std::int64_t last_to_t_us = kNoTime;
+    double peak_force_n = 0.0;
+    double strike_index_pct = kNaN;
+    double knee_ic_rad = kNaN;
+    double knee_peak_rad = kNaN;
+    double step_time_s = kNaN;
+    double flight_time_s = kNaN;
+    double cop_y_sum = 0.0;            // stance mean CoP_y (normalised)
+    int cop_y_n = 0;
+    double midfoot_peak_pa = 0.0;
+    double sample_interval_s = kNaN;   // for force_rate_hz
+    std::int64_t filter_t_us = kNoTime;  // the vGRF filter's time (advances even when gated)
+  };
+  struct Knee {
+    std::array<double, 3> thigh_gyro{};  // previous sample's gyros, for angular acceleration
+    std::array<double, 3> shank_gyro{};
+    bool have_gyro = false;
+    std::int64_t t_us = kNoTime;
+    std::int64_t prev_t_us = kNoTime;
+    double angle_rad = kNaN;
+    double prev_angle_rad = kNaN;
+    bool seen = false;
+    double shank_tilt_rad = kNaN;
+    // Stride-mean gravity constraint on the shank tilt (see on_knee): the shank's specific
+    // force rotated to the world with the estimated tilt, summed over the current stride.
+    double stride_fx = 0.0;
+    double stride_fy = 0.0;
+    int stride_n = 0;
+    std::int64_t stride_ic_t_us = kNoTime;
+  };
+
+  // Per device slot: the last aligned time fused, and whether F1 was raised from the data.
+  struct Slot {
+    std::int64_t last_t_us = kNoTime;
+    std::int64_t newest_device_t_us = kNoTime;  // raw device clock of the newest sample seen
+    std::uint32_t newest_device = 0;
+    std::uint32_t device = 0;
+    SensorKind kind = SensorKind::kInsole;
+    Side side = Side::kNone;
+    bool silent = false;
+    bool streams = false;  // sends continuously (not the console, whose reports are sporadic)
+  };
+  std::array<Slot, kDeviceRoleCount> slots{};
+
+  RunnerClock clock;
+  std::array<KneeAngleFilter, 2> knee;
+  std::array<ShankTiltFilter, 2> shank;
+  std::array<KneeJointAxes, 2> axes;
+  std::array<ForceFilter, 2> force;
+  ForceCalibration calibration;
+  std::array<StepLoad, 2> stance;
+  SessionLoad session_load;
+  GaitTrends trends;
+  RiskRules rules;
+  RiskEventBuffer events;
+
+  std::array<Foot, 2> feet{};
+  std::array<Knee, 2> knees{};
+  double belt_speed_mps = kNaN;
+  double incline_fraction = kNaN;
+  std::int64_t last_treadmill_t_us = kNoTime;
+  double pending_distance_m = 0.0;
+  double cadence_spm = kNaN;
+  std::int64_t last_any_ic_t_us = kNoTime;
+  double speed_at_last_stride = kNaN;
+
+  std::int64_t state_origin_t_us = 0;
+  std::int64_t state_k = 0;
+  std::int64_t next_state_t_us = kNoTime;
+  std::int64_t last_state_t_us = kNoTime;
+
+  bool session_open = false;
+  std::int64_t session_start_t_us = 0;
+  std::int64_t last_step_t_us = 0;
+  std::uint64_t session_steps = 0;
+  double session_distance_m = 0.0;
+  std::uint32_t session_events = 0;
+  std::uint64_t load_steps = 0;  // steps of this session with load values
+  std::uint64_t step_index = 0;
+};
+
+RunnerSession::RunnerSession(const SessionConfig& config)
+    : config_(config),
+      model_id_(load_model_id(config.model.area_model, config.model.damage_exponents)),
+      state_(std::make_unique<State>(config)) {}
+
+RunnerSession::~RunnerSession() = default;
+
+std::size_t RunnerSession::buffered() const { return state_->clock.buffered(); }
 
 void RunnerSession::reconfigure(const SessionConfig& config) {
+  State& st = *state_;
   const bool rate_changed = config.model.state_rate_hz != config_.model.state_rate_hz;
   config_ = config;
-  if (rate_changed && last_state_t_us_ != kNoTime) {
-    state_origin_t_us_ = last_state_t_us_;
-    state_k_ = 1;
-    next_state_t_us_ = state_due_t_us(state_k_);
+  model_id_ = load_model_id(config.model.area_model, config.model.damage_exponents);
+  st.rules.set_params(config.model.rules);
+  st.rules.set_model_id(model_id_);
+  st.session_load.set_params(config.model.session_load);
+  for (StepLoad& s : st.stance) s.set_params(load_params(config));
+  st.set_axes(config);
+  if (rate_changed && st.last_state_t_us != kNoTime) {
+    st.state_origin_t_us = st.last_state_t_us;
+    st.state_k = 1;
   }
 }
 
-void RunnerSession::on_sample(const Sample& s, SessionOutputs& out) {
-  assert(s.runner == config_.runner);
-  ++counters_.samples;
-  last_t_us_ = std::max(last_t_us_, s.device_t_us);
+namespace {
 
-  // Idle end first, so that a summary precedes the outputs of the sample that reveals it.
-  maybe_end_idle(s, out);
+// The per-sample work, as free functions over the session's state, so each stays short.
+struct Ctx {
+  const SessionConfig& config;
+  RunnerSession::State& st;  // NOLINT: a view for one call
+  SessionCounters& counters;
+  OutputSink& out;
+  std::int64_t t;             // aligned time of the sample being fused
+  std::int64_t arrival_t_us;  // its receive time (Sample::receive_t_us), for latency
+  const char* model_id;
 
-  if (const auto* in = std::get_if<InsoleSample>(&s.payload)) {
-    on_insole(s, *in, out);
-  } else if (const auto* k = std::get_if<KneeSample>(&s.payload)) {
-    on_knee(s, *k);
-  } else if (const auto* t = std::get_if<TreadmillSample>(&s.payload)) {
-    on_treadmill(s, *t);
-  } else if (const auto* p = std::get_if<PainReport>(&s.payload)) {
-    on_pain(s, *p, out);
-  } else if (std::holds_alternative<SessionEnd>(s.payload)) {
-    if (session_open_) close_session(&s, true, out);
+  double body_weight_n() const { return config.runner_params.body_mass_kg * kGravityMps2; }
+
+  void emit(const Output& o) {
+    if (const auto* e = std::get_if<RiskEvent>(&o.body)) {
+      ++counters.risk_events;
+      if (st.session_open && e->phase == EventPhase::kOnset) ++st.session_events;
+    }
+    out.emit(o);
   }
-  // DeviceStatus: battery and error flags feed sensor-fault rules in the next issue.
 
-  maybe_emit_state(s, out);
+  // Rule events collected in st.events become outputs.
+  void flush_events() {
+    for (int k = 0; k < st.events.size(); ++k) {
+      Output o;
+      begin_output<RiskEvent>(o, config, arrival_t_us) = st.events[k];
+      emit(o);
+    }
+    if (st.events.overflow() > 0) counters.event_overflow += st.events.overflow();
+    st.events.clear();
+  }
+};
+
+}  // namespace
+
+namespace {
+
+// The knee angle at t from the latest estimate: the filter's prediction θ + θ̇·Δt (no update),
+// so a state or a stance sample between two IMU samples is not up to one IMU period stale
+// (10 ms at 100 Hz is ~4° at running knee rates). Δt is capped at 20 ms: beyond, the last
+// estimate is reported as is rather than extrapolated across a gap.
+double knee_angle_now(const RunnerSession::State& st, int i, std::int64_t t_us) {
+  const auto si = static_cast<std::size_t>(i);
+  const auto& k = st.knees[si];
+  if (!k.seen) return kNaN;
+  const double dt = seconds(t_us - k.t_us);
+  if (dt <= 0.0 || dt > 0.020) return k.angle_rad;
+  return k.angle_rad + st.knee[si].rate_radps() * dt;
 }
 
-// MODEL.md §1: F = g_cal·Σ pᵢAᵢ; IC and TO are crossings of thr = max(40 N, 5 % BW) with
-// hysteresis, a refractory window between ICs of one foot and linear sub-sample interpolation.
-// IC needs a true rising crossing (previous sample below thr), so a foot first seen in stance,
-// or a contact refused by the refractory window, waits for the next one. TO is interpolated at
-// the level that ends the contact, hysteresis·thr.
-void RunnerSession::on_insole(const Sample& s, const InsoleSample& in, SessionOutputs& out) {
-  const int i = foot_index(s.side);
-  if (i < 0) return;
-  FootState& foot = feet_[static_cast<std::size_t>(i)];
-  const InsoleGeometry& geo = config_.insoles[static_cast<std::size_t>(i)];
+// The knee angle at an IC: linear between the two latest knee estimates when the IC falls
+// between them, else the nearer of the two (no extrapolation). NaN without a knee device.
+double knee_angle_at(const RunnerSession::State& st, int i, std::int64_t t_us) {
+  const auto& k = st.knees[static_cast<std::size_t>(i)];
+  if (!k.seen) return kNaN;
+  if (t_us >= k.t_us) return knee_angle_now(st, i, t_us);
+  if (k.prev_t_us == kNoTime || !std::isfinite(k.prev_angle_rad)) return k.angle_rad;
+  if (t_us <= k.prev_t_us) return k.prev_angle_rad;
+  const double frac =
+      static_cast<double>(t_us - k.prev_t_us) / static_cast<double>(k.t_us - k.prev_t_us);
+  return k.prev_angle_rad + frac * (k.angle_rad - k.prev_angle_rad);
+}
 
-  const int cells = std::min({static_cast<int>(in.cell_count), geo.cell_count, kMaxInsoleCells});
-  double sum_pa = 0.0;
-  double sum_pax = 0.0;
-  for (int c = 0; c < cells; ++c) {
-    const auto ci = static_cast<std::size_t>(c);
-    const double pa = static_cast<double>(in.pressure_pa[c]) * geo.area_m2[ci];
-    sum_pa += pa;
-    sum_pax += pa * geo.x_norm[ci];
-  }
-  const double force_n = geo.force_gain * sum_pa;
-  if (!std::isfinite(force_n)) return;
-  if (foot.last_t_us != kNoTime && s.device_t_us <= foot.last_t_us) return;
-
-  const std::int64_t prev_t = foot.last_t_us;
-  const double prev_f = foot.force_n;
-  const bool have_prev = prev_t != kNoTime && std::isfinite(prev_f);
-  foot.last_force_n = have_prev ? prev_f : 0.0;
-  foot.force_n = force_n;
-  foot.last_t_us = s.device_t_us;
-
-  const double thr = std::max(config_.model.contact_threshold_n,
-                              config_.model.contact_threshold_bw * body_weight_n());
-  if (!foot.in_contact) {
-    if (!have_prev || !(prev_f < thr) || !(force_n >= thr)) return;
-    const std::int64_t ic = crossing_t_us(prev_t, prev_f, s.device_t_us, force_n, thr);
-    const auto refractory_us = std::llround(config_.model.refractory_s * kUsPerS);
-    if (foot.last_ic_t_us != kNoTime && ic - foot.last_ic_t_us < refractory_us) return;
-    const double x_cop = sum_pa > 0.0 ? sum_pax / sum_pa : kNaN;
-    start_contact(i, ic, force_n, x_cop);
-    return;
-  }
-  foot.peak_force_n = std::max(foot.peak_force_n, force_n);
-  const double off = config_.model.contact_hysteresis * thr;
-  if (force_n < off) {
-    end_contact(s, i, crossing_t_us(prev_t, prev_f, s.device_t_us, force_n, off), out);
-  }
+double contact_threshold_n(const Ctx& c) {
+  return std::max(c.config.model.contact_threshold_n,
+                  c.config.model.contact_threshold_bw * c.body_weight_n());
 }
 
 // Step time and flight time are fixed at IC, and only when the previous IC of any foot was the
-// other foot's. So the step time is "this IC − the previous IC of any foot" (MODEL.md §1)
-// whenever the feet alternate, and NaN, rather than a stride time read as a step time, when the
-// other insole is silent or missed a contact. A contact still in progress on the other foot
-// (walking, double support) gives a NaN flight time; a negative one means contacts less than a
-// sample apart, or two insole clocks that disagree.
-void RunnerSession::start_contact(int i, std::int64_t ic_t_us, double force_n, double x_cop) {
-  FootState& foot = feet_[static_cast<std::size_t>(i)];
-  const FootState& other = feet_[static_cast<std::size_t>(1 - i)];
-  // The previous IC of any foot, provided it was the other foot's.
-  const bool other_was_last =
-      last_any_ic_t_us_ != kNoTime && other.last_ic_t_us == last_any_ic_t_us_;
+// other foot's: "this IC − the previous IC" is a step time only when the feet alternate (MODEL.md
+// §1); otherwise NaN rather than a stride time read as a step time.
+void start_contact(Ctx& c, int i, std::int64_t ic, double x_cop, double force_n) {
+  auto& st = c.st;
+  auto& foot = st.feet[static_cast<std::size_t>(i)];
+  const auto& other = st.feet[static_cast<std::size_t>(1 - i)];
+  const bool other_was_last = st.last_any_ic_t_us != kNoTime && other.last_ic_t_us == st.last_any_ic_t_us;
   foot.step_time_s = kNaN;
-  if (other_was_last && ic_t_us > last_any_ic_t_us_) {
-    foot.step_time_s = seconds(ic_t_us - last_any_ic_t_us_);
-    cadence_spm_ = 60.0 / foot.step_time_s;
+  if (other_was_last && ic > st.last_any_ic_t_us) {
+    foot.step_time_s = seconds(ic - st.last_any_ic_t_us);
+    st.cadence_spm = 60.0 / foot.step_time_s;
   }
   foot.flight_time_s = kNaN;
   if (other_was_last && !other.in_contact && other.last_to_t_us != kNoTime &&
       other.last_to_t_us > other.last_ic_t_us) {
-    foot.flight_time_s = seconds(ic_t_us - other.last_to_t_us);
+    foot.flight_time_s = seconds(ic - other.last_to_t_us);
   }
+  // MODEL.md §1/§9 outer loop: one stride boundary per left IC; "level, constant speed" from
+  // the treadmill, so the stride-mean = 1 BW constraint holds.
+  if (i == 0 && foot.last_ic_t_us != kNoTime && c.config.model.dynamic_calibration) {
+    const double speed = st.belt_speed_mps;
+    const bool steady = std::isfinite(speed) && std::isfinite(st.speed_at_last_stride) &&
+                        std::fabs(speed - st.speed_at_last_stride) <=
+                            c.config.model.calibration_max_speed_change_mps &&
+                        std::isfinite(st.incline_fraction) &&
+                        std::fabs(st.incline_fraction) <= c.config.model.calibration_max_incline;
+    st.calibration.end_stride(seconds(ic - foot.last_ic_t_us), steady);
+  }
+  if (i == 0) st.speed_at_last_stride = st.belt_speed_mps;
 
   foot.in_contact = true;
-  foot.ic_t_us = ic_t_us;
-  foot.last_ic_t_us = ic_t_us;
-  last_any_ic_t_us_ = ic_t_us;
+  foot.ic_t_us = ic;
+  foot.last_ic_t_us = ic;
+  st.last_any_ic_t_us = ic;
   foot.peak_force_n = force_n;
   foot.strike_index_pct = 100.0 * x_cop;  // MODEL.md §1: x_norm is already per foot length
-  foot.knee_ic_rad = knee_angle_at(i, ic_t_us);
+  foot.knee_ic_rad = knee_angle_at(st, i, ic);
   foot.knee_peak_rad = foot.knee_ic_rad;
-  // Before the first step, belt travel counts from the first IC (see on_treadmill).
-  if (!session_open_) pending_distance_m_ = 0.0;
+  foot.cop_y_sum = 0.0;
+  foot.cop_y_n = 0;
+  foot.midfoot_peak_pa = 0.0;
+  st.stance[static_cast<std::size_t>(i)].begin(ic, contact_threshold_n(c));
+  if (!st.session_open) st.pending_distance_m = 0.0;
 }
 
-void RunnerSession::end_contact(const Sample& s, int i, std::int64_t to_t_us,
-                                SessionOutputs& out) {
-  FootState& foot = feet_[static_cast<std::size_t>(i)];
+void open_session(Ctx& c, std::int64_t first_ic) {
+  auto& st = c.st;
+  st.session_open = true;
+  st.session_start_t_us = first_ic;
+  st.session_steps = 0;
+  st.session_distance_m = 0.0;
+  st.session_events = 0;
+  st.session_load.reset();
+  st.load_steps = 0;
+  st.trends.start_session(first_ic);
+}
+
+void end_contact(Ctx& c, int i, std::int64_t to) {
+  auto& st = c.st;
+  const auto si = static_cast<std::size_t>(i);
+  auto& foot = st.feet[si];
   foot.in_contact = false;
-  foot.last_to_t_us = to_t_us;
+  foot.last_to_t_us = to;
+  const StepLoadResult load = st.stance[si].finish(to);
 
-  if (!session_open_) {
-    session_open_ = true;
-    session_start_t_us_ = foot.ic_t_us;
-    session_steps_ = 0;
-    session_distance_m_ = 0.0;
-    session_events_ = 0;
-  }
-  session_distance_m_ += pending_distance_m_;
-  pending_distance_m_ = 0.0;
-  ++session_steps_;
-  last_step_t_us_ = to_t_us;
+  if (!st.session_open) open_session(c, foot.ic_t_us);
+  st.session_distance_m += st.pending_distance_m;
+  st.session_load.add_distance(st.pending_distance_m);
+  st.pending_distance_m = 0.0;
+  ++st.session_steps;
+  st.last_step_t_us = to;
+  st.session_load.add_step(load);
+  if (std::isfinite(load.stress_time_integral_mpa_s)) ++st.load_steps;
 
-  const double bw = body_weight_n();
+  const double bw = c.body_weight_n();
+  const double step_length_m = st.belt_speed_mps * foot.step_time_s;
   Output o;
-  StepMetrics& m = begin_output<StepMetrics>(o, config_, &s);
+  StepMetrics& m = begin_output<StepMetrics>(o, c.config, c.arrival_t_us);
   m.ic_t_us = foot.ic_t_us;
-  m.to_t_us = to_t_us;
-  m.step_index = counters_.steps++;
-  m.side = s.side;
-  m.contact_time_s = static_cast<float>(seconds(to_t_us - foot.ic_t_us));
+  m.to_t_us = to;
+  m.step_index = st.step_index++;
+  m.side = side_of(i);
+  m.contact_time_s = static_cast<float>(seconds(to - foot.ic_t_us));
   m.flight_time_s = static_cast<float>(foot.flight_time_s);
   m.cadence_spm = static_cast<float>(60.0 / foot.step_time_s);
-  m.step_length_m = static_cast<float>(belt_speed_mps_ * foot.step_time_s);
+  m.step_length_m = static_cast<float>(step_length_m);
   m.peak_force_bw = static_cast<float>(foot.peak_force_n / bw);
   m.strike_index_pct = static_cast<float>(foot.strike_index_pct);
   m.knee_angle_ic_rad = static_cast<float>(foot.knee_ic_rad);
   m.knee_angle_peak_rad = static_cast<float>(foot.knee_peak_rad);
-  // Load model, ITB zone and loading rates: MODEL.md §3-§5 and §1, next issue.
-  m.peak_knee_moment_nm_per_kg = static_cast<float>(kNaN);
-  m.peak_pfjrf_bw = static_cast<float>(kNaN);
-  m.peak_pfj_stress_mpa = static_cast<float>(kNaN);
-  m.stress_time_integral_mpa_s = static_cast<float>(kNaN);
-  m.itb_zone_time_s = static_cast<float>(kNaN);
-  m.valr_bw_per_s = static_cast<float>(kNaN);
-  m.vilr_bw_per_s = static_cast<float>(kNaN);
-  emit(o, out);
+  m.peak_knee_moment_nm_per_kg = static_cast<float>(load.peak_knee_moment_nm_per_kg);
+  m.peak_pfjrf_bw = static_cast<float>(load.peak_pfjrf_bw);
+  m.peak_pfj_stress_mpa = static_cast<float>(load.peak_stress_mpa);
+  m.stress_time_integral_mpa_s = static_cast<float>(load.stress_time_integral_mpa_s);
+  m.itb_zone_time_s = static_cast<float>(load.itb_zone_time_s);
+  m.valr_bw_per_s = static_cast<float>(load.loading_rate.valr_bw_per_s);
+  m.vilr_bw_per_s = static_cast<float>(load.loading_rate.vilr_bw_per_s);
+  ++c.counters.steps;
+  c.emit(o);
+
+  // Rules see the step through the rolling windows and the runner's baseline (MODEL.md §6, §9).
+  GaitMetrics g;
+  g.contact_time_s = seconds(to - foot.ic_t_us);
+  g.step_time_s = foot.step_time_s;
+  g.cadence_spm = 60.0 / foot.step_time_s;
+  g.peak_force_bw = foot.peak_force_n / bw;
+  g.impact_peak_bw = load.loading_rate.impact_peak_bw;
+  g.valr_bw_per_s = load.loading_rate.valr_bw_per_s;
+  g.knee_angle_ic_rad = foot.knee_ic_rad;
+  g.knee_angle_peak_rad = foot.knee_peak_rad;
+  g.pfj_stress_peak_mpa = load.peak_stress_mpa;
+  g.stress_time_integral_per_km_mpa_s =
+      stress_time_integral_per_km(load.stress_time_integral_mpa_s, step_length_m);
+  g.itb_zone_time_s = load.itb_zone_time_s;
+  if (foot.cop_y_n > 0) {
+    g.cop_y_m = foot.cop_y_sum / foot.cop_y_n * c.config.model.insole_width_m;
+  }
+  g.midfoot_peak_pressure_pa = foot.midfoot_peak_pa > 0.0 ? foot.midfoot_peak_pa : kNaN;
+  // A step measured while this insole has a saturating or stuck cell (F2/F3) carries a wrong
+  // force: it is published, but kept out of the windows the gait rules judge, so a sensor fault
+  // is reported as one and not as a knee-load change.
+  const auto& insole = st.slots[static_cast<std::size_t>(i)];
+  const bool faulty = st.rules.fault_active(RuleId::kSensorSaturation, insole.device) ||
+                      st.rules.fault_active(RuleId::kStuckCell, insole.device);
+  if (!faulty) st.trends.add_step(side_of(i), to, g, st.belt_speed_mps, st.incline_fraction);
+
+  RuleInputs in;
+  in.t_us = to;
+  st.trends.fill(to, in);
+  in.belt_speed_mps = st.belt_speed_mps;
+  in.incline_fraction = st.incline_fraction;
+  in.force_rate_hz = std::isfinite(foot.sample_interval_s) && foot.sample_interval_s > 0.0
+                         ? 1.0 / foot.sample_interval_s
+                         : kNaN;
+  // PTA needs a shank IMU at ≥ 500 Hz (MODEL.md §0); not computed in v1, so R3 uses VALR only.
+  in.session_distance_m = st.session_distance_m;
+  in.session_damage_index = st.load_steps > 0 ? st.session_load.damage_index() : kNaN;
+  in.history = c.config.history;
+  // MODEL.md §8 compares shoe drift with the first sessions in that shoe. Until the store keeps
+  // shoe baselines (issue 6), this session's own minutes 3-8 are the reference: a within-session
+  // drift (a worn shoe collapsing under a long run) is still seen.
+  if (!std::isfinite(in.history.shoe_baseline_speed_mps) && in.baseline_ready) {
+    in.history.shoe_baseline = in.baseline;
+    in.history.shoe_baseline_speed_mps = in.baseline_speed_mps;
+  }
+  st.rules.evaluate(in, st.events);
+  c.flush_events();
 }
 
-// Knee sleeves report flexion directly. Thigh/shank IMU pairs need the gyro-driven knee Kalman
-// filter of MODEL.md §2 and §9 (next issue); until then their side's angle stays NaN.
-void RunnerSession::on_knee(const Sample& s, const KneeSample& k) {
+void on_insole(Ctx& c, const Sample& s, const InsoleSample& in) {
   const int i = foot_index(s.side);
-  if (i < 0 || !k.has_angle) return;
+  if (i < 0) return;
+  auto& st = c.st;
   const auto si = static_cast<std::size_t>(i);
-  KneeTrack& track = knee_track_[si];
-  if (track.t_us != kNoTime && s.device_t_us <= track.t_us) return;
-  const double angle = static_cast<double>(k.knee_angle_rad);
-  if (!std::isfinite(angle)) return;
-  track.prev_t_us = track.t_us;
-  track.prev_angle_rad = knee_angle_rad_[si];
-  track.t_us = s.device_t_us;
-  knee_angle_rad_[si] = angle;
-  FootState& foot = feet_[si];
-  if (foot.in_contact) foot.knee_peak_rad = std::fmax(foot.knee_peak_rad, angle);
-}
+  auto& foot = st.feet[si];
+  const InsoleGeometry& geo = c.config.insoles[si];
+  const int cells = std::min({static_cast<int>(in.cell_count), geo.cell_count, kMaxInsoleCells});
 
-// The sleeve angle at an IC: linear between the two latest sleeve samples when the IC falls
-// between them, else the nearer of the two (no extrapolation). NaN without a sleeve.
-double RunnerSession::knee_angle_at(int i, std::int64_t t_us) const {
-  const auto si = static_cast<std::size_t>(i);
-  const KneeTrack& track = knee_track_[si];
-  const double now = knee_angle_rad_[si];
-  if (track.t_us == kNoTime) return kNaN;
-  if (t_us >= track.t_us || track.prev_t_us == kNoTime || !std::isfinite(track.prev_angle_rad)) {
-    return now;
-  }
-  if (t_us <= track.prev_t_us) return track.prev_angle_rad;
-  const double frac = static_cast<double>(t_us - track.prev_t_us) /
-                      static_cast<double>(track.t_us - track.prev_t_us);
-  return track.prev_angle_rad + frac * (now - track.prev_angle_rad);
-}
+  st.rules.on_insole_cells(c.t, s.device, s.side,
+                           std::span<const float>(in.pressure_pa, static_cast<std::size_t>(cells)),
+                           st.events);
+  c.flush_events();
 
-// Distance: left rectangle rule on the treadmill's own sample intervals, i.e. each reported
-// speed is held until the next report (exact for a belt that reports every speed change). The
-// travel is committed to the session at each step, so the summary's distance covers the same
-// span as its duration (first IC .. last step's TO, to within one treadmill interval at each
-// end); belt travel after the last step is dropped when the session closes. A speed unknown
-// since a treadmill dropout (NaN) adds nothing.
-void RunnerSession::on_treadmill(const Sample& s, const TreadmillSample& t) {
-  if (last_treadmill_t_us_ != kNoTime) {
-    if (s.device_t_us <= last_treadmill_t_us_) return;
-    if (std::isfinite(belt_speed_mps_)) {
-      pending_distance_m_ += belt_speed_mps_ * seconds(s.device_t_us - last_treadmill_t_us_);
+  double sum_pa = 0.0, sum_pax = 0.0, sum_pay = 0.0, midfoot_pa = 0.0;
+  for (int k = 0; k < cells; ++k) {
+    const auto ck = static_cast<std::size_t>(k);
+    const double p = static_cast<double>(in.pressure_pa[k]);
+    const double pa = p * geo.area_m2[ck];
+    sum_pa += pa;
+    sum_pax += pa * geo.x_norm[ck];
+    sum_pay += pa * geo.y_norm[ck];
+    if (geo.x_norm[ck] >= c.config.model.midfoot_x_min && geo.x_norm[ck] <= c.config.model.midfoot_x_max) {
+      midfoot_pa = std::max(midfoot_pa, p);
     }
   }
-  last_treadmill_t_us_ = s.device_t_us;
-  belt_speed_mps_ = static_cast<double>(t.belt_speed_mps);
-  incline_fraction_ = static_cast<double>(t.incline_fraction);
-}
+  const double bw_n = c.body_weight_n();
+  const double raw_n = geo.force_gain * sum_pa;
+  const double gain = c.config.model.dynamic_calibration ? st.calibration.gain() : 1.0;
+  const double force_n = raw_n * gain;
+  if (!std::isfinite(force_n)) return;
+  if (foot.last_t_us != kNoTime && c.t <= foot.last_t_us) return;  // same instant twice
 
-// MODEL.md §9 R10: knee pain ≥ pain_high_score → high. One onset while active; the first report
-// below the threshold clears it. Persistence across sessions ("see a clinician") is next issue.
-void RunnerSession::on_pain(const Sample& s, const PainReport& p, SessionOutputs& out) {
-  const bool high = p.score >= config_.model.pain_high_score;
-  if (high == pain_active_) return;
-  pain_active_ = high;
-  Output o;
-  RiskEvent& e = begin_output<RiskEvent>(o, config_, &s);
-  e.t_us = s.device_t_us;
-  e.rule = RuleId::kPainReport;
-  e.severity = Severity::kHigh;
-  e.phase = high ? EventPhase::kOnset : EventPhase::kClear;
-  e.side = p.side;
-  e.device = UINT32_MAX;
-  e.evidence_count = 1;
-  // Field by field: a temporary Evidence would bring its indeterminate padding along.
-  e.evidence[0].metric = "pain_score";
-  e.evidence[0].value = static_cast<float>(p.score);
-  e.evidence[0].baseline = static_cast<float>(kNaN);
-  e.evidence[0].threshold = static_cast<float>(config_.model.pain_high_score);
-  e.model_id = kModelId;
-  emit(o, out);
-}
+  const std::int64_t prev_t = foot.last_t_us;
+  const double prev_f = foot.force_n;
+  const bool have_prev = prev_t != kNoTime && std::isfinite(prev_f);
+  const double dt = have_prev ? seconds(c.t - prev_t) : 0.0;
+  const double thr = contact_threshold_n(c);
 
-// F1. The session does not know how long the device has been silent (the caller's stale timer
-// does), so the event carries no evidence rather than a guess. A silent device's last values
-// are withdrawn: its side's force or angle, or the belt speed, read NaN until it reports again,
-// and a stance in progress on a silent insole is abandoned instead of ending in a step whose
-// toe-off is interpolated across the gap.
-void RunnerSession::on_device_stale(std::uint32_t device, Side side, SensorKind kind, bool stale,
-                                    SessionOutputs& out) {
-  if (stale) {
-    const int i = foot_index(side);
-    if (kind == SensorKind::kInsole && i >= 0) {
-      FootState& foot = feet_[static_cast<std::size_t>(i)];
-      foot.in_contact = false;
-      foot.force_n = kNaN;
-    } else if (kind == SensorKind::kKnee && i >= 0) {
-      knee_angle_rad_[static_cast<std::size_t>(i)] = kNaN;
-      knee_track_[static_cast<std::size_t>(i)] = KneeTrack{};
-    } else if (kind == SensorKind::kTreadmill) {
-      belt_speed_mps_ = kNaN;
-      incline_fraction_ = kNaN;
+  // vGRF filter (MODEL.md §9): swing pseudo-measurement below the threshold out of contact,
+  // else the calibrated force, gated. A gated sample is an outlier: it must not move gait.
+  if (foot.filter_t_us != kNoTime && c.t > foot.filter_t_us) st.force[si].predict(seconds(c.t - foot.filter_t_us));
+  foot.filter_t_us = c.t;
+  const UpdateStatus fs = (!foot.in_contact && force_n < thr) ? st.force[si].update_swing()
+                                                              : st.force[si].update(force_n / bw_n);
+  if (fs == UpdateStatus::kGated) {
+    ++c.counters.force_gated;
+    return;
+  }
+  if (have_prev && c.config.model.dynamic_calibration) st.calibration.add_sample(foot.raw_bw, dt);
+  foot.raw_bw = raw_n / bw_n;
+  foot.force_n = force_n;
+  foot.last_t_us = c.t;
+  if (have_prev) foot.sample_interval_s = dt;
+  const double x_cop = sum_pa > 0.0 ? sum_pax / sum_pa : kNaN;
+
+  if (!foot.in_contact) {
+    if (!have_prev || !(prev_f < thr) || !(force_n >= thr)) return;
+    const std::int64_t ic = crossing_t_us(prev_t, prev_f, c.t, force_n, thr);
+    const auto refractory_us = std::llround(c.config.model.refractory_s * kUsPerS);
+    if (foot.last_ic_t_us != kNoTime && ic - foot.last_ic_t_us < refractory_us) return;
+    start_contact(c, i, ic, x_cop, force_n);
+  } else {
+    foot.peak_force_n = std::max(foot.peak_force_n, force_n);
+    const double off = c.config.model.contact_hysteresis * thr;
+    if (force_n < off) {
+      end_contact(c, i, crossing_t_us(prev_t, prev_f, c.t, force_n, off));
+      return;
     }
   }
-  Output o;
-  RiskEvent& e = begin_output<RiskEvent>(o, config_, nullptr);
-  e.t_us = last_t_us_ == kNoTime ? 0 : last_t_us_;
-  e.rule = RuleId::kSensorDropout;
-  e.severity = Severity::kWarn;
-  e.phase = stale ? EventPhase::kOnset : EventPhase::kClear;
-  e.side = side;
-  e.device = device;
-  e.evidence_count = 0;
-  e.model_id = kModelId;
-  emit(o, out);
+  // A stance sample: load model inputs at this instant (MODEL.md §3).
+  const auto& knee = st.knees[si];
+  StanceSample ss;
+  ss.t_us = c.t;
+  ss.force_n = force_n;
+  ss.knee_flexion_rad = knee.seen ? knee_angle_now(st, i, c.t) : kNaN;
+  ss.shank_inclination_rad = knee.shank_tilt_rad;
+  ss.x_cop_norm = x_cop;
+  st.stance[si].add(ss);
+  if (sum_pa > 0.0) {
+    foot.cop_y_sum += sum_pay / sum_pa;
+    ++foot.cop_y_n;
+  }
+  foot.midfoot_peak_pa = std::max(foot.midfoot_peak_pa, midfoot_pa);
 }
 
-void RunnerSession::finish(SessionOutputs& out) {
-  if (session_open_) close_session(nullptr, false, out);
+// MODEL.md §2 (Seel 2014): the specific force at the joint centre J from a sensor at P on the
+// same rigid segment, f_J = f_P − α×r − ω×(ω×r) with r = P − J in the sensor frame; α from the
+// gyro's finite difference. Both sensors then see the same joint acceleration, so the angle
+// between their readings is the knee angle even while the leg swings.
+Imu6 shift_to_joint(const Imu6& imu, const std::array<double, 3>& prev_gyro, bool have_prev,
+                    double dt, const std::array<double, 3>& r_m) {
+  const Eigen::Vector3d w(imu.gyro_radps[0], imu.gyro_radps[1], imu.gyro_radps[2]);
+  const Eigen::Vector3d r(r_m[0], r_m[1], r_m[2]);
+  Eigen::Vector3d alpha = Eigen::Vector3d::Zero();
+  if (have_prev && dt > 0.0) alpha = (w - Eigen::Vector3d(prev_gyro[0], prev_gyro[1], prev_gyro[2])) / dt;
+  const Eigen::Vector3d correction = alpha.cross(r) + w.cross(w.cross(r));
+  Imu6 out = imu;
+  for (int k = 0; k < 3; ++k) {
+    out.accel_mps2[k] = static_cast<float>(static_cast<double>(imu.accel_mps2[k]) - correction[k]);
+  }
+  return out;
 }
 
-void RunnerSession::maybe_end_idle(const Sample& s, SessionOutputs& out) {
-  if (!session_open_) return;
-  const auto idle_us = std::llround(config_.model.session_idle_end_s * kUsPerS);
-  if (s.device_t_us - last_step_t_us_ > idle_us) close_session(&s, false, out);
+// Knee: the MODEL.md §9 knee KF per leg, driven by the thigh/shank gyro difference, anchored by
+// the accelerometer angle away from impacts (±50 ms of IC, MODEL.md §2) or by a sleeve's angle;
+// the shank-tilt KF gives φ_s for the knee moment arm (§3A).
+void on_knee(Ctx& c, const Sample& s, const KneeSample& k) {
+  const int i = foot_index(s.side);
+  if (i < 0) return;
+  auto& st = c.st;
+  const auto si = static_cast<std::size_t>(i);
+  auto& kn = st.knees[si];
+  if (kn.t_us != kNoTime && c.t <= kn.t_us) return;
+  const double dt = kn.t_us == kNoTime ? 0.0 : seconds(c.t - kn.t_us);
+  KneeAngleFilter& filter = st.knee[si];
+  if (k.has_imus) {
+    const auto& foot = st.feet[si];
+    const bool accel_ok = foot.last_ic_t_us == kNoTime ||
+                          seconds(c.t - foot.last_ic_t_us) > c.config.model.accel_ic_exclusion_s;
+    const KneeImuAxes& mount = c.config.knees[si];
+    const Imu6 thigh = shift_to_joint(k.thigh, kn.thigh_gyro, kn.have_gyro, dt, mount.thigh_sensor_m);
+    const Imu6 shank = shift_to_joint(k.shank, kn.shank_gyro, kn.have_gyro, dt, mount.shank_sensor_m);
+    for (int a = 0; a < 3; ++a) {
+      kn.thigh_gyro[static_cast<std::size_t>(a)] = static_cast<double>(k.thigh.gyro_radps[a]);
+      kn.shank_gyro[static_cast<std::size_t>(a)] = static_cast<double>(k.shank.gyro_radps[a]);
+    }
+    kn.have_gyro = true;
+    filter.on_imu_pair(thigh, shank, st.axes[si], dt, accel_ok);
+    ShankTiltFilter& tilt = st.shank[si];
+    tilt.predict(st.axes[si].shank.rate_radps(k.shank), dt);
+    // Standing (no IC for 2 s): the accelerometer tilt is gravity (MODEL.md §9 quasi-static
+    // update). Running, a |‖a‖ − g| < 0.15 g reading is as likely a swing whose linear
+    // acceleration happens to have that size, so it is not used; the stride constraint is.
+    const bool standing = foot.last_ic_t_us == kNoTime || seconds(c.t - foot.last_ic_t_us) > 2.0;
+    if (standing && quasi_static(k.shank)) {
+      tilt.update_tilt(accel_shank_tilt_rad(k.shank, st.axes[si].shank));
+    }
+    // Stride-mean gravity: over a stride of periodic running the mean linear acceleration of any
+    // point of the body is zero, so the mean specific force in the world frame is (0, g). With
+    // the estimate φ̂ = φ + e the rotated mean reads g·(sin e, cos e): e is observable once per
+    // stride and corrects the gyro-driven tilt (its bias) without any quasi-static moment.
+    if (foot.last_ic_t_us != kNoTime) {
+      if (kn.stride_ic_t_us != foot.last_ic_t_us) {
+        if (kn.stride_ic_t_us != kNoTime && kn.stride_n >= 20) {
+          const double e = std::atan2(kn.stride_fx, kn.stride_fy);
+          if (std::fabs(e) < 0.5) tilt.update_tilt(tilt.tilt_rad() - e);
+        }
+        kn.stride_ic_t_us = foot.last_ic_t_us;
+        kn.stride_fx = kn.stride_fy = 0.0;
+        kn.stride_n = 0;
+      }
+      // Sensor → world for the shank: rotate by −φ_s about z (docs/model-conventions.md).
+      const double phi = tilt.tilt_rad();
+      const double ax = static_cast<double>(k.shank.accel_mps2[0]);
+      const double ay = static_cast<double>(k.shank.accel_mps2[1]);
+      kn.stride_fx += std::cos(phi) * ax + std::sin(phi) * ay;
+      kn.stride_fy += -std::sin(phi) * ax + std::cos(phi) * ay;
+      ++kn.stride_n;
+    }
+    kn.shank_tilt_rad = tilt.tilt_rad();
+  }
+  if (k.has_angle) {
+    if (!k.has_imus) filter.predict(dt);
+    filter.update_sleeve_angle(static_cast<double>(k.knee_angle_rad));
+  }
+  kn.prev_t_us = kn.t_us;
+  kn.prev_angle_rad = kn.angle_rad;
+  kn.t_us = c.t;
+  kn.angle_rad = filter.angle_rad();
+  kn.seen = true;
+  auto& foot = st.feet[si];
+  if (foot.in_contact) foot.knee_peak_rad = std::fmax(foot.knee_peak_rad, kn.angle_rad);
+}
+
+// Distance: each reported belt speed is held until the next report (left rectangle on the
+// treadmill's intervals) and committed to the session at each step, so the summary's distance
+// covers the same span as its duration.
+void on_treadmill(Ctx& c, const TreadmillSample& t) {
+  auto& st = c.st;
+  if (st.last_treadmill_t_us != kNoTime) {
+    if (c.t <= st.last_treadmill_t_us) return;
+    if (std::isfinite(st.belt_speed_mps)) {
+      st.pending_distance_m += st.belt_speed_mps * seconds(c.t - st.last_treadmill_t_us);
+    }
+  }
+  st.last_treadmill_t_us = c.t;
+  st.belt_speed_mps = static_cast<double>(t.belt_speed_mps);
+  st.incline_fraction = static_cast<double>(t.incline_fraction);
 }
 
 // The summary spans first IC .. last step's TO for every kind of end (explicit, idle,
-// shutdown), so duration and distance describe the running, not the idle wait. A stance in
-// progress is abandoned: its toe-off would otherwise open a new session with a partial step.
-// risk_events counts event onsets (any rule, faults included) while the session was open.
-void RunnerSession::close_session(const Sample* cause, bool explicit_end, SessionOutputs& out) {
-  assert(session_open_);
+// shutdown); a stance in progress is abandoned. Rules R1..R10 clear with the session.
+void close_session(Ctx& c, bool explicit_end) {
+  auto& st = c.st;
+  assert(st.session_open);
   Output o;
-  SessionSummary& sum = begin_output<SessionSummary>(o, config_, cause);
-  sum.start_t_us = session_start_t_us_;
-  sum.end_t_us = last_step_t_us_;
-  sum.steps = session_steps_;
-  sum.distance_m = static_cast<float>(session_distance_m_);
-  sum.duration_s = static_cast<float>(seconds(last_step_t_us_ - session_start_t_us_));
-  sum.stress_time_integral_mpa_s = static_cast<float>(kNaN);  // MODEL.md §4, next issue
-  sum.damage_index = static_cast<float>(kNaN);
-  sum.risk_events = session_events_;
+  SessionSummary& sum = begin_output<SessionSummary>(o, c.config, c.arrival_t_us);
+  sum.start_t_us = st.session_start_t_us;
+  sum.end_t_us = st.last_step_t_us;
+  sum.steps = st.session_steps;
+  sum.distance_m = static_cast<float>(st.session_distance_m);
+  sum.duration_s = static_cast<float>(seconds(st.last_step_t_us - st.session_start_t_us));
+  // Without any step that had load values (no knee angle or shank tilt), the totals are
+  // unknown, not zero.
+  const bool has_load = st.load_steps > 0;
+  sum.stress_time_integral_mpa_s =
+      static_cast<float>(has_load ? st.session_load.stress_time_integral_mpa_s() : kNaN);
+  sum.damage_index = static_cast<float>(has_load ? st.session_load.damage_index() : kNaN);
+  sum.risk_events = st.session_events;
   sum.ended_explicitly = explicit_end;
-
-  session_open_ = false;
-  session_steps_ = 0;
-  session_distance_m_ = 0.0;
-  pending_distance_m_ = 0.0;
-  session_events_ = 0;
-  for (FootState& foot : feet_) {
+  st.rules.end_session(st.last_step_t_us, st.events);
+  c.flush_events();
+  st.session_open = false;
+  st.pending_distance_m = 0.0;
+  for (auto& foot : st.feet) {
     foot.in_contact = false;
     foot.last_ic_t_us = kNoTime;
     foot.last_to_t_us = kNoTime;
   }
-  last_any_ic_t_us_ = kNoTime;
-  cadence_spm_ = kNaN;
-  emit(o, out);
+  st.last_any_ic_t_us = kNoTime;
+  st.cadence_spm = kNaN;
+  c.emit(o);
 }
 
-std::int64_t RunnerSession::state_due_t_us(std::int64_t k) const {
-  const double period_us = kUsPerS / config_.model.state_rate_hz;
-  return state_origin_t_us_ + std::llround(static_cast<double>(k) * period_us);
+void maybe_end_idle(Ctx& c) {
+  auto& st = c.st;
+  if (!st.session_open) return;
+  const auto idle_us = std::llround(c.config.model.session_idle_end_s * kUsPerS);
+  if (c.t - st.last_step_t_us > idle_us) close_session(c, false);
+}
+
+// F1 from the data: a streaming device silent for device_silent_s of aligned time while this
+// runner's samples keep coming (we are fusing one now) is a dropout; its next sample clears it.
+void check_silent_devices(Ctx& c) {
+  const auto silent_us = std::llround(c.config.model.device_silent_s * kUsPerS);
+  for (auto& slot : c.st.slots) {
+    if (!slot.streams || slot.silent || slot.last_t_us == kNoTime) continue;
+    if (c.t - slot.last_t_us <= silent_us) continue;
+    slot.silent = true;
+    c.st.rules.on_device_stale(c.t, slot.device, slot.kind, slot.side, true,
+                               seconds(c.t - slot.last_t_us), c.st.events);
+  }
+  c.flush_events();
+}
+
+
+
+void note_device(Ctx& c, const ReleasedSample& r) {
+  auto& slot = c.st.slots[r.slot < kDeviceRoleCount ? r.slot : 0];
+  slot.last_t_us = c.t;
+  slot.device = r.sample.device;
+  slot.kind = r.sample.kind;
+  slot.side = r.sample.side;
+  slot.streams = r.sample.kind != SensorKind::kConsole;
+  if (slot.silent) {
+    slot.silent = false;
+    c.st.rules.on_device_stale(c.t, slot.device, slot.kind, slot.side, false, kNaN, c.st.events);
+    c.flush_events();
+  }
+}
+
+std::int64_t state_due_t_us(const RunnerSession::State& st, double rate_hz, std::int64_t k) {
+  return st.state_origin_t_us + std::llround(static_cast<double>(k) * kUsPerS / rate_hz);
 }
 
 // FusedState on a grid of state_rate_hz anchored at the first state: a sample at or past the
-// next due time emits one state stamped with its own time, and the grid skips the slots it
-// passed. State times strictly increase; a sample older than the last state emits nothing and
-// is counted (unaligned device clocks, until the next issue).
-void RunnerSession::maybe_emit_state(const Sample& s, SessionOutputs& out) {
-  const double rate = config_.model.state_rate_hz;
+// next due time emits one state stamped with its own (aligned) time; times strictly increase.
+void maybe_emit_state(Ctx& c) {
+  auto& st = c.st;
+  const double rate = c.config.model.state_rate_hz;
   if (!(rate > 0.0) || !std::isfinite(rate)) return;
-  const std::int64_t t = s.device_t_us;
-  if (last_state_t_us_ != kNoTime) {
-    if (t < last_state_t_us_) {
-      ++counters_.state_out_of_order;
-      return;
-    }
-    if (t < next_state_t_us_) return;
-    const double period_us = kUsPerS / rate;
-    state_k_ = static_cast<std::int64_t>(static_cast<double>(t - state_origin_t_us_) / period_us);
-    while (state_k_ > 1 && state_due_t_us(state_k_ - 1) > t) --state_k_;
-    while (state_due_t_us(state_k_) <= t) ++state_k_;
+  if (st.last_state_t_us != kNoTime) {
+    if (c.t <= st.last_state_t_us || c.t < state_due_t_us(st, rate, st.state_k)) return;
+    while (state_due_t_us(st, rate, st.state_k) <= c.t) ++st.state_k;
   } else {
-    state_origin_t_us_ = t;
-    state_k_ = 1;
+    st.state_origin_t_us = c.t;
+    st.state_k = 1;
   }
-  last_state_t_us_ = t;
-  next_state_t_us_ = state_due_t_us(state_k_);
+  st.last_state_t_us = c.t;
+  st.rules.tick(c.t, st.events);  // time-driven clears (F4) need no step
+  c.flush_events();
+  check_silent_devices(c);
 
-  const double bw = body_weight_n();
+  const double bw = c.body_weight_n();
   Output o;
-  FusedState& st = begin_output<FusedState>(o, config_, &s);
-  st.t_us = t;
+  FusedState& fs = begin_output<FusedState>(o, c.config, c.arrival_t_us);
+  fs.t_us = c.t;
   std::uint8_t mask = 0;
   for (std::size_t i = 0; i < 2; ++i) {
-    st.knee_angle_rad[i] = static_cast<float>(knee_angle_rad_[i]);
-    st.vgrf_bw[i] = static_cast<float>(feet_[i].force_n / bw);
-    if (feet_[i].in_contact) mask = static_cast<std::uint8_t>(mask | (1u << i));
+    fs.knee_angle_rad[i] = static_cast<float>(knee_angle_now(st, static_cast<int>(i), c.t));
+    fs.vgrf_bw[i] = static_cast<float>(std::isfinite(st.feet[i].force_n) ? st.feet[i].force_n / bw : kNaN);
+    if (st.feet[i].in_contact) mask = static_cast<std::uint8_t>(mask | (1u << i));
   }
-  st.belt_speed_mps = static_cast<float>(belt_speed_mps_);
-  st.incline_fraction = static_cast<float>(incline_fraction_);
-  st.cadence_spm = static_cast<float>(cadence_spm_);
-  st.contact_mask = mask;
-  emit(o, out);
+  fs.belt_speed_mps = static_cast<float>(st.belt_speed_mps);
+  fs.incline_fraction = static_cast<float>(st.incline_fraction);
+  fs.cadence_spm = static_cast<float>(st.cadence_spm);
+  fs.contact_mask = mask;
+  c.emit(o);
 }
 
-void RunnerSession::emit(const Output& o, SessionOutputs& out) {
-  if (const auto* e = std::get_if<RiskEvent>(&o.body)) {
-    ++counters_.risk_events;
-    if (session_open_ && e->phase == EventPhase::kOnset) ++session_events_;
+}  // namespace
+
+namespace {
+// A device re-sending samples it already sent (a retransmitted frame that got past the
+// decoder's sequence check, or a copy inside one frame) is recognised on its own clock, before
+// the sample can move the clock alignment: at or up to kResendWindowUs behind the newest sample
+// seen from that device. Further behind is a backward clock jump, which is new data.
+constexpr std::int64_t kResendWindowUs = 1'000'000;
+}  // namespace
+
+void RunnerSession::on_sample(const Sample& s, OutputSink& out) {
+  assert(s.runner == config_.runner);
+  ++counters_.samples;
+  State& st = *state_;
+  auto& slot = st.slots[static_cast<std::size_t>(role_of(s.kind, s.side))];
+  if (slot.newest_device_t_us != kNoTime && slot.newest_device == s.device) {
+    const std::int64_t behind = slot.newest_device_t_us - s.device_t_us;
+    if (behind >= 0 && behind <= kResendWindowUs) {
+      ++counters_.resent;
+      return;
+    }
   }
-  if (!out.push(o)) ++counters_.output_overflow;
+  if (slot.newest_device_t_us == kNoTime || slot.newest_device != s.device ||
+      s.device_t_us > slot.newest_device_t_us || slot.newest_device_t_us - s.device_t_us > kResendWindowUs) {
+    slot.newest_device_t_us = s.device_t_us;
+    slot.newest_device = s.device;
+  }
+  const ClockAdmission a = st.clock.on_sample(s);
+  if (a.push == PushResult::kLate) ++counters_.late;
+  if (a.jumped) {
+    Ctx c{config_, st, counters_, out, a.aligned_t_us, s.receive_t_us, model_id_};
+    st.rules.on_clock_jump(a.aligned_t_us, s.device, s.kind, s.side,
+                           static_cast<double>(a.jump.device_step_us) / kUsPerS, st.events);
+    c.flush_events();
+  }
+  drain(out);
+}
+
+void RunnerSession::drain(OutputSink& out) {
+  ReleasedSample r;
+  while (state_->clock.pop_ready(r)) fuse(r, out);
+}
+
+void RunnerSession::fuse(const ReleasedSample& r, OutputSink& out) {
+  State& st = *state_;
+  ++counters_.fused;
+  Ctx c{config_, st, counters_, out, r.aligned_t_us, r.sample.receive_t_us, model_id_};
+  last_t_us_ = std::max(last_t_us_, r.aligned_t_us);
+  maybe_end_idle(c);  // a summary precedes the outputs of the sample that reveals the idle end
+  note_device(c, r);
+  const Sample& s = r.sample;
+  if (const auto* in = std::get_if<InsoleSample>(&s.payload)) {
+    on_insole(c, s, *in);
+  } else if (const auto* k = std::get_if<KneeSample>(&s.payload)) {
+    on_knee(c, s, *k);
+  } else if (const auto* t = std::get_if<TreadmillSample>(&s.payload)) {
+    on_treadmill(c, *t);
+  } else if (const auto* p = std::get_if<PainReport>(&s.payload)) {
+    st.rules.on_pain(c.t, *p, config_.history.previous_session_pain_score, st.events);
+    c.flush_events();
+  } else if (std::holds_alternative<SessionEnd>(s.payload)) {
+    if (st.session_open) close_session(c, true);
+  }
+  maybe_emit_state(c);
+}
+
+void RunnerSession::on_idle(OutputSink& out) {
+  if (state_->clock.buffered() == 0) return;
+  state_->clock.flush();
+  drain(out);
+}
+
+// F1. A silent device's last values are withdrawn: its side's force or angle, or the belt
+// speed, read NaN until it reports again, and a stance in progress on a silent insole is
+// abandoned instead of ending in a step whose toe-off is interpolated across the gap.
+void RunnerSession::on_device_stale(std::uint32_t device, Side side, SensorKind kind, bool stale,
+                                    OutputSink& out) {
+  State& st = *state_;
+  const std::int64_t t = last_t_us_ == kNoTime ? 0 : last_t_us_;
+  Ctx c{config_, st, counters_, out, t, 0, model_id_};
+  if (stale) {
+    const int i = foot_index(side);
+    if (kind == SensorKind::kInsole && i >= 0) {
+      auto& foot = st.feet[static_cast<std::size_t>(i)];
+      foot.in_contact = false;
+      foot.force_n = kNaN;
+      foot.last_t_us = kNoTime;
+    } else if (kind == SensorKind::kKnee && i >= 0) {
+      st.knees[static_cast<std::size_t>(i)] = State::Knee{};
+    } else if (kind == SensorKind::kTreadmill) {
+      st.belt_speed_mps = kNaN;
+      st.incline_fraction = kNaN;
+    }
+  }
+  st.rules.on_device_stale(t, device, kind, side, stale, kNaN, st.events);
+  c.flush_events();
+}
+
+void RunnerSession::finish(OutputSink& out) {
+  State& st = *state_;
+  st.clock.flush();
+  drain(out);
+  if (!st.session_open) return;
+  Ctx c{config_, st, counters_, out, last_t_us_, 0, model_id_};
+  close_session(c, false);
 }
 
 }  // namespace kneeload::fusion

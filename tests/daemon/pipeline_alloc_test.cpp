@@ -7,6 +7,7 @@
 // decoding (protobuf arena), rings, sessions, encoding (reused messages), status — is counted.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -104,7 +105,7 @@ Config test_config() {
 // 200 Hz in frames of 10, treadmill at 10 Hz, a pain report every second alternating high/low.
 std::vector<std::string> running_frames(double t_begin, double t_end, std::vector<std::uint32_t>& seqs,
                                         std::uint64_t& samples) {
-  std::vector<std::string> out;
+  std::vector<std::pair<std::int64_t, std::string>> out;  // (arrival, frame): sent in arrival order
   const double hz = 200.0, step_s = 60.0 / 170.0, contact_s = 0.25, bw = 70.0 * 9.80665;
   for (int r = 0; r < 2; ++r) {
     for (int side = 0; side < 2; ++side) {
@@ -122,8 +123,10 @@ std::vector<std::string> running_frames(double t_begin, double t_end, std::vecto
           f.set_protocol_version(1);
           f.set_device_id(id);
           f.set_seq(seq++);
+          // Sent faster than real time: carry the arrival a live device would have had.
+          f.set_recorded_arrival_us(s->t_us() + 2000);
           samples += 10;
-          out.push_back(f.SerializeAsString());
+          out.emplace_back(f.recorded_arrival_us(), f.SerializeAsString());
           f.Clear();
         }
       }
@@ -136,8 +139,9 @@ std::vector<std::string> running_frames(double t_begin, double t_end, std::vecto
       auto* s = f.add_samples();
       s->set_t_us(1'000'000 + i * 100'000);
       s->mutable_treadmill()->set_belt_speed_mps(3.3f);
+      f.set_recorded_arrival_us(s->t_us() + 2000);
       ++samples;
-      out.push_back(f.SerializeAsString());
+      out.emplace_back(f.recorded_arrival_us(), f.SerializeAsString());
       if (i % 10 == 0) {
         v1::Frame p;
         p.set_protocol_version(1);
@@ -146,12 +150,16 @@ std::vector<std::string> running_frames(double t_begin, double t_end, std::vecto
         auto* ps = p.add_samples();
         ps->set_t_us(1'000'000 + i * 100'000);
         ps->mutable_pain()->set_score((i / 10) % 2 == 0 ? 6u : 0u);
+        p.set_recorded_arrival_us(ps->t_us() + 2000);
         ++samples;
-        out.push_back(p.SerializeAsString());
+        out.emplace_back(p.recorded_arrival_us(), p.SerializeAsString());
       }
     }
   }
-  return out;
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> frames;
+  for (auto& [t, bytes] : out) frames.push_back(std::move(bytes));
+  return frames;
 }
 
 TEST(PipelineAllocation, SteadyStateMakesNoHeapAllocationPerSample) {

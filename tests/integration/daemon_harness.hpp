@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -266,8 +267,17 @@ inline void add_treadmill(kneeload::v1::Frame& f, std::int64_t t_us, float speed
   s->mutable_treadmill()->set_incline_fraction(0.01f);
 }
 
+// Tests send seconds of device data in milliseconds. Live, the daemon would see those frames
+// arrive all at once and align them accordingly; so, like a replay, each frame carries the
+// arrival a live device would have had: its last sample's time plus 2 ms of transport.
 inline bool send_frame(zmq::socket_t& push, const kneeload::v1::Frame& f) {
-  const std::string bytes = f.SerializeAsString();
+  kneeload::v1::Frame stamped = f;
+  if (stamped.recorded_arrival_us() == 0 && stamped.samples_size() > 0) {
+    std::int64_t last = 0;
+    for (const auto& s : stamped.samples()) last = std::max<std::int64_t>(last, s.t_us());
+    stamped.set_recorded_arrival_us(last + 2000);
+  }
+  const std::string bytes = stamped.SerializeAsString();
   return push.send(zmq::buffer(bytes), zmq::send_flags::none).has_value();
 }
 

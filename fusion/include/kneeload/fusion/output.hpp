@@ -116,15 +116,27 @@ using OutputBody = std::variant<FusedState, StepMetrics, RiskEvent, SessionSumma
 struct Output {
   std::uint32_t runner;
   std::uint32_t station;
-  std::int64_t source_arrival_t_us;  // arrival time of the sample that caused it (latency)
+  std::int64_t source_arrival_t_us;  // receive time of the sample that caused it (latency only)
   OutputBody body;
 };
 static_assert(std::is_trivially_copyable_v<Output>, "outputs are copied through rings");
 
-// Fixed-capacity sink for one call into a session: no allocation, overflow is counted.
-template <int N>
-class OutputBuffer {
+// Where a session puts its outputs. One sample can release many reordered samples (and a flush
+// a whole window of them), so the session streams outputs instead of filling a fixed array:
+// the daemon's worker implements this by pushing into its output ring (drops counted there).
+class OutputSink {
  public:
+  virtual void emit(const Output& o) = 0;
+
+ protected:
+  ~OutputSink() = default;
+};
+
+// Fixed-capacity sink, for tests and tools: no allocation, overflow is counted.
+template <int N>
+class OutputBuffer final : public OutputSink {
+ public:
+  void emit(const Output& o) override { (void)push(o); }
   // Returns false (and counts) when full; the caller decides nothing, the counter reports it.
   bool push(const Output& o) {
     if (size_ == N) {
@@ -144,7 +156,7 @@ class OutputBuffer {
   int size_ = 0;
   std::uint64_t overflow_ = 0;
 };
-inline constexpr int kSessionOutputCapacity = 8;
+inline constexpr int kSessionOutputCapacity = 256;
 using SessionOutputs = OutputBuffer<kSessionOutputCapacity>;
 
 }  // namespace kneeload::fusion

@@ -19,6 +19,18 @@ enum class Side : std::uint8_t { kNone = 0, kLeft = 1, kRight = 2 };
 enum class SensorKind : std::uint8_t { kInsole = 0, kKnee = 1, kTreadmill = 2, kConsole = 3 };
 inline constexpr int kSensorKindCount = 4;
 
+// Which device slot of the runner a sample feeds. The registry decides; the wire cannot.
+enum class DeviceRole : std::uint8_t {
+  kInsoleLeft = 0,
+  kInsoleRight = 1,
+  kKneeLeft = 2,
+  kKneeRight = 3,
+  kTreadmill = 4,
+  kConsole = 5,
+};
+inline constexpr int kDeviceRoleCount = 6;
+DeviceRole role_of(SensorKind kind, Side side);
+
 struct Imu6 {
   float accel_mps2[3];  // device axes, including gravity
   float gyro_radps[3];
@@ -72,7 +84,11 @@ using Payload = std::variant<InsoleSample, KneeSample, TreadmillSample, PainRepo
 
 struct Sample {
   std::int64_t device_t_us;   // the device's own clock
-  std::int64_t arrival_t_us;  // daemon receive time (steady clock), for latency and alignment
+  // The time base fusion aligns devices on: the daemon's receive time (steady clock), or the
+  // recorded one when a frame is replayed (Frame.recorded_arrival_us), so replays align alike.
+  std::int64_t arrival_t_us;
+  // This process's receive time (steady clock), for latency only; never read by the model.
+  std::int64_t receive_t_us;
   std::uint32_t device;       // stable registry index of the device
   std::uint32_t runner;       // stable registry index of the runner wearing it
   std::uint32_t station;      // stable registry index of the station

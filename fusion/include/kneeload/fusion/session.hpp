@@ -1,15 +1,29 @@
 // RunnerSession: everything the model knows about one runner, fed one sample at a time.
 // Thread ownership: one fusion worker thread owns a session for its whole life; no locking.
 // Contract: on_sample() performs no heap allocation, no I/O and reads no clock, so the same
-// input sequence yields the same outputs bit for bit (deterministic replay).
+// input sequence yields the same outputs bit for bit (deterministic replay). Memory is
+// allocated once, at construction (filters, reorder buffer, trend windows, stance traces).
+//
+// Pipeline inside (MODEL.md §9):
+//   sample → RunnerClock (align device clocks on the arrival clock, reorder within a window)
+//          → insole: stride-mean calibration, vGRF Kalman filter (gates outliers), contact
+//            detection (IC/TO), stance load accumulation (StepLoad), saturation/stuck cells
+//          → knee: knee-angle KF (IMU pair and/or sleeve), shank-tilt KF
+//          → step at toe-off: StepMetrics, session load, rolling windows and baseline, rules
+//          → FusedState decimated on the aligned clock
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <memory>
 
+#include "kneeload/fusion/filters.hpp"
+#include "kneeload/fusion/load_model.hpp"
 #include "kneeload/fusion/output.hpp"
+#include "kneeload/fusion/risk_rules.hpp"
 #include "kneeload/fusion/sample.hpp"
+#include "kneeload/fusion/time_align.hpp"
 
 namespace kneeload::fusion {
 
@@ -29,10 +43,17 @@ struct InsoleGeometry {
   double force_gain = 1.0;  // static calibration gain on ΣpA
 };
 
-// Hinge-axis directions of a thigh/shank IMU pair in each sensor's own frame (MODEL.md §2).
+// Mounting of a thigh/shank IMU pair (MODEL.md §2, docs/model-conventions.md): the hinge-axis
+// direction in each sensor's own frame, and where each sensor sits relative to the knee joint
+// centre (the vector joint → sensor in that sensor's frame, metres). The offsets let the
+// accelerometers be shifted to the joint centre (Seel 2014) so the segments' own rotation
+// (ω²r reaches ~26 m/s² on the shank in swing) does not bias the accelerometer knee angle.
+// Defaults: a 1.75 m runner, thigh sensor mid-thigh, shank sensor 0.6 of the shank below the knee.
 struct KneeImuAxes {
   std::array<double, 3> thigh_axis{0.0, 0.0, 1.0};
   std::array<double, 3> shank_axis{0.0, 0.0, 1.0};
+  std::array<double, 3> thigh_sensor_m{0.0, 0.214, 0.0};
+  std::array<double, 3> shank_sensor_m{0.0, -0.258, 0.0};
 };
 
 // Model defaults from MODEL.md; every one is a config key (see the example config).
@@ -44,19 +65,33 @@ struct ModelParams {
   double refractory_s = 0.150;          // MODEL.md §1: ≥150 ms between contacts of one foot
   double session_idle_end_s = 30.0;     // no steps this long (runner's clock) ends the session
   int pain_high_score = 3;              // MODEL.md §9 R10: knee pain ≥3/10 → high
-};
 
-// Which device slot of the runner a sample feeds. The registry decides; the wire cannot.
-enum class DeviceRole : std::uint8_t {
-  kInsoleLeft = 0,
-  kInsoleRight = 1,
-  kKneeLeft = 2,
-  kKneeRight = 3,
-  kTreadmill = 4,
-  kConsole = 5,
+  // MODEL.md §2: accelerometer knee-angle updates are skipped this long after an IC.
+  double accel_ic_exclusion_s = 0.050;
+  double ankle_x_norm = 0.25;           // ankle projection on the insole (fraction of length)
+  double insole_width_m = 0.09;         // converts normalised CoP_y to metres (R9 drift)
+  double midfoot_x_min = 0.30;          // midfoot cells for R9's regional peak pressure
+  double midfoot_x_max = 0.60;
+  // F1 from the data: a device silent this long on the aligned clock while the runner's other
+  // devices go on. Deterministic (replays alike); the daemon's wall-clock stale timer covers a
+  // runner whose devices all fall silent.
+  double device_silent_s = 2.0;
+  bool dynamic_calibration = true;      // MODEL.md §1/§9: stride-mean = 1 BW outer loop
+  double calibration_max_incline = 0.005;  // "level" for the calibration loop (rise/run)
+  double calibration_max_speed_change_mps = 0.05;  // "constant speed" between strides
+  ContactAreaModel area_model = ContactAreaModel::kMriMale;  // MODEL.md §3D
+  DamageExponents damage_exponents;     // MODEL.md §4: b = 4, sensitivity b = 8
+
+  KneeAngleParams knee;
+  ShankTiltParams shank;
+  ForceFilterParams force;
+  ForceCalibrationParams calibration;
+  LoadingRateParams loading_rate;
+  SessionLoadParams session_load;
+  GaitTrendParams trends;
+  RiskRuleParams rules;
+  RunnerClockParams clock;
 };
-inline constexpr int kDeviceRoleCount = 6;
-DeviceRole role_of(SensorKind kind, Side side);
 
 struct SessionConfig {
   std::uint32_t runner = 0;
@@ -65,108 +100,68 @@ struct SessionConfig {
   ModelParams model;
   std::array<InsoleGeometry, 2> insoles;  // [left, right]
   std::array<KneeImuAxes, 2> knees;       // [left, right]
+  TrainingHistory history;                // R4/R5/R9 hooks; NaN = unknown (rule silent)
 };
 
 // Counters a session keeps for metrics; plain integers, read by the owning thread only.
 struct SessionCounters {
-  std::uint64_t samples = 0;
+  std::uint64_t samples = 0;        // handed to on_sample()
+  std::uint64_t fused = 0;          // released by the reorder window and processed
   std::uint64_t steps = 0;
   std::uint64_t risk_events = 0;
-  std::uint64_t output_overflow = 0;
-  std::uint64_t state_out_of_order = 0;  // samples older than the last published state
+  std::uint64_t late = 0;           // arrived after newer samples were fused: not fused
+  std::uint64_t resent = 0;         // a device's already-fused samples sent again: not fused
+  std::uint64_t force_gated = 0;    // insole samples the vGRF filter refused as outliers
+  std::uint64_t event_overflow = 0; // rule events beyond one call's buffer (a bug if non-zero)
 };
 
 class RunnerSession {
  public:
+  // Allocates every buffer the session will ever use.
   explicit RunnerSession(const SessionConfig& config);
+  ~RunnerSession();
+  RunnerSession(const RunnerSession&) = delete;
+  RunnerSession& operator=(const RunnerSession&) = delete;
 
-  // REQUIRES: sample.runner == config.runner. Appends 0..kSessionOutputCapacity outputs.
-  void on_sample(const Sample& sample, SessionOutputs& out);
+  // REQUIRES: sample.runner == config.runner; the runner's samples in arrival order.
+  // Outputs of the samples the reorder window releases go to `out`.
+  void on_sample(const Sample& sample, OutputSink& out);
+
+  // The runner has been silent longer than the reorder window (the caller's clock says so):
+  // fuse what the window still holds. Deterministic: those samples would have been released
+  // by the next arrival anyway, in the same order.
+  void on_idle(OutputSink& out);
 
   // A device of this runner went silent (stale == true) or came back; the caller reports edges.
-  // Emits a sensor-fault onset or clear whose t_us is last_t_us() (the runner's clock), or 0
-  // before any sample.
+  // Emits a sensor-fault onset or clear stamped with last_t_us() (0 before any sample).
   void on_device_stale(std::uint32_t device, Side side, SensorKind kind, bool stale,
-                       SessionOutputs& out);
+                       OutputSink& out);
 
-  // Shutdown or removal: emit the session summary if a session is open.
-  void finish(SessionOutputs& out);
+  // Shutdown or removal: fuse what the window holds, then emit the summary of an open session.
+  void finish(OutputSink& out);
 
   // Reload: new parameters and calibration; the open session and its totals are kept.
   void reconfigure(const SessionConfig& config);
 
   const SessionConfig& config() const { return config_; }
   const SessionCounters& counters() const { return counters_; }
-  // The latest (largest) device time seen in any sample; INT64_MIN before the first.
+  // Largest aligned time fused so far; INT64_MIN before any.
   std::int64_t last_t_us() const { return last_t_us_; }
+  // Buffered in the reorder window, not fused yet.
+  std::size_t buffered() const;
+  const char* model_id() const { return model_id_; }
+
+  struct State;  // the per-sample state (filters, rules, buffers); opaque outside session.cpp
 
  private:
-  static constexpr std::int64_t kNoTime = std::numeric_limits<std::int64_t>::min();
-
-  struct FootState {
-    bool in_contact = false;
-    double last_force_n = 0.0;  // the previous insole sample's force (interpolation)
-    std::int64_t last_t_us = kNoTime;  // time of the latest insole sample of this foot
-    std::int64_t ic_t_us = 0;          // initial contact of the stance in progress
-    std::int64_t last_ic_t_us = kNoTime;
-    std::int64_t last_to_t_us = kNoTime;
-    double peak_force_n = 0.0;
-    double strike_index_pct = std::numeric_limits<double>::quiet_NaN();
-    double knee_ic_rad = std::numeric_limits<double>::quiet_NaN();
-    double knee_peak_rad = std::numeric_limits<double>::quiet_NaN();
-    double force_n = std::numeric_limits<double>::quiet_NaN();
-    double step_time_s = std::numeric_limits<double>::quiet_NaN();    // fixed at IC
-    double flight_time_s = std::numeric_limits<double>::quiet_NaN();  // fixed at IC
-  };
-
-  // Latest two knee-sleeve angles of one side, to interpolate the angle at an IC.
-  struct KneeTrack {
-    std::int64_t t_us = kNoTime;
-    std::int64_t prev_t_us = kNoTime;
-    double prev_angle_rad = std::numeric_limits<double>::quiet_NaN();
-  };
-
-  void on_insole(const Sample& s, const InsoleSample& in, SessionOutputs& out);
-  void on_knee(const Sample& s, const KneeSample& k);
-  void on_treadmill(const Sample& s, const TreadmillSample& t);
-  void on_pain(const Sample& s, const PainReport& p, SessionOutputs& out);
-  void start_contact(int foot, std::int64_t ic_t_us, double force_n, double x_cop);
-  void end_contact(const Sample& s, int foot, std::int64_t to_t_us, SessionOutputs& out);
-  double knee_angle_at(int side, std::int64_t t_us) const;
-  void maybe_emit_state(const Sample& s, SessionOutputs& out);
-  void maybe_end_idle(const Sample& s, SessionOutputs& out);
-  void emit(const Output& o, SessionOutputs& out);
-  void close_session(const Sample* cause, bool explicit_end, SessionOutputs& out);
-  std::int64_t state_due_t_us(std::int64_t k) const;
-  double body_weight_n() const;
+  void fuse(const ReleasedSample& r, OutputSink& out);
+  void drain(OutputSink& out);
 
   SessionConfig config_;
   SessionCounters counters_;
-  std::array<FootState, 2> feet_{};
-  std::array<double, 2> knee_angle_rad_{std::numeric_limits<double>::quiet_NaN(),
-                                        std::numeric_limits<double>::quiet_NaN()};
-  std::array<KneeTrack, 2> knee_track_{};
-  double belt_speed_mps_ = std::numeric_limits<double>::quiet_NaN();
-  double incline_fraction_ = std::numeric_limits<double>::quiet_NaN();
-  std::int64_t last_treadmill_t_us_ = kNoTime;
-  double cadence_spm_ = std::numeric_limits<double>::quiet_NaN();
-  std::int64_t last_any_ic_t_us_ = kNoTime;
-  std::int64_t last_t_us_ = kNoTime;
-  // FusedState grid: due times origin + round(k / state_rate_hz), k = 1, 2, ...
-  std::int64_t state_origin_t_us_ = kNoTime;
-  std::int64_t state_k_ = 0;
-  std::int64_t next_state_t_us_ = kNoTime;
-  std::int64_t last_state_t_us_ = kNoTime;
-  bool pain_active_ = false;
-
-  // The open session (MODEL.md §4 totals; the full load model arrives with issue 3).
-  bool session_open_ = false;
-  std::int64_t session_start_t_us_ = 0;
-  std::int64_t last_step_t_us_ = 0;
-  std::uint64_t session_steps_ = 0;
-  double session_distance_m_ = 0.0;
-  double pending_distance_m_ = 0.0;  // belt travel since the last step, not yet committed
-  std::uint32_t session_events_ = 0;
+  std::int64_t last_t_us_ = std::numeric_limits<std::int64_t>::min();
+  const char* model_id_;
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace kneeload::fusion

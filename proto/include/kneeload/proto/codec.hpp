@@ -133,7 +133,9 @@ class FrameDecoder {
   // Decodes `bytes` (one ZeroMQ message; bytes.size() may exceed max_frame_bytes when the
   // caller's buffer reported truncation: pass the true size in `wire_size`).
   // REQUIRES: out.size() >= limits.max_samples_per_frame; tracks.size() > every device index
-  // in `table`. Accepted samples get arrival_t_us and the registry's indices, side and kind.
+  // in `table`. Accepted samples get arrival_t_us (the frame's recorded_arrival_us when a replay
+  // set it, else the argument), receive_t_us (always the argument: latency only) and the
+  // registry's indices, side and kind.
   // Never throws; every rejection increments counters().rejected[reason].
   DecodeResult decode(std::span<const std::byte> bytes, std::size_t wire_size,
                       const DeviceTable& table, std::span<DeviceTrack> tracks,
