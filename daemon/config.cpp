@@ -319,6 +319,11 @@ class Section {
       fail_at(name, "expected one of " + join(allowed) + " " + std::string(what) + ", " + got);
     }
   }
+  // The same, naming the section by its path: "in [model.knee]".
+  void refuse_unknown(const std::vector<std::string_view>& allowed) const {
+    refuse_unknown(allowed, "in [" + path_ + "]");
+  }
+  bool given(std::string_view key) const { return find(key) != nullptr; }
 
   const toml::node* find(std::string_view key) const { return table_.get(key); }
 
@@ -329,6 +334,22 @@ class Section {
   double number(std::string_view key, Range range, double fallback) const {
     const toml::node* node = find(key);
     return node == nullptr ? fallback : number_at(file_, key_path(key), *node, range);
+  }
+  // An angle or angular rate configured in degrees (the key ends in _deg or _dps), returned in
+  // radians. An absent key returns fallback_rad untouched: a default never round-trips through
+  // degrees, and a value written in degrees converts exactly as filter_units::rad_from_deg does.
+  double radians(std::string_view key, Range degrees, double fallback_rad) const {
+    const toml::node* node = find(key);
+    if (node == nullptr) return fallback_rad;
+    return fusion::filter_units::rad_from_deg(number_at(file_, key_path(key), *node, degrees));
+  }
+  // A duration configured in units of us_per_unit microseconds (1000 for _ms, 1e6 for _s),
+  // returned in whole µs; an absent key returns fallback_us.
+  std::int64_t micros(std::string_view key, Range range, double us_per_unit,
+                      std::int64_t fallback_us) const {
+    const toml::node* node = find(key);
+    if (node == nullptr) return fallback_us;
+    return std::llround(number_at(file_, key_path(key), *node, range) * us_per_unit);
   }
   bool boolean(std::string_view key, bool fallback) const {
     const toml::node* node = find(key);
@@ -441,10 +462,284 @@ void parse_pipeline(const Section& s, PipelineConfig& out) {
   out.max_stations = size("max_stations", kTable, out.max_stations);
 }
 
-// MODEL.md §1 (contact detection), §4 (session end), §9 R10 (pain).
-void parse_model(const Section& s, fusion::ModelParams& out) {
+// ---- [model] and [rules]: the fusion model's parameters ----------------------------------------
+//
+// Every key sets one field of fusion::ModelParams and an absent key keeps the struct's default,
+// so the fusion headers stay the one source of defaults; the example config repeats them and
+// ConfigModelKeys.TheExampleSetsEveryKeyToTheCodeDefault keeps the two equal. Angles are written
+// in degrees (keys ending _deg, rates _dps) and stored in radians, except the rule thresholds,
+// which risk_rules.hpp itself keeps in degrees. Ranges are what makes physical sense, not what
+// merely keeps the code from crashing; cross-field rules (min < max, hysteresis the right way
+// round, windows that fit their buffers) run right after the fields they relate.
+//
+// Left internal on purpose (no key):
+// - The filters' initial state and covariance bounds (standing_angle_rad, initial_*,
+//   max_*_sigma*, min_sigma), their gap growth rates (gap_rate_sigma_radps) and the gyro-bias
+//   random walks (bias_walk_sigma): numerical guards or MODEL.md §9 constants that act only
+//   for the first seconds, across gaps, or over hours. Nothing at a treadmill station can
+//   measure them, so a key would invite a tuning that breaks the filter instead of trading one
+//   error for another.
+// - The vGRF filter's swing pseudo-measurement sigmas: MODEL.md §9 pins F = Ḟ = 0 in swing;
+//   loosening it only lets swing noise leak into the next stance.
+// - ForceCalibrationParams::initial_gain: a known static gain belongs in the insoles'
+//   force_gain; the loop then starts at 1.
+// - The clock aligner's envelope internals (bucket_us, bucket_count, relock_span_us,
+//   jump_confirm_us, shift_threshold_us, shift_buckets, max_drift_slew_ppm_per_s): sized
+//   together for BLE-bridged devices (time_align.hpp says how), and coupled to each other in
+//   ways a single key cannot respect. The exposed jump threshold's range stays above
+//   shift_threshold_us (2 ms) and lock_span_s stays below half the drift-fit history (128 s),
+//   which is what invalid_reason() and the slew limit need.
+// - F4's onset timing: a confirmed clock jump is already persistent evidence (the aligner
+//   waits for jump_confirm_frames), so the rule fires at once and clears after clock_quiet_s.
+
+// Which way a rule's value must move to fire: above its onset threshold (most rules) or below
+// it (low cadence, a cadence drop).
+enum class Fires : std::uint8_t { kAbove, kBelow };
+
+// "onset_rel (0.15)" or "onset_rel (0.15, its default)": the other key in a cross-field refusal.
+std::string other_key(const Section& s, std::string_view key, double value) {
+  return std::string(key) + " (" + number_text(value) + (s.given(key) ? "" : ", its default") +
+         ")";
+}
+
+// Refuses lo > hi (lo >= hi when strict) for two keys of one table. Blames hi_key if the file
+// gives it, else lo_key: the refusal names a key the user wrote whenever there is one.
+void require_order(const Section& s, std::string_view lo_key, double lo, std::string_view hi_key,
+                   double hi, bool strict) {
+  if (strict ? lo < hi : lo <= hi) return;
+  if (s.given(hi_key) || !s.given(lo_key)) {
+    s.fail_at(hi_key, std::string("expected a number ") + (strict ? "> " : ">= ") +
+                          other_key(s, lo_key, lo) + ", got " + number_text(hi));
+  }
+  s.fail_at(lo_key, std::string("expected a number ") + (strict ? "< " : "<= ") +
+                        other_key(s, hi_key, hi) + ", got " + number_text(lo));
+}
+
+// Hysteresis (risk_rules.hpp): an active rule clears only once its value is back past the clear
+// threshold, so that threshold must lie on the near side of the onset threshold (equal: no
+// band). Blames clear_key if the file gives it, else onset_key.
+void require_hysteresis(const Section& s, std::string_view onset_key, double onset,
+                        std::string_view clear_key, double clear, Fires fires) {
+  const bool above = fires == Fires::kAbove;
+  if (above ? clear <= onset : clear >= onset) return;
+  const std::string why = std::string(": a rule that fires ") + (above ? "above" : "below") +
+                          " its onset threshold clears " + (above ? "below" : "above") +
+                          " it (hysteresis)";
+  if (s.given(clear_key) || !s.given(onset_key)) {
+    s.fail_at(clear_key, std::string("expected a number ") + (above ? "<= " : ">= ") +
+                             other_key(s, onset_key, onset) + why + ", got " +
+                             number_text(clear));
+  }
+  s.fail_at(onset_key, std::string("expected a number ") + (above ? ">= " : "<= ") +
+                           other_key(s, clear_key, clear) + why + ", got " + number_text(onset));
+}
+
+// Runs parse on the sub-table `key` of s, if the file has it.
+template <typename Params>
+void sub_table(const Section& s, std::string_view key, void (*parse)(const Section&, Params&),
+               Params& out) {
+  if (const toml::table* t = s.table(key)) parse(Section(s.file(), *t, s.key_path(key)), out);
+}
+
+constexpr Range kChi2Range{1.0, 1000.0};  // Mahalanobis gate, 1 dof: 3.84 = 95 %, 10.8 = 99.9 %
+constexpr IntRange kReacquireRange{1, 100'000};
+constexpr Range kMaxDtRange{0.001, 1.0, false, "s"};
+constexpr Range kFractionRange{0.0, 1.0};
+constexpr Range kRelRange{0.0, 5.0};  // a change against a baseline, as a fraction (+0.15)
+constexpr Range kDegreeRange{0.0, 90.0, false, "°"};
+constexpr Range kSigmaDegRange{0.1, 45.0, false, "°"};
+// Per foot, at a cadence of 240 steps/min: a rolling or baseline window must hold this many
+// steps per second of its length, or its oldest steps are dropped (rolling) or never kept.
+constexpr double kMaxStepsPerSidePerS = 2.0;
+constexpr std::int64_t kUsPerMs = 1000;
+constexpr std::int64_t kUsPerS = 1'000'000;
+
+// MODEL.md §2, §9: the knee-angle KF.
+void parse_knee(const Section& s, fusion::KneeAngleParams& p) {
+  s.refuse_unknown({"angular_accel_sigma_radps2", "gyro_sigma_dps", "accel_angle_sigma_deg",
+                    "sleeve_angle_sigma_deg", "accel_norm_diff_max_g", "gate_chi2",
+                    "reacquire_after", "max_dt_s"});
+  p.angular_accel_sigma = s.number("angular_accel_sigma_radps2",
+                                   {1.0, 1000.0, false, "rad/s²/√Hz"}, p.angular_accel_sigma);
+  p.gyro_sigma_radps = s.radians("gyro_sigma_dps", {0.01, 20.0, false, "°/s"}, p.gyro_sigma_radps);
+  p.accel_angle_sigma_rad = s.radians("accel_angle_sigma_deg", kSigmaDegRange,
+                                      p.accel_angle_sigma_rad);
+  p.sleeve_angle_sigma_rad = s.radians("sleeve_angle_sigma_deg", kSigmaDegRange,
+                                       p.sleeve_angle_sigma_rad);
+  p.accel_norm_diff_max_g =
+      s.number("accel_norm_diff_max_g", {0.1, 16.0, false, "g"}, p.accel_norm_diff_max_g);
+  p.gate_chi2 = s.number("gate_chi2", kChi2Range, p.gate_chi2);
+  p.reacquire_after = static_cast<int>(s.integer("reacquire_after", kReacquireRange,
+                                                 p.reacquire_after));
+  p.max_dt_s = s.number("max_dt_s", kMaxDtRange, p.max_dt_s);
+}
+
+// MODEL.md §3A, §9: the shank-inclination KF.
+void parse_shank(const Section& s, fusion::ShankTiltParams& p) {
+  s.refuse_unknown({"gyro_noise_density_dps", "tilt_sigma_deg", "quasi_static_tol_g",
+                    "gate_chi2", "reacquire_after", "max_dt_s"});
+  p.gyro_noise_density = s.radians("gyro_noise_density_dps", {0.001, 5.0, false, "°/s/√Hz"},
+                                   p.gyro_noise_density);
+  p.tilt_sigma_rad = s.radians("tilt_sigma_deg", kSigmaDegRange, p.tilt_sigma_rad);
+  p.quasi_static_tol_g =
+      s.number("quasi_static_tol_g", {0.01, 1.0, false, "g"}, p.quasi_static_tol_g);
+  p.gate_chi2 = s.number("gate_chi2", kChi2Range, p.gate_chi2);
+  p.reacquire_after = static_cast<int>(s.integer("reacquire_after", kReacquireRange,
+                                                 p.reacquire_after));
+  p.max_dt_s = s.number("max_dt_s", kMaxDtRange, p.max_dt_s);
+}
+
+// MODEL.md §1, §9: the vGRF KF.
+void parse_force(const Section& s, fusion::ForceFilterParams& p) {
+  s.refuse_unknown(
+      {"rate_noise_sigma_bwps2", "force_sigma_bw", "gate_chi2", "reacquire_after", "max_dt_s"});
+  p.rate_noise_sigma = s.number("rate_noise_sigma_bwps2", {10.0, 100'000.0, false, "BW/s²/√Hz"},
+                                p.rate_noise_sigma);
+  p.force_sigma_bw = s.number("force_sigma_bw", {0.001, 1.0, false, "BW"}, p.force_sigma_bw);
+  p.gate_chi2 = s.number("gate_chi2", kChi2Range, p.gate_chi2);
+  p.reacquire_after = static_cast<int>(s.integer("reacquire_after", kReacquireRange,
+                                                 p.reacquire_after));
+  p.max_dt_s = s.number("max_dt_s", kMaxDtRange, p.max_dt_s);
+}
+
+// MODEL.md §1, §9: the stride-mean = 1 BW outer loop (g_cal).
+void parse_calibration(const Section& s, fusion::ForceCalibrationParams& p) {
+  s.refuse_unknown({"time_constant_s", "min_gain", "max_gain", "min_stride_s", "max_stride_s",
+                    "min_steady_s", "convergence_window_s", "convergence_tolerance"});
+  p.time_constant_s = s.number("time_constant_s", {1.0, 3600.0, false, "s"}, p.time_constant_s);
+  // initial_gain (1) stays inside [min_gain, max_gain] by these ranges.
+  p.min_gain = s.number("min_gain", {0.1, 1.0}, p.min_gain);
+  p.max_gain = s.number("max_gain", {1.0, 10.0}, p.max_gain);
+  require_order(s, "min_gain", p.min_gain, "max_gain", p.max_gain, true);
+  p.min_stride_s = s.number("min_stride_s", {0.2, 2.0, false, "s"}, p.min_stride_s);
+  p.max_stride_s = s.number("max_stride_s", {0.4, 5.0, false, "s"}, p.max_stride_s);
+  require_order(s, "min_stride_s", p.min_stride_s, "max_stride_s", p.max_stride_s, true);
+  p.min_steady_s = s.number("min_steady_s", {0.0, 3600.0, false, "s"}, p.min_steady_s);
+  p.convergence_window_s =
+      s.number("convergence_window_s", {1.0, 600.0, false, "s"}, p.convergence_window_s);
+  p.convergence_tolerance =
+      s.number("convergence_tolerance", {0.0001, 0.5}, p.convergence_tolerance);
+}
+
+// MODEL.md §1: VALR/VILR windows.
+void parse_loading_rate(const Section& s, fusion::LoadingRateParams& p) {
+  s.refuse_unknown({"impact_search_fraction", "impact_min_drop_bw", "no_ip_window_start",
+                    "no_ip_window_end"});
+  p.impact_search_fraction =
+      s.number("impact_search_fraction", {0.0, 1.0, true}, p.impact_search_fraction);
+  p.impact_min_drop_bw =
+      s.number("impact_min_drop_bw", {0.0, 1.0, false, "BW"}, p.impact_min_drop_bw);
+  p.no_ip_window_start = s.number("no_ip_window_start", kFractionRange, p.no_ip_window_start);
+  p.no_ip_window_end = s.number("no_ip_window_end", kFractionRange, p.no_ip_window_end);
+  require_order(s, "no_ip_window_start", p.no_ip_window_start, "no_ip_window_end",
+                p.no_ip_window_end, true);
+}
+
+// MODEL.md §4: D = Σ(σᵢ/σ_ref)^b. The exponents are [model] keys (they are part of the model id).
+void parse_session_load(const Section& s, fusion::SessionLoadParams& p) {
+  s.refuse_unknown({"damage_reference_stress_mpa"});
+  p.damage_reference_stress_mpa = s.number("damage_reference_stress_mpa",
+                                           {0.0, 100.0, true, "MPa"},
+                                           p.damage_reference_stress_mpa);
+}
+
+// A window of window_s seconds needs capacity for window_s × kMaxStepsPerSidePerS steps.
+void require_capacity(const Section& s, std::string_view capacity_key, int capacity,
+                      std::string_view window_text, double window_s) {
+  const auto needed = static_cast<std::int64_t>(std::ceil(window_s * kMaxStepsPerSidePerS));
+  if (capacity >= needed) return;
+  s.fail_at(capacity_key, "expected at least " + std::to_string(needed) + " steps (" +
+                              std::string(window_text) + " = " + number_text(window_s) +
+                              " s at 2 steps/s per foot, a 240 spm cadence), got " +
+                              std::to_string(capacity));
+}
+
+// MODEL.md §6: rolling windows and the runner baseline.
+void parse_trends(const Section& s, fusion::GaitTrendParams& p) {
+  s.refuse_unknown({"rolling_window_s", "baseline_start_s", "baseline_end_s",
+                    "baseline_min_steps", "rolling_capacity_steps", "baseline_capacity_steps"});
+  constexpr IntRange kSteps{16, 65536};
+  p.rolling_window_s = s.number("rolling_window_s", {10.0, 3600.0, false, "s"}, p.rolling_window_s);
+  p.baseline_start_s = s.number("baseline_start_s", {0.0, 7200.0, false, "s"}, p.baseline_start_s);
+  p.baseline_end_s = s.number("baseline_end_s", {0.0, 7200.0, false, "s"}, p.baseline_end_s);
+  require_order(s, "baseline_start_s", p.baseline_start_s, "baseline_end_s", p.baseline_end_s,
+                true);
+  p.rolling_capacity_steps =
+      static_cast<int>(s.integer("rolling_capacity_steps", kSteps, p.rolling_capacity_steps));
+  p.baseline_capacity_steps =
+      static_cast<int>(s.integer("baseline_capacity_steps", kSteps, p.baseline_capacity_steps));
+  p.baseline_min_steps =
+      static_cast<int>(s.integer("baseline_min_steps", {1, 65536}, p.baseline_min_steps));
+  require_capacity(s, "rolling_capacity_steps", p.rolling_capacity_steps, "rolling_window_s",
+                   p.rolling_window_s);
+  require_capacity(s, "baseline_capacity_steps", p.baseline_capacity_steps,
+                   "baseline_end_s - baseline_start_s", p.baseline_end_s - p.baseline_start_s);
+  if (p.baseline_min_steps > p.baseline_capacity_steps) {
+    s.fail_at("baseline_min_steps", "expected an integer <= baseline_capacity_steps (" +
+                                        std::to_string(p.baseline_capacity_steps) +
+                                        "): a baseline never holds more, got " +
+                                        std::to_string(p.baseline_min_steps));
+  }
+}
+
+// Device clocks and the reorder window (time_align.hpp). The aligner keys apply to every slot.
+void parse_clock(const Section& s, fusion::RunnerClockParams& p) {
+  s.refuse_unknown({"window_ms", "capacity", "jump_threshold_ms", "jump_confirm_frames",
+                    "lock_span_s", "min_latency_ms", "max_drift_ppm"});
+  p.reorder.window_us =
+      s.micros("window_ms", {1.0, 10'000.0, false, "ms"}, kUsPerMs, p.reorder.window_us);
+  p.reorder.capacity = static_cast<std::uint32_t>(
+      s.integer("capacity", {16, std::int64_t{1} << 24}, p.reorder.capacity));
+  fusion::AlignerParams a = p.aligners[0];
+  a.jump_threshold_us =
+      s.micros("jump_threshold_ms", {5.0, 10'000.0, false, "ms"}, kUsPerMs, a.jump_threshold_us);
+  a.jump_confirm_frames =
+      static_cast<int>(s.integer("jump_confirm_frames", {1, 1000}, a.jump_confirm_frames));
+  a.lock_span_us = s.micros("lock_span_s", {1.0, 60.0, false, "s"}, kUsPerS, a.lock_span_us);
+  a.min_latency_us =
+      s.micros("min_latency_ms", {0.0, 1000.0, false, "ms"}, kUsPerMs, a.min_latency_us);
+  a.max_drift_ppm = s.number("max_drift_ppm", {10.0, 100'000.0, false, "ppm"}, a.max_drift_ppm);
+  for (fusion::AlignerParams& slot : p.aligners) {
+    slot.jump_threshold_us = a.jump_threshold_us;
+    slot.jump_confirm_frames = a.jump_confirm_frames;
+    slot.lock_span_us = a.lock_span_us;
+    slot.min_latency_us = a.min_latency_us;
+    slot.max_drift_ppm = a.max_drift_ppm;
+    // The ranges above keep these valid; this guards the internal fields they depend on.
+    if (const char* why = fusion::invalid_reason(slot)) {
+      fail(s.file(), s.key_path("jump_threshold_ms"),
+           std::string("expected clock parameters the aligner accepts, got: ") + why);
+    }
+  }
+  if (const char* why = fusion::invalid_reason(p.reorder)) {
+    fail(s.file(), s.key_path("window_ms"),
+         std::string("expected reorder parameters the buffer accepts, got: ") + why);
+  }
+}
+
+struct AreaModelName {
+  const char* name;
+  fusion::ContactAreaModel model;
+};
+constexpr std::array<AreaModelName, 3> kAreaModels{{
+    {"mri-male", fusion::ContactAreaModel::kMriMale},
+    {"mri-female", fusion::ContactAreaModel::kMriFemale},
+    {"quadratic-powers", fusion::ContactAreaModel::kQuadraticPowers},
+}};
+
+// MODEL.md §1 (contact detection, calibration), §2, §3, §4 (session end, damage), §9.
+// pain_high_score is returned, not applied: it is an alias of [rules.r10_pain] high_score,
+// settled once both tables are read.
+void parse_model(const Section& s, fusion::ModelParams& out,
+                 std::optional<int>& pain_high_score) {
   s.refuse_unknown({"state_rate_hz", "contact_threshold_n", "contact_threshold_bw",
-                    "contact_hysteresis", "refractory_s", "session_idle_end_s", "pain_high_score"},
+                    "contact_hysteresis", "refractory_s", "session_idle_end_s", "pain_high_score",
+                    "accel_ic_exclusion_s", "ankle_x_norm", "insole_width_m", "midfoot_x_min",
+                    "midfoot_x_max", "device_silent_s", "dynamic_calibration",
+                    "calibration_max_incline", "calibration_max_speed_change_mps",
+                    "pfj_area_model", "damage_exponent", "damage_exponent_sensitivity", "knee",
+                    "shank", "force", "calibration", "loading_rate", "session_load", "trends",
+                    "clock"},
                    "in [model]");
   out.state_rate_hz = s.number("state_rate_hz", {0.1, 1000.0, false, "Hz"}, out.state_rate_hz);
   out.contact_threshold_n =
@@ -455,8 +750,327 @@ void parse_model(const Section& s, fusion::ModelParams& out) {
   out.refractory_s = s.number("refractory_s", {0.0, 2.0, false, "s"}, out.refractory_s);
   out.session_idle_end_s =
       s.number("session_idle_end_s", {1.0, 86400.0, false, "s"}, out.session_idle_end_s);
-  out.pain_high_score =
-      static_cast<int>(s.integer("pain_high_score", {0, 10}, out.pain_high_score));
+  if (s.given("pain_high_score")) {
+    pain_high_score = static_cast<int>(s.integer("pain_high_score", {0, 10}, 0));
+  }
+
+  out.accel_ic_exclusion_s =
+      s.number("accel_ic_exclusion_s", {0.0, 0.5, false, "s"}, out.accel_ic_exclusion_s);
+  out.ankle_x_norm = s.number("ankle_x_norm", {0.0, 0.5}, out.ankle_x_norm);
+  out.insole_width_m = s.number("insole_width_m", {0.04, 0.2, false, "m"}, out.insole_width_m);
+  out.midfoot_x_min = s.number("midfoot_x_min", kFractionRange, out.midfoot_x_min);
+  out.midfoot_x_max = s.number("midfoot_x_max", kFractionRange, out.midfoot_x_max);
+  require_order(s, "midfoot_x_min", out.midfoot_x_min, "midfoot_x_max", out.midfoot_x_max, true);
+  out.device_silent_s =
+      s.number("device_silent_s", {0.1, 3600.0, false, "s"}, out.device_silent_s);
+  out.dynamic_calibration = s.boolean("dynamic_calibration", out.dynamic_calibration);
+  out.calibration_max_incline =
+      s.number("calibration_max_incline", {0.0, 0.15}, out.calibration_max_incline);
+  out.calibration_max_speed_change_mps = s.number(
+      "calibration_max_speed_change_mps", {0.0, 1.0, false, "m/s"},
+      out.calibration_max_speed_change_mps);
+
+  std::string area_expected;
+  for (const AreaModelName& m : kAreaModels) {
+    area_expected += area_expected.empty() ? "" : &m == &kAreaModels.back() ? " or " : ", ";
+    area_expected += quote(m.name);
+  }
+  if (const std::optional<std::string> name = s.string("pfj_area_model", area_expected)) {
+    const auto* it = std::find_if(kAreaModels.begin(), kAreaModels.end(),
+                                  [&](const AreaModelName& m) { return *name == m.name; });
+    if (it == kAreaModels.end()) {
+      s.fail_at("pfj_area_model", "expected " + area_expected + ", got " + quote(*name));
+    }
+    out.area_model = it->model;
+  }
+  // The exponents name the model id (load_model_id) and drive D (SessionLoad): one value each.
+  constexpr Range kExponent{1.0, 20.0};
+  out.damage_exponents.primary =
+      s.number("damage_exponent", kExponent, out.damage_exponents.primary);
+  out.damage_exponents.sensitivity =
+      s.number("damage_exponent_sensitivity", kExponent, out.damage_exponents.sensitivity);
+  out.session_load.damage_exponents = out.damage_exponents;
+
+  sub_table(s, "knee", parse_knee, out.knee);
+  sub_table(s, "shank", parse_shank, out.shank);
+  sub_table(s, "force", parse_force, out.force);
+  sub_table(s, "calibration", parse_calibration, out.calibration);
+  sub_table(s, "loading_rate", parse_loading_rate, out.loading_rate);
+  sub_table(s, "session_load", parse_session_load, out.session_load);
+  sub_table(s, "trends", parse_trends, out.trends);
+  sub_table(s, "clock", parse_clock, out.clock);
+}
+
+// The three keys of a RuleTiming, each prefixed ("" or "km_", "drift_", "dropout_", ...).
+fusion::RuleTiming parse_timing(const Section& s, const std::string& prefix,
+                                fusion::RuleTiming t) {
+  t.persist_s = s.number(prefix + "persist_s", {0.0, 3600.0, false, "s"}, t.persist_s);
+  t.clear_hold_s = s.number(prefix + "clear_hold_s", {0.0, 3600.0, false, "s"}, t.clear_hold_s);
+  t.cooldown_s = s.number(prefix + "cooldown_s", {0.0, 86400.0, false, "s"}, t.cooldown_s);
+  return t;
+}
+
+// A threshold pair: onset and clear with the same range and a hysteresis check.
+void threshold_pair(const Section& s, std::string_view onset_key, double& onset,
+                    std::string_view clear_key, double& clear, Range range, Fires fires) {
+  onset = s.number(onset_key, range, onset);
+  clear = s.number(clear_key, range, clear);
+  require_hysteresis(s, onset_key, onset, clear_key, clear, fires);
+}
+
+// MODEL.md §9 R1, [L]/[H].
+void parse_r1(const Section& s, fusion::PfjOverloadParams& p) {
+  s.refuse_unknown({"persist_s", "clear_hold_s", "cooldown_s", "onset_rel", "clear_rel"});
+  p.timing = parse_timing(s, "", p.timing);
+  threshold_pair(s, "onset_rel", p.onset_rel, "clear_rel", p.clear_rel, kRelRange, Fires::kAbove);
+}
+
+// MODEL.md §9 R2, [L].
+void parse_r2(const Section& s, fusion::LowCadenceParams& p) {
+  s.refuse_unknown({"persist_s", "clear_hold_s", "cooldown_s", "cadence_spm",
+                    "cadence_clear_spm", "min_speed_mps", "preferred_fraction",
+                    "preferred_clear_fraction", "peak_flexion_deg", "peak_flexion_clear_deg"});
+  p.timing = parse_timing(s, "", p.timing);
+  threshold_pair(s, "cadence_spm", p.cadence_spm, "cadence_clear_spm", p.cadence_clear_spm,
+                 {100.0, 240.0, false, "spm"}, Fires::kBelow);
+  p.min_speed_mps = s.number("min_speed_mps", {0.0, 10.0, false, "m/s"}, p.min_speed_mps);
+  threshold_pair(s, "preferred_fraction", p.preferred_fraction, "preferred_clear_fraction",
+                 p.preferred_clear_fraction, {0.5, 1.5}, Fires::kBelow);
+  threshold_pair(s, "peak_flexion_deg", p.peak_flexion_deg, "peak_flexion_clear_deg",
+                 p.peak_flexion_clear_deg, kDegreeRange, Fires::kAbove);
+}
+
+// MODEL.md §9 R3, [P] mixed.
+void parse_r3(const Section& s, fusion::ImpactParams& p) {
+  s.refuse_unknown({"persist_s", "clear_hold_s", "cooldown_s", "valr_bw_per_s",
+                    "valr_clear_bw_per_s", "min_force_rate_hz", "onset_rel", "clear_rel", "pta_g",
+                    "pta_clear_g", "min_pta_rate_hz"});
+  p.timing = parse_timing(s, "", p.timing);
+  threshold_pair(s, "valr_bw_per_s", p.valr_bw_per_s, "valr_clear_bw_per_s",
+                 p.valr_clear_bw_per_s, {1.0, 1000.0, false, "BW/s"}, Fires::kAbove);
+  constexpr Range kRate{10.0, 10'000.0, false, "Hz"};
+  p.min_force_rate_hz = s.number("min_force_rate_hz", kRate, p.min_force_rate_hz);
+  threshold_pair(s, "onset_rel", p.onset_rel, "clear_rel", p.clear_rel, kRelRange, Fires::kAbove);
+  threshold_pair(s, "pta_g", p.pta_g, "pta_clear_g", p.pta_clear_g, {1.0, 100.0, false, "g"},
+                 Fires::kAbove);
+  p.min_pta_rate_hz = s.number("min_pta_rate_hz", kRate, p.min_pta_rate_hz);
+}
+
+// MODEL.md §9 R4, [P] (Frandsen 2025 bands).
+void parse_r4(const Section& s, fusion::SessionSpikeParams& p) {
+  s.refuse_unknown({"persist_s", "clear_hold_s", "cooldown_s", "info_ratio", "warn_ratio",
+                    "high_ratio", "clear_ratio"});
+  p.timing = parse_timing(s, "", p.timing);
+  constexpr Range kRatio{1.0, 10.0};
+  p.info_ratio = s.number("info_ratio", kRatio, p.info_ratio);
+  p.warn_ratio = s.number("warn_ratio", kRatio, p.warn_ratio);
+  p.high_ratio = s.number("high_ratio", kRatio, p.high_ratio);
+  require_order(s, "info_ratio", p.info_ratio, "warn_ratio", p.warn_ratio, false);
+  require_order(s, "warn_ratio", p.warn_ratio, "high_ratio", p.high_ratio, false);
+  p.clear_ratio = s.number("clear_ratio", {0.5, 10.0}, p.clear_ratio);
+  require_hysteresis(s, "info_ratio", p.info_ratio, "clear_ratio", p.clear_ratio, Fires::kAbove);
+}
+
+// MODEL.md §9 R5, [P] weak.
+void parse_r5(const Section& s, fusion::WeeklyJumpParams& p) {
+  s.refuse_unknown({"persist_s", "clear_hold_s", "cooldown_s", "onset_ratio", "clear_ratio",
+                    "min_reference_km"});
+  p.timing = parse_timing(s, "", p.timing);
+  p.onset_ratio = s.number("onset_ratio", {1.0, 10.0}, p.onset_ratio);
+  p.clear_ratio = s.number("clear_ratio", {0.5, 10.0}, p.clear_ratio);
+  require_hysteresis(s, "onset_ratio", p.onset_ratio, "clear_ratio", p.clear_ratio,
+                     Fires::kAbove);
+  p.min_reference_km =
+      s.number("min_reference_km", {0.0, 1000.0, false, "km"}, p.min_reference_km);
+}
+
+// MODEL.md §9 R6, §5, [L]/[H].
+void parse_r6(const Section& s, fusion::ItbsPatternParams& p) {
+  s.refuse_unknown({"persist_s", "clear_hold_s", "cooldown_s", "ic_min_deg", "ic_max_deg",
+                    "ic_margin_deg", "onset_rel", "clear_rel", "min_increase_s",
+                    "decline_fraction"});
+  p.timing = parse_timing(s, "", p.timing);
+  p.ic_min_deg = s.number("ic_min_deg", kDegreeRange, p.ic_min_deg);
+  p.ic_max_deg = s.number("ic_max_deg", kDegreeRange, p.ic_max_deg);
+  require_order(s, "ic_min_deg", p.ic_min_deg, "ic_max_deg", p.ic_max_deg, true);
+  p.ic_margin_deg = s.number("ic_margin_deg", {0.0, 30.0, false, "°"}, p.ic_margin_deg);
+  threshold_pair(s, "onset_rel", p.onset_rel, "clear_rel", p.clear_rel, kRelRange, Fires::kAbove);
+  p.min_increase_s = s.number("min_increase_s", {0.0, 1.0, false, "s"}, p.min_increase_s);
+  p.decline_fraction = s.number("decline_fraction", {-0.5, 0.0}, p.decline_fraction);
+}
+
+// MODEL.md §9 R7, §6, [P] direction only.
+void parse_r7(const Section& s, fusion::FatigueDriftParams& p) {
+  s.refuse_unknown({"persist_s", "clear_hold_s", "cooldown_s", "min_changes",
+                    "contact_time_rel", "contact_time_clear_rel", "cadence_rel",
+                    "cadence_clear_rel", "impact_rel", "impact_clear_rel", "knee_ic_deg",
+                    "knee_ic_clear_deg", "timing_si_pp", "timing_si_clear_pp",
+                    "max_speed_change_rel"});
+  p.timing = parse_timing(s, "", p.timing);
+  p.min_changes = static_cast<int>(s.integer("min_changes", {1, 5}, p.min_changes));
+  threshold_pair(s, "contact_time_rel", p.contact_time_rel, "contact_time_clear_rel",
+                 p.contact_time_clear_rel, kFractionRange, Fires::kAbove);
+  threshold_pair(s, "cadence_rel", p.cadence_rel, "cadence_clear_rel", p.cadence_clear_rel,
+                 {-1.0, 0.0}, Fires::kBelow);
+  threshold_pair(s, "impact_rel", p.impact_rel, "impact_clear_rel", p.impact_clear_rel,
+                 kRelRange, Fires::kAbove);
+  threshold_pair(s, "knee_ic_deg", p.knee_ic_deg, "knee_ic_clear_deg", p.knee_ic_clear_deg,
+                 {0.0, 45.0, false, "°"}, Fires::kAbove);
+  threshold_pair(s, "timing_si_pp", p.timing_si_pp, "timing_si_clear_pp", p.timing_si_clear_pp,
+                 {0.0, 100.0, false, "pp"}, Fires::kAbove);
+  p.max_speed_change_rel =
+      s.number("max_speed_change_rel", kFractionRange, p.max_speed_change_rel);
+}
+
+// MODEL.md §9 R8, §7, [L]/[H]. SI is at most 200 %.
+void parse_r8(const Section& s, fusion::AsymmetryParams& p) {
+  s.refuse_unknown({"persist_s", "clear_hold_s", "cooldown_s", "contact_time_si_pct",
+                    "contact_time_si_clear_pct", "step_time_si_pct", "step_time_si_clear_pct",
+                    "peak_force_si_pct", "peak_force_si_clear_pct", "valr_si_pct",
+                    "valr_si_clear_pct", "knee_peak_diff_deg", "knee_peak_diff_clear_deg"});
+  p.timing = parse_timing(s, "", p.timing);
+  constexpr Range kSi{0.0, 200.0, false, "%"};
+  threshold_pair(s, "contact_time_si_pct", p.contact_time_si_pct, "contact_time_si_clear_pct",
+                 p.contact_time_si_clear_pct, kSi, Fires::kAbove);
+  threshold_pair(s, "step_time_si_pct", p.step_time_si_pct, "step_time_si_clear_pct",
+                 p.step_time_si_clear_pct, kSi, Fires::kAbove);
+  threshold_pair(s, "peak_force_si_pct", p.peak_force_si_pct, "peak_force_si_clear_pct",
+                 p.peak_force_si_clear_pct, kSi, Fires::kAbove);
+  threshold_pair(s, "valr_si_pct", p.valr_si_pct, "valr_si_clear_pct", p.valr_si_clear_pct, kSi,
+                 Fires::kAbove);
+  threshold_pair(s, "knee_peak_diff_deg", p.knee_peak_diff_deg, "knee_peak_diff_clear_deg",
+                 p.knee_peak_diff_clear_deg, kDegreeRange, Fires::kAbove);
+}
+
+// MODEL.md §9 R9, §8, [L]/[H]. CoP shifts are written in mm, stored in m.
+void parse_r9(const Section& s, fusion::ShoeParams& p) {
+  s.refuse_unknown({"km_persist_s", "km_clear_hold_s", "km_cooldown_s", "warn_km", "high_km",
+                    "drift_persist_s", "drift_clear_hold_s", "drift_cooldown_s", "impact_rel",
+                    "impact_clear_rel", "medial_cop_shift_mm", "medial_cop_shift_clear_mm",
+                    "cop_min_steps", "midfoot_pressure_rel", "midfoot_pressure_clear_rel",
+                    "max_speed_change_rel"});
+  p.km_timing = parse_timing(s, "km_", p.km_timing);
+  constexpr Range kKm{0.0, 10'000.0, false, "km"};
+  p.warn_km = s.number("warn_km", kKm, p.warn_km);
+  p.high_km = s.number("high_km", kKm, p.high_km);
+  require_order(s, "warn_km", p.warn_km, "high_km", p.high_km, false);
+  p.drift_timing = parse_timing(s, "drift_", p.drift_timing);
+  threshold_pair(s, "impact_rel", p.impact_rel, "impact_clear_rel", p.impact_clear_rel,
+                 kRelRange, Fires::kAbove);
+  // Division, not multiplication by 1e-3: 3 mm becomes the double nearest 0.003 m.
+  constexpr double kMmPerM = 1000.0;
+  constexpr Range kShiftMm{0.0, 50.0, false, "mm"};
+  if (s.given("medial_cop_shift_mm")) {
+    p.medial_cop_shift_m = s.number("medial_cop_shift_mm", kShiftMm, 0.0) / kMmPerM;
+  }
+  if (s.given("medial_cop_shift_clear_mm")) {
+    p.medial_cop_shift_clear_m = s.number("medial_cop_shift_clear_mm", kShiftMm, 0.0) / kMmPerM;
+  }
+  require_hysteresis(s, "medial_cop_shift_mm", p.medial_cop_shift_m * kMmPerM,
+                     "medial_cop_shift_clear_mm", p.medial_cop_shift_clear_m * kMmPerM,
+                     Fires::kAbove);
+  p.cop_min_steps = static_cast<int>(s.integer("cop_min_steps", {1, 1'000'000}, p.cop_min_steps));
+  threshold_pair(s, "midfoot_pressure_rel", p.midfoot_pressure_rel, "midfoot_pressure_clear_rel",
+                 p.midfoot_pressure_clear_rel, kRelRange, Fires::kAbove);
+  p.max_speed_change_rel =
+      s.number("max_speed_change_rel", kFractionRange, p.max_speed_change_rel);
+}
+
+// MODEL.md §9 R10, [H].
+void parse_r10(const Section& s, fusion::PainParams& p) {
+  s.refuse_unknown(
+      {"persist_s", "clear_hold_s", "cooldown_s", "high_score", "lateral_min_score"});
+  p.timing = parse_timing(s, "", p.timing);
+  p.high_score = static_cast<int>(s.integer("high_score", {0, 10}, p.high_score));
+  p.lateral_min_score =
+      static_cast<int>(s.integer("lateral_min_score", {1, 10}, p.lateral_min_score));
+}
+
+// F1..F4, [H] engineering defaults.
+void parse_faults(const Section& s, fusion::SensorFaultParams& p) {
+  s.refuse_unknown({"dropout_persist_s", "dropout_clear_hold_s", "dropout_cooldown_s",
+                    "saturation_persist_s", "saturation_clear_hold_s", "saturation_cooldown_s",
+                    "cell_full_scale_kpa", "saturation_fraction", "saturation_min_samples",
+                    "stuck_persist_s", "stuck_clear_hold_s", "stuck_cooldown_s", "stuck_s",
+                    "stuck_tolerance_pa", "stuck_min_other_changes", "stuck_zero_pa",
+                    "clock_quiet_s"});
+  p.dropout_timing = parse_timing(s, "dropout_", p.dropout_timing);
+  p.saturation_timing = parse_timing(s, "saturation_", p.saturation_timing);
+  constexpr double kPaPerKpa = 1000.0;
+  if (s.given("cell_full_scale_kpa")) {
+    p.cell_full_scale_pa =
+        s.number("cell_full_scale_kpa", {0.0, 10'000.0, false, "kPa"}, 0.0) * kPaPerKpa;
+  }
+  p.saturation_fraction = s.number("saturation_fraction", {0.5, 1.0}, p.saturation_fraction);
+  p.saturation_min_samples = static_cast<int>(
+      s.integer("saturation_min_samples", {0, 100'000}, p.saturation_min_samples));
+  p.stuck_timing = parse_timing(s, "stuck_", p.stuck_timing);
+  p.stuck_s = s.number("stuck_s", {0.1, 3600.0, false, "s"}, p.stuck_s);
+  p.stuck_tolerance_pa =
+      s.number("stuck_tolerance_pa", {0.0, 10'000.0, false, "Pa"}, p.stuck_tolerance_pa);
+  p.stuck_min_other_changes =
+      s.number("stuck_min_other_changes", kFractionRange, p.stuck_min_other_changes);
+  p.stuck_zero_pa = s.number("stuck_zero_pa", {0.0, 100'000.0, false, "Pa"}, p.stuck_zero_pa);
+  p.clock_quiet_s = s.number("clock_quiet_s", {1.0, 3600.0, false, "s"}, p.clock_quiet_s);
+}
+
+// MODEL.md §9 risk rules: "each has config thresholds, a persistence window, hysteresis (onset
+// and clear), a cooldown". One sub-table per rule, named by its code and name.
+void parse_rules(const Section& s, fusion::RiskRuleParams& out) {
+  s.refuse_unknown({"max_gap_s", "min_rolling_steps", "r1_pfj_overload", "r2_low_cadence",
+                    "r3_impact", "r4_session_spike", "r5_weekly_jump", "r6_itbs_pattern",
+                    "r7_fatigue_drift", "r8_asymmetry", "r9_shoes", "r10_pain", "faults"},
+                   "in [rules]");
+  out.max_gap_s = s.number("max_gap_s", {1.0, 3600.0, false, "s"}, out.max_gap_s);
+  out.min_rolling_steps =
+      static_cast<int>(s.integer("min_rolling_steps", {1, 65536}, out.min_rolling_steps));
+  sub_table(s, "r1_pfj_overload", parse_r1, out.pfj_overload);
+  sub_table(s, "r2_low_cadence", parse_r2, out.low_cadence);
+  sub_table(s, "r3_impact", parse_r3, out.impact);
+  sub_table(s, "r4_session_spike", parse_r4, out.session_spike);
+  sub_table(s, "r5_weekly_jump", parse_r5, out.weekly_jump);
+  sub_table(s, "r6_itbs_pattern", parse_r6, out.itbs_pattern);
+  sub_table(s, "r7_fatigue_drift", parse_r7, out.fatigue_drift);
+  sub_table(s, "r8_asymmetry", parse_r8, out.asymmetry);
+  sub_table(s, "r9_shoes", parse_r9, out.shoes);
+  sub_table(s, "r10_pain", parse_r10, out.pain);
+  sub_table(s, "faults", parse_faults, out.faults);
+}
+
+// Rules that relate [model] and [rules]: the pain alias, and a rolling window that can hold the
+// steps the rules wait for.
+void settle_model_and_rules(const Section& root, const std::optional<int>& model_pain,
+                            fusion::ModelParams& model) {
+  const toml::table* rules_table = root.table("rules");
+  const toml::table* r10_table = nullptr;
+  if (rules_table != nullptr) {
+    if (const toml::node* n = rules_table->get("r10_pain")) r10_table = n->as_table();
+  }
+  const bool rules_pain = r10_table != nullptr && r10_table->get("high_score") != nullptr;
+  if (model_pain && rules_pain && *model_pain != model.rules.pain.high_score) {
+    fail(root.file(), "rules.r10_pain.high_score",
+         "expected the same score as model.pain_high_score (" + std::to_string(*model_pain) +
+             "), an older name for this key; give one of the two, got " +
+             std::to_string(model.rules.pain.high_score));
+  }
+  if (model_pain) model.rules.pain.high_score = *model_pain;
+  model.pain_high_score = model.rules.pain.high_score;
+
+  // A rolling window holds at most rolling_capacity_steps per side; a rule waiting for more
+  // would never evaluate.
+  const int needed = model.rules.min_rolling_steps;
+  const int capacity = model.trends.rolling_capacity_steps;
+  if (needed <= capacity) return;
+  const bool rules_given = rules_table != nullptr && rules_table->get("min_rolling_steps");
+  if (rules_given) {
+    fail(root.file(), "rules.min_rolling_steps",
+         "expected an integer <= model.trends.rolling_capacity_steps (" +
+             std::to_string(capacity) + "): a rolling window holds no more, got " +
+             std::to_string(needed));
+  }
+  fail(root.file(), "model.trends.rolling_capacity_steps",
+       "expected an integer >= rules.min_rolling_steps (" + std::to_string(needed) +
+           ", its default): the rules wait for that many steps, got " + std::to_string(capacity));
 }
 
 std::vector<RunnerConfig> parse_runners(const std::string& file, const toml::array& array) {
@@ -601,12 +1215,34 @@ std::array<double, 3> parse_axis(const Section& s, std::string_view key,
   return v;
 }
 
+// The vector knee joint centre → sensor, in the sensor's frame (m): each component within
+// ±0.8 m (a sensor is on the leg), not all zero. Not normalised: it is a position.
+std::array<double, 3> parse_offset(const Section& s, std::string_view key,
+                                   const std::array<double, 3>& fallback) {
+  constexpr const char* kExpected = "an array of 3 numbers in metres, each within -0.8..0.8, not all zero";
+  const toml::array* a = s.array(key, kExpected);
+  if (a == nullptr) return fallback;
+  if (a->size() != 3) {
+    s.fail_at(key, std::string("expected ") + kExpected + ", got " + std::to_string(a->size()) +
+                       (a->size() == 1 ? " number" : " numbers"));
+  }
+  std::array<double, 3> v{};
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::string path = s.key_path(key) + "[" + std::to_string(i) + "]";
+    v[i] = number_at(s.file(), path, *a->get(i), Range{-0.8, 0.8});
+  }
+  if (!(std::hypot(v[0], v[1], v[2]) > 0.0)) {
+    s.fail_at(key, std::string("expected ") + kExpected + ", got [0, 0, 0]");
+  }
+  return v;
+}
+
 std::vector<std::string_view> device_keys(fusion::SensorKind kind) {
   std::vector<std::string_view> keys{"id", "station", "runner", "kind", "side"};
   if (kind == fusion::SensorKind::kInsole) {
     keys.insert(keys.end(), {"cell_areas_cm2", "cell_x", "cell_y", "force_gain"});
   } else if (kind == fusion::SensorKind::kKnee) {
-    keys.insert(keys.end(), {"thigh_axis", "shank_axis"});
+    keys.insert(keys.end(), {"thigh_axis", "shank_axis", "thigh_sensor_m", "shank_sensor_m"});
   }
   return keys;
 }
@@ -662,6 +1298,8 @@ std::vector<DeviceConfig> parse_devices(const std::string& file, const toml::arr
     if (d.kind == fusion::SensorKind::kKnee) {
       d.knee.thigh_axis = parse_axis(s, "thigh_axis", d.knee.thigh_axis);
       d.knee.shank_axis = parse_axis(s, "shank_axis", d.knee.shank_axis);
+      d.knee.thigh_sensor_m = parse_offset(s, "thigh_sensor_m", d.knee.thigh_sensor_m);
+      d.knee.shank_sensor_m = parse_offset(s, "shank_sensor_m", d.knee.shank_sensor_m);
     }
 
     // A station is one treadmill lane: its devices all belong to one runner.
@@ -726,9 +1364,9 @@ Config parse_config(std::string_view toml_text, const std::string& source_name) 
   Config c;
   c.source = source_name;
   const Section root(c.source, root_table, "");
-  root.refuse_unknown(
-      {"ingest", "publish", "metrics", "pipeline", "health", "model", "runners", "devices"},
-      "at the top level");
+  root.refuse_unknown({"ingest", "publish", "metrics", "pipeline", "health", "model", "rules",
+                       "runners", "devices"},
+                      "at the top level");
   if (const toml::table* t = root.table("ingest")) {
     parse_ingest(Section(c.source, *t, "ingest"), c.ingest);
   }
@@ -748,9 +1386,14 @@ Config parse_config(std::string_view toml_text, const std::string& source_name) 
     s.refuse_unknown({"stale_after_s"}, "in [health]");
     c.stale_after_s = s.number("stale_after_s", {0.1, 3600.0, false, "s"}, c.stale_after_s);
   }
+  std::optional<int> model_pain_high_score;
   if (const toml::table* t = root.table("model")) {
-    parse_model(Section(c.source, *t, "model"), c.model);
+    parse_model(Section(c.source, *t, "model"), c.model, model_pain_high_score);
   }
+  if (const toml::table* t = root.table("rules")) {
+    parse_rules(Section(c.source, *t, "rules"), c.model.rules);
+  }
+  settle_model_and_rules(root, model_pain_high_score, c.model);
   if (const toml::array* a = root.table_array("runners")) c.runners = parse_runners(c.source, *a);
   if (const toml::array* a = root.table_array("devices")) {
     c.devices = parse_devices(c.source, *a, c.runners);
@@ -794,6 +1437,55 @@ void apply_overrides(Config& config, const Overrides& overrides) {
   config.metrics_address = std::move(metrics);
 }
 
+namespace {
+
+// The model parts a running session keeps from its construction: RunnerSession::reconfigure()
+// applies the rules, the load model, session_load and the [model] scalars, but not the filters,
+// the calibration loop, the trend windows (their buffers are sized once) or the clock. Only the
+// fields a config key can set are compared; the others are always the struct defaults.
+bool same(const fusion::KneeAngleParams& a, const fusion::KneeAngleParams& b) {
+  return std::tie(a.angular_accel_sigma, a.gyro_sigma_radps, a.accel_angle_sigma_rad,
+                  a.sleeve_angle_sigma_rad, a.accel_norm_diff_max_g, a.gate_chi2,
+                  a.reacquire_after, a.max_dt_s) ==
+         std::tie(b.angular_accel_sigma, b.gyro_sigma_radps, b.accel_angle_sigma_rad,
+                  b.sleeve_angle_sigma_rad, b.accel_norm_diff_max_g, b.gate_chi2,
+                  b.reacquire_after, b.max_dt_s);
+}
+bool same(const fusion::ShankTiltParams& a, const fusion::ShankTiltParams& b) {
+  return std::tie(a.gyro_noise_density, a.tilt_sigma_rad, a.quasi_static_tol_g, a.gate_chi2,
+                  a.reacquire_after, a.max_dt_s) ==
+         std::tie(b.gyro_noise_density, b.tilt_sigma_rad, b.quasi_static_tol_g, b.gate_chi2,
+                  b.reacquire_after, b.max_dt_s);
+}
+bool same(const fusion::ForceFilterParams& a, const fusion::ForceFilterParams& b) {
+  return std::tie(a.rate_noise_sigma, a.force_sigma_bw, a.gate_chi2, a.reacquire_after,
+                  a.max_dt_s) ==
+         std::tie(b.rate_noise_sigma, b.force_sigma_bw, b.gate_chi2, b.reacquire_after, b.max_dt_s);
+}
+bool same(const fusion::ForceCalibrationParams& a, const fusion::ForceCalibrationParams& b) {
+  return std::tie(a.time_constant_s, a.min_gain, a.max_gain, a.min_stride_s, a.max_stride_s,
+                  a.min_steady_s, a.convergence_window_s, a.convergence_tolerance) ==
+         std::tie(b.time_constant_s, b.min_gain, b.max_gain, b.min_stride_s, b.max_stride_s,
+                  b.min_steady_s, b.convergence_window_s, b.convergence_tolerance);
+}
+bool same(const fusion::GaitTrendParams& a, const fusion::GaitTrendParams& b) {
+  return std::tie(a.rolling_window_s, a.baseline_start_s, a.baseline_end_s, a.baseline_min_steps,
+                  a.rolling_capacity_steps, a.baseline_capacity_steps) ==
+         std::tie(b.rolling_window_s, b.baseline_start_s, b.baseline_end_s, b.baseline_min_steps,
+                  b.rolling_capacity_steps, b.baseline_capacity_steps);
+}
+bool same(const fusion::RunnerClockParams& a, const fusion::RunnerClockParams& b) {
+  // [model.clock] sets every slot alike, so slot 0 stands for all.
+  const fusion::AlignerParams& x = a.aligners[0];
+  const fusion::AlignerParams& y = b.aligners[0];
+  return std::tie(a.reorder.window_us, a.reorder.capacity, x.jump_threshold_us,
+                  x.jump_confirm_frames, x.lock_span_us, x.min_latency_us, x.max_drift_ppm) ==
+         std::tie(b.reorder.window_us, b.reorder.capacity, y.jump_threshold_us,
+                  y.jump_confirm_frames, y.lock_span_us, y.min_latency_us, y.max_drift_ppm);
+}
+
+}  // namespace
+
 std::vector<std::string> restart_only_changes(const Config& running, const Config& next) {
   std::vector<std::string> changed;
   const auto note = [&](const char* key, bool differs) {
@@ -817,6 +1509,14 @@ std::vector<std::string> restart_only_changes(const Config& running, const Confi
   note("pipeline.max_devices", running.pipeline.max_devices != next.pipeline.max_devices);
   note("pipeline.max_runners", running.pipeline.max_runners != next.pipeline.max_runners);
   note("pipeline.max_stations", running.pipeline.max_stations != next.pipeline.max_stations);
+  const fusion::ModelParams& a = running.model;
+  const fusion::ModelParams& b = next.model;
+  note("model.knee", !same(a.knee, b.knee));
+  note("model.shank", !same(a.shank, b.shank));
+  note("model.force", !same(a.force, b.force));
+  note("model.calibration", !same(a.calibration, b.calibration));
+  note("model.trends", !same(a.trends, b.trends));
+  note("model.clock", !same(a.clock, b.clock));
   return changed;
 }
 

@@ -93,8 +93,10 @@ struct Overrides {
 // Applies command-line overrides and re-validates the affected keys. Throws ConfigError.
 void apply_overrides(Config& config, const Overrides& overrides);
 
-// Which keys a SIGHUP reload may not change (sockets, threads, ring sizes). Empty when the new
-// config differs from the running one only in reloadable parts.
+// Which keys a SIGHUP reload does not apply to running runners: sockets, threads and ring sizes,
+// and the model tables each runner's filters and windows are built from (model.knee, .shank,
+// .force, .calibration, .trends, .clock; new runners get them at once). Empty when the new
+// config differs from the running one only in parts a reload applies.
 std::vector<std::string> restart_only_changes(const Config& running, const Config& next);
 
 }  // namespace kneeload::daemon

@@ -6,8 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <functional>
+#include <numbers>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -189,6 +192,470 @@ TEST(ConfigExample, KneeAxesAreNormalisedOnLoad) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// [model] and [rules]: every key, its field, and the example config that documents it
+
+using fusion::ModelParams;
+
+// One model or rule key and the fusion::ModelParams field it sets, in the field's C++ unit.
+struct ModelKey {
+  const char* key;
+  std::function<double(const ModelParams&)> field;
+};
+
+#define KNEELOAD_KEY(key, expr) \
+  ModelKey { key, [](const ModelParams& m) { return static_cast<double>(m.expr); } }
+
+// Every key of [model] and [rules]; ConfigModelKeys tests hold it equal to what the parser, the
+// example config and the README know.
+const std::vector<ModelKey>& model_keys() {
+  static const std::vector<ModelKey> keys{
+      KNEELOAD_KEY("model.state_rate_hz", state_rate_hz),
+      KNEELOAD_KEY("model.contact_threshold_n", contact_threshold_n),
+      KNEELOAD_KEY("model.contact_threshold_bw", contact_threshold_bw),
+      KNEELOAD_KEY("model.contact_hysteresis", contact_hysteresis),
+      KNEELOAD_KEY("model.refractory_s", refractory_s),
+      KNEELOAD_KEY("model.session_idle_end_s", session_idle_end_s),
+      KNEELOAD_KEY("model.pain_high_score", pain_high_score),
+      KNEELOAD_KEY("model.accel_ic_exclusion_s", accel_ic_exclusion_s),
+      KNEELOAD_KEY("model.ankle_x_norm", ankle_x_norm),
+      KNEELOAD_KEY("model.insole_width_m", insole_width_m),
+      KNEELOAD_KEY("model.midfoot_x_min", midfoot_x_min),
+      KNEELOAD_KEY("model.midfoot_x_max", midfoot_x_max),
+      KNEELOAD_KEY("model.device_silent_s", device_silent_s),
+      KNEELOAD_KEY("model.dynamic_calibration", dynamic_calibration),
+      KNEELOAD_KEY("model.calibration_max_incline", calibration_max_incline),
+      KNEELOAD_KEY("model.calibration_max_speed_change_mps", calibration_max_speed_change_mps),
+      KNEELOAD_KEY("model.pfj_area_model", area_model),
+      KNEELOAD_KEY("model.damage_exponent", damage_exponents.primary),
+      KNEELOAD_KEY("model.damage_exponent_sensitivity", damage_exponents.sensitivity),
+      KNEELOAD_KEY("model.knee.angular_accel_sigma_radps2", knee.angular_accel_sigma),
+      KNEELOAD_KEY("model.knee.gyro_sigma_dps", knee.gyro_sigma_radps),
+      KNEELOAD_KEY("model.knee.accel_angle_sigma_deg", knee.accel_angle_sigma_rad),
+      KNEELOAD_KEY("model.knee.sleeve_angle_sigma_deg", knee.sleeve_angle_sigma_rad),
+      KNEELOAD_KEY("model.knee.accel_norm_diff_max_g", knee.accel_norm_diff_max_g),
+      KNEELOAD_KEY("model.knee.gate_chi2", knee.gate_chi2),
+      KNEELOAD_KEY("model.knee.reacquire_after", knee.reacquire_after),
+      KNEELOAD_KEY("model.knee.max_dt_s", knee.max_dt_s),
+      KNEELOAD_KEY("model.shank.gyro_noise_density_dps", shank.gyro_noise_density),
+      KNEELOAD_KEY("model.shank.tilt_sigma_deg", shank.tilt_sigma_rad),
+      KNEELOAD_KEY("model.shank.quasi_static_tol_g", shank.quasi_static_tol_g),
+      KNEELOAD_KEY("model.shank.gate_chi2", shank.gate_chi2),
+      KNEELOAD_KEY("model.shank.reacquire_after", shank.reacquire_after),
+      KNEELOAD_KEY("model.shank.max_dt_s", shank.max_dt_s),
+      KNEELOAD_KEY("model.force.rate_noise_sigma_bwps2", force.rate_noise_sigma),
+      KNEELOAD_KEY("model.force.force_sigma_bw", force.force_sigma_bw),
+      KNEELOAD_KEY("model.force.gate_chi2", force.gate_chi2),
+      KNEELOAD_KEY("model.force.reacquire_after", force.reacquire_after),
+      KNEELOAD_KEY("model.force.max_dt_s", force.max_dt_s),
+      KNEELOAD_KEY("model.calibration.time_constant_s", calibration.time_constant_s),
+      KNEELOAD_KEY("model.calibration.min_gain", calibration.min_gain),
+      KNEELOAD_KEY("model.calibration.max_gain", calibration.max_gain),
+      KNEELOAD_KEY("model.calibration.min_stride_s", calibration.min_stride_s),
+      KNEELOAD_KEY("model.calibration.max_stride_s", calibration.max_stride_s),
+      KNEELOAD_KEY("model.calibration.min_steady_s", calibration.min_steady_s),
+      KNEELOAD_KEY("model.calibration.convergence_window_s", calibration.convergence_window_s),
+      KNEELOAD_KEY("model.calibration.convergence_tolerance", calibration.convergence_tolerance),
+      KNEELOAD_KEY("model.loading_rate.impact_search_fraction",
+                   loading_rate.impact_search_fraction),
+      KNEELOAD_KEY("model.loading_rate.impact_min_drop_bw", loading_rate.impact_min_drop_bw),
+      KNEELOAD_KEY("model.loading_rate.no_ip_window_start", loading_rate.no_ip_window_start),
+      KNEELOAD_KEY("model.loading_rate.no_ip_window_end", loading_rate.no_ip_window_end),
+      KNEELOAD_KEY("model.session_load.damage_reference_stress_mpa",
+                   session_load.damage_reference_stress_mpa),
+      KNEELOAD_KEY("model.trends.rolling_window_s", trends.rolling_window_s),
+      KNEELOAD_KEY("model.trends.baseline_start_s", trends.baseline_start_s),
+      KNEELOAD_KEY("model.trends.baseline_end_s", trends.baseline_end_s),
+      KNEELOAD_KEY("model.trends.baseline_min_steps", trends.baseline_min_steps),
+      KNEELOAD_KEY("model.trends.rolling_capacity_steps", trends.rolling_capacity_steps),
+      KNEELOAD_KEY("model.trends.baseline_capacity_steps", trends.baseline_capacity_steps),
+      KNEELOAD_KEY("model.clock.window_ms", clock.reorder.window_us),
+      KNEELOAD_KEY("model.clock.capacity", clock.reorder.capacity),
+      KNEELOAD_KEY("model.clock.jump_threshold_ms", clock.aligners[0].jump_threshold_us),
+      KNEELOAD_KEY("model.clock.jump_confirm_frames", clock.aligners[0].jump_confirm_frames),
+      KNEELOAD_KEY("model.clock.lock_span_s", clock.aligners[0].lock_span_us),
+      KNEELOAD_KEY("model.clock.min_latency_ms", clock.aligners[0].min_latency_us),
+      KNEELOAD_KEY("model.clock.max_drift_ppm", clock.aligners[0].max_drift_ppm),
+      KNEELOAD_KEY("rules.max_gap_s", rules.max_gap_s),
+      KNEELOAD_KEY("rules.min_rolling_steps", rules.min_rolling_steps),
+      KNEELOAD_KEY("rules.r1_pfj_overload.persist_s", rules.pfj_overload.timing.persist_s),
+      KNEELOAD_KEY("rules.r1_pfj_overload.clear_hold_s", rules.pfj_overload.timing.clear_hold_s),
+      KNEELOAD_KEY("rules.r1_pfj_overload.cooldown_s", rules.pfj_overload.timing.cooldown_s),
+      KNEELOAD_KEY("rules.r1_pfj_overload.onset_rel", rules.pfj_overload.onset_rel),
+      KNEELOAD_KEY("rules.r1_pfj_overload.clear_rel", rules.pfj_overload.clear_rel),
+      KNEELOAD_KEY("rules.r2_low_cadence.persist_s", rules.low_cadence.timing.persist_s),
+      KNEELOAD_KEY("rules.r2_low_cadence.clear_hold_s", rules.low_cadence.timing.clear_hold_s),
+      KNEELOAD_KEY("rules.r2_low_cadence.cooldown_s", rules.low_cadence.timing.cooldown_s),
+      KNEELOAD_KEY("rules.r2_low_cadence.cadence_spm", rules.low_cadence.cadence_spm),
+      KNEELOAD_KEY("rules.r2_low_cadence.cadence_clear_spm", rules.low_cadence.cadence_clear_spm),
+      KNEELOAD_KEY("rules.r2_low_cadence.min_speed_mps", rules.low_cadence.min_speed_mps),
+      KNEELOAD_KEY("rules.r2_low_cadence.preferred_fraction", rules.low_cadence.preferred_fraction),
+      KNEELOAD_KEY("rules.r2_low_cadence.preferred_clear_fraction",
+                   rules.low_cadence.preferred_clear_fraction),
+      KNEELOAD_KEY("rules.r2_low_cadence.peak_flexion_deg", rules.low_cadence.peak_flexion_deg),
+      KNEELOAD_KEY("rules.r2_low_cadence.peak_flexion_clear_deg",
+                   rules.low_cadence.peak_flexion_clear_deg),
+      KNEELOAD_KEY("rules.r3_impact.persist_s", rules.impact.timing.persist_s),
+      KNEELOAD_KEY("rules.r3_impact.clear_hold_s", rules.impact.timing.clear_hold_s),
+      KNEELOAD_KEY("rules.r3_impact.cooldown_s", rules.impact.timing.cooldown_s),
+      KNEELOAD_KEY("rules.r3_impact.valr_bw_per_s", rules.impact.valr_bw_per_s),
+      KNEELOAD_KEY("rules.r3_impact.valr_clear_bw_per_s", rules.impact.valr_clear_bw_per_s),
+      KNEELOAD_KEY("rules.r3_impact.min_force_rate_hz", rules.impact.min_force_rate_hz),
+      KNEELOAD_KEY("rules.r3_impact.onset_rel", rules.impact.onset_rel),
+      KNEELOAD_KEY("rules.r3_impact.clear_rel", rules.impact.clear_rel),
+      KNEELOAD_KEY("rules.r3_impact.pta_g", rules.impact.pta_g),
+      KNEELOAD_KEY("rules.r3_impact.pta_clear_g", rules.impact.pta_clear_g),
+      KNEELOAD_KEY("rules.r3_impact.min_pta_rate_hz", rules.impact.min_pta_rate_hz),
+      KNEELOAD_KEY("rules.r4_session_spike.persist_s", rules.session_spike.timing.persist_s),
+      KNEELOAD_KEY("rules.r4_session_spike.clear_hold_s", rules.session_spike.timing.clear_hold_s),
+      KNEELOAD_KEY("rules.r4_session_spike.cooldown_s", rules.session_spike.timing.cooldown_s),
+      KNEELOAD_KEY("rules.r4_session_spike.info_ratio", rules.session_spike.info_ratio),
+      KNEELOAD_KEY("rules.r4_session_spike.warn_ratio", rules.session_spike.warn_ratio),
+      KNEELOAD_KEY("rules.r4_session_spike.high_ratio", rules.session_spike.high_ratio),
+      KNEELOAD_KEY("rules.r4_session_spike.clear_ratio", rules.session_spike.clear_ratio),
+      KNEELOAD_KEY("rules.r5_weekly_jump.persist_s", rules.weekly_jump.timing.persist_s),
+      KNEELOAD_KEY("rules.r5_weekly_jump.clear_hold_s", rules.weekly_jump.timing.clear_hold_s),
+      KNEELOAD_KEY("rules.r5_weekly_jump.cooldown_s", rules.weekly_jump.timing.cooldown_s),
+      KNEELOAD_KEY("rules.r5_weekly_jump.onset_ratio", rules.weekly_jump.onset_ratio),
+      KNEELOAD_KEY("rules.r5_weekly_jump.clear_ratio", rules.weekly_jump.clear_ratio),
+      KNEELOAD_KEY("rules.r5_weekly_jump.min_reference_km", rules.weekly_jump.min_reference_km),
+      KNEELOAD_KEY("rules.r6_itbs_pattern.persist_s", rules.itbs_pattern.timing.persist_s),
+      KNEELOAD_KEY("rules.r6_itbs_pattern.clear_hold_s", rules.itbs_pattern.timing.clear_hold_s),
+      KNEELOAD_KEY("rules.r6_itbs_pattern.cooldown_s", rules.itbs_pattern.timing.cooldown_s),
+      KNEELOAD_KEY("rules.r6_itbs_pattern.ic_min_deg", rules.itbs_pattern.ic_min_deg),
+      KNEELOAD_KEY("rules.r6_itbs_pattern.ic_max_deg", rules.itbs_pattern.ic_max_deg),
+      KNEELOAD_KEY("rules.r6_itbs_pattern.ic_margin_deg", rules.itbs_pattern.ic_margin_deg),
+      KNEELOAD_KEY("rules.r6_itbs_pattern.onset_rel", rules.itbs_pattern.onset_rel),
+      KNEELOAD_KEY("rules.r6_itbs_pattern.clear_rel", rules.itbs_pattern.clear_rel),
+      KNEELOAD_KEY("rules.r6_itbs_pattern.min_increase_s", rules.itbs_pattern.min_increase_s),
+      KNEELOAD_KEY("rules.r6_itbs_pattern.decline_fraction", rules.itbs_pattern.decline_fraction),
+      KNEELOAD_KEY("rules.r7_fatigue_drift.persist_s", rules.fatigue_drift.timing.persist_s),
+      KNEELOAD_KEY("rules.r7_fatigue_drift.clear_hold_s", rules.fatigue_drift.timing.clear_hold_s),
+      KNEELOAD_KEY("rules.r7_fatigue_drift.cooldown_s", rules.fatigue_drift.timing.cooldown_s),
+      KNEELOAD_KEY("rules.r7_fatigue_drift.min_changes", rules.fatigue_drift.min_changes),
+      KNEELOAD_KEY("rules.r7_fatigue_drift.contact_time_rel", rules.fatigue_drift.contact_time_rel),
+      KNEELOAD_KEY("rules.r7_fatigue_drift.contact_time_clear_rel",
+                   rules.fatigue_drift.contact_time_clear_rel),
+      KNEELOAD_KEY("rules.r7_fatigue_drift.cadence_rel", rules.fatigue_drift.cadence_rel),
+      KNEELOAD_KEY("rules.r7_fatigue_drift.cadence_clear_rel",
+                   rules.fatigue_drift.cadence_clear_rel),
+      KNEELOAD_KEY("rules.r7_fatigue_drift.impact_rel", rules.fatigue_drift.impact_rel),
+      KNEELOAD_KEY("rules.r7_fatigue_drift.impact_clear_rel", rules.fatigue_drift.impact_clear_rel),
+      KNEELOAD_KEY("rules.r7_fatigue_drift.knee_ic_deg", rules.fatigue_drift.knee_ic_deg),
+      KNEELOAD_KEY("rules.r7_fatigue_drift.knee_ic_clear_deg",
+                   rules.fatigue_drift.knee_ic_clear_deg),
+      KNEELOAD_KEY("rules.r7_fatigue_drift.timing_si_pp", rules.fatigue_drift.timing_si_pp),
+      KNEELOAD_KEY("rules.r7_fatigue_drift.timing_si_clear_pp",
+                   rules.fatigue_drift.timing_si_clear_pp),
+      KNEELOAD_KEY("rules.r7_fatigue_drift.max_speed_change_rel",
+                   rules.fatigue_drift.max_speed_change_rel),
+      KNEELOAD_KEY("rules.r8_asymmetry.persist_s", rules.asymmetry.timing.persist_s),
+      KNEELOAD_KEY("rules.r8_asymmetry.clear_hold_s", rules.asymmetry.timing.clear_hold_s),
+      KNEELOAD_KEY("rules.r8_asymmetry.cooldown_s", rules.asymmetry.timing.cooldown_s),
+      KNEELOAD_KEY("rules.r8_asymmetry.contact_time_si_pct", rules.asymmetry.contact_time_si_pct),
+      KNEELOAD_KEY("rules.r8_asymmetry.contact_time_si_clear_pct",
+                   rules.asymmetry.contact_time_si_clear_pct),
+      KNEELOAD_KEY("rules.r8_asymmetry.step_time_si_pct", rules.asymmetry.step_time_si_pct),
+      KNEELOAD_KEY("rules.r8_asymmetry.step_time_si_clear_pct",
+                   rules.asymmetry.step_time_si_clear_pct),
+      KNEELOAD_KEY("rules.r8_asymmetry.peak_force_si_pct", rules.asymmetry.peak_force_si_pct),
+      KNEELOAD_KEY("rules.r8_asymmetry.peak_force_si_clear_pct",
+                   rules.asymmetry.peak_force_si_clear_pct),
+      KNEELOAD_KEY("rules.r8_asymmetry.valr_si_pct", rules.asymmetry.valr_si_pct),
+      KNEELOAD_KEY("rules.r8_asymmetry.valr_si_clear_pct", rules.asymmetry.valr_si_clear_pct),
+      KNEELOAD_KEY("rules.r8_asymmetry.knee_peak_diff_deg", rules.asymmetry.knee_peak_diff_deg),
+      KNEELOAD_KEY("rules.r8_asymmetry.knee_peak_diff_clear_deg",
+                   rules.asymmetry.knee_peak_diff_clear_deg),
+      KNEELOAD_KEY("rules.r9_shoes.km_persist_s", rules.shoes.km_timing.persist_s),
+      KNEELOAD_KEY("rules.r9_shoes.km_clear_hold_s", rules.shoes.km_timing.clear_hold_s),
+      KNEELOAD_KEY("rules.r9_shoes.km_cooldown_s", rules.shoes.km_timing.cooldown_s),
+      KNEELOAD_KEY("rules.r9_shoes.warn_km", rules.shoes.warn_km),
+      KNEELOAD_KEY("rules.r9_shoes.high_km", rules.shoes.high_km),
+      KNEELOAD_KEY("rules.r9_shoes.drift_persist_s", rules.shoes.drift_timing.persist_s),
+      KNEELOAD_KEY("rules.r9_shoes.drift_clear_hold_s", rules.shoes.drift_timing.clear_hold_s),
+      KNEELOAD_KEY("rules.r9_shoes.drift_cooldown_s", rules.shoes.drift_timing.cooldown_s),
+      KNEELOAD_KEY("rules.r9_shoes.impact_rel", rules.shoes.impact_rel),
+      KNEELOAD_KEY("rules.r9_shoes.impact_clear_rel", rules.shoes.impact_clear_rel),
+      KNEELOAD_KEY("rules.r9_shoes.medial_cop_shift_mm", rules.shoes.medial_cop_shift_m),
+      KNEELOAD_KEY("rules.r9_shoes.medial_cop_shift_clear_mm",
+                   rules.shoes.medial_cop_shift_clear_m),
+      KNEELOAD_KEY("rules.r9_shoes.cop_min_steps", rules.shoes.cop_min_steps),
+      KNEELOAD_KEY("rules.r9_shoes.midfoot_pressure_rel", rules.shoes.midfoot_pressure_rel),
+      KNEELOAD_KEY("rules.r9_shoes.midfoot_pressure_clear_rel",
+                   rules.shoes.midfoot_pressure_clear_rel),
+      KNEELOAD_KEY("rules.r9_shoes.max_speed_change_rel", rules.shoes.max_speed_change_rel),
+      KNEELOAD_KEY("rules.r10_pain.persist_s", rules.pain.timing.persist_s),
+      KNEELOAD_KEY("rules.r10_pain.clear_hold_s", rules.pain.timing.clear_hold_s),
+      KNEELOAD_KEY("rules.r10_pain.cooldown_s", rules.pain.timing.cooldown_s),
+      KNEELOAD_KEY("rules.r10_pain.high_score", rules.pain.high_score),
+      KNEELOAD_KEY("rules.r10_pain.lateral_min_score", rules.pain.lateral_min_score),
+      KNEELOAD_KEY("rules.faults.dropout_persist_s", rules.faults.dropout_timing.persist_s),
+      KNEELOAD_KEY("rules.faults.dropout_clear_hold_s", rules.faults.dropout_timing.clear_hold_s),
+      KNEELOAD_KEY("rules.faults.dropout_cooldown_s", rules.faults.dropout_timing.cooldown_s),
+      KNEELOAD_KEY("rules.faults.saturation_persist_s", rules.faults.saturation_timing.persist_s),
+      KNEELOAD_KEY("rules.faults.saturation_clear_hold_s",
+                   rules.faults.saturation_timing.clear_hold_s),
+      KNEELOAD_KEY("rules.faults.saturation_cooldown_s", rules.faults.saturation_timing.cooldown_s),
+      KNEELOAD_KEY("rules.faults.cell_full_scale_kpa", rules.faults.cell_full_scale_pa),
+      KNEELOAD_KEY("rules.faults.saturation_fraction", rules.faults.saturation_fraction),
+      KNEELOAD_KEY("rules.faults.saturation_min_samples", rules.faults.saturation_min_samples),
+      KNEELOAD_KEY("rules.faults.stuck_persist_s", rules.faults.stuck_timing.persist_s),
+      KNEELOAD_KEY("rules.faults.stuck_clear_hold_s", rules.faults.stuck_timing.clear_hold_s),
+      KNEELOAD_KEY("rules.faults.stuck_cooldown_s", rules.faults.stuck_timing.cooldown_s),
+      KNEELOAD_KEY("rules.faults.stuck_s", rules.faults.stuck_s),
+      KNEELOAD_KEY("rules.faults.stuck_tolerance_pa", rules.faults.stuck_tolerance_pa),
+      KNEELOAD_KEY("rules.faults.stuck_min_other_changes", rules.faults.stuck_min_other_changes),
+      KNEELOAD_KEY("rules.faults.stuck_zero_pa", rules.faults.stuck_zero_pa),
+      KNEELOAD_KEY("rules.faults.clock_quiet_s", rules.faults.clock_quiet_s),
+  };
+  return keys;
+}
+#undef KNEELOAD_KEY
+
+std::string read_source_file(const std::string& relative) {
+  std::ifstream in(std::string(KNEELOAD_SOURCE_DIR) + "/" + relative);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// "table.key" for every `key = value` line of the example config, under its [table] header
+// ([[array]] tables are skipped: they are records, not settings).
+std::set<std::string> example_keys() {
+  std::istringstream in(read_source_file("deploy/config/kneeloadd.example.toml"));
+  std::set<std::string> keys;
+  std::string table;
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("[[")) {
+      table.clear();
+    } else if (line.starts_with("[")) {
+      table = line.substr(1, line.find(']') - 1);
+    } else if (!table.empty() && !line.empty() && line[0] != '#') {
+      const std::size_t eq = line.find(" =");
+      if (eq != std::string::npos) keys.insert(table + "." + line.substr(0, eq));
+    }
+  }
+  return keys;
+}
+
+// The keys the parser allows in `table`, read from its refusal of an unknown key.
+std::vector<std::string> allowed_keys(const std::string& table) {
+  try {
+    parse("[" + table + "]\nno_such_key = 1\n");
+  } catch (const ConfigError& e) {
+    const std::string& r = e.reason();
+    const std::string head = "expected one of ";
+    const std::size_t end = r.find(" in [");
+    if (!r.starts_with(head) || end == std::string::npos) return {};
+    std::vector<std::string> keys;
+    std::istringstream list(r.substr(head.size(), end - head.size()));
+    for (std::string k; std::getline(list, k, ',');) keys.push_back(k.substr(k[0] == ' ' ? 1 : 0));
+    return keys;
+  }
+  return {};
+}
+
+const std::vector<std::string> kModelTables{
+    "model",         "model.knee",        "model.shank",          "model.force",
+    "model.calibration", "model.loading_rate", "model.session_load", "model.trends",
+    "model.clock",   "rules",             "rules.r1_pfj_overload", "rules.r2_low_cadence",
+    "rules.r3_impact", "rules.r4_session_spike", "rules.r5_weekly_jump",
+    "rules.r6_itbs_pattern", "rules.r7_fatigue_drift", "rules.r8_asymmetry", "rules.r9_shoes",
+    "rules.r10_pain", "rules.faults"};
+
+TEST(ConfigModelKeys, TheKeyListIsExactlyWhatTheParserAllows) {
+  std::set<std::string> listed;
+  for (const ModelKey& k : model_keys()) listed.insert(k.key);
+  const std::set<std::string> tables(kModelTables.begin(), kModelTables.end());
+  std::set<std::string> allowed;
+  for (const std::string& table : kModelTables) {
+    const std::vector<std::string> keys = allowed_keys(table);
+    EXPECT_FALSE(keys.empty()) << "could not read the allowed keys of [" << table << "]";
+    for (const std::string& k : keys) {
+      if (tables.count(table + "." + k) == 0) allowed.insert(table + "." + k);
+    }
+  }
+  for (const std::string& k : allowed) EXPECT_EQ(listed.count(k), 1u) << k << " is not listed";
+  for (const std::string& k : listed) EXPECT_EQ(allowed.count(k), 1u) << k << " is not parsed";
+}
+
+TEST(ConfigModelKeys, TheExampleSetsEveryKeyToTheCodeDefault) {
+  const std::set<std::string> in_example = example_keys();
+  const Config c = load_config(kExamplePath);
+  const ModelParams d;
+  for (const ModelKey& k : model_keys()) {
+    EXPECT_EQ(in_example.count(k.key), 1u) << k.key << " is missing from the example config";
+    EXPECT_EQ(k.field(c.model), k.field(d)) << k.key << ": the example's value (in the field's "
+                                            << "unit), then the C++ default";
+  }
+}
+
+TEST(ConfigModelKeys, TheReadmeKeysTableHasARowForEveryKey) {
+  const std::string readme = read_source_file("README.md");
+  const std::size_t begin = readme.find("### Keys");
+  ASSERT_NE(begin, std::string::npos) << "README.md has no \"### Keys\" section";
+  const std::string table = readme.substr(begin, readme.find("\n### ", begin + 1) - begin);
+  for (const ModelKey& k : model_keys()) {
+    EXPECT_TRUE(table.find("| `" + std::string(k.key) + "` |") != std::string::npos)
+        << k.key << " has no row in the README's Keys table";
+  }
+}
+
+TEST(ConfigModelKeys, EveryAlignerSlotGetsTheClockKeys) {
+  const Config c = parse("[model.clock]\njump_threshold_ms = 80\nmin_latency_ms = 2.5\n");
+  for (const fusion::AlignerParams& a : c.model.clock.aligners) {
+    EXPECT_EQ(a.jump_threshold_us, 80'000);
+    EXPECT_EQ(a.min_latency_us, 2'500);
+    EXPECT_EQ(a.bucket_us, fusion::AlignerParams{}.bucket_us) << "an internal field changed";
+  }
+}
+
+TEST(ConfigModelKeys, AnglesAreConfiguredInDegreesAndStoredInRadians) {
+  const Config c = parse("[model.knee]\naccel_angle_sigma_deg = 45\ngyro_sigma_dps = 18\n"
+                         "[model.shank]\ntilt_sigma_deg = 4.5\n");
+  EXPECT_NEAR(c.model.knee.accel_angle_sigma_rad, std::numbers::pi / 4.0, 1e-15);
+  EXPECT_NEAR(c.model.knee.gyro_sigma_radps, std::numbers::pi / 10.0, 1e-15);
+  EXPECT_NEAR(c.model.shank.tilt_sigma_rad, std::numbers::pi / 40.0, 1e-15);
+}
+
+TEST(ConfigModelKeys, AreaModelNamesMapToTheModels) {
+  EXPECT_EQ(parse("[model]\npfj_area_model = \"mri-female\"\n").model.area_model,
+            fusion::ContactAreaModel::kMriFemale);
+  EXPECT_EQ(parse("[model]\npfj_area_model = \"quadratic-powers\"\n").model.area_model,
+            fusion::ContactAreaModel::kQuadraticPowers);
+  EXPECT_EQ(parse("[model]\npfj_area_model = \"mri-male\"\n").model.area_model,
+            fusion::ContactAreaModel::kMriMale);
+}
+
+TEST(ConfigModelKeys, DamageExponentsReachTheModelIdAndTheDamageIndex) {
+  const Config c = parse("[model]\ndamage_exponent = 3\ndamage_exponent_sensitivity = 6\n");
+  EXPECT_EQ(c.model.damage_exponents.primary, 3.0);
+  EXPECT_EQ(c.model.damage_exponents.sensitivity, 6.0);
+  EXPECT_EQ(c.model.session_load.damage_exponents.primary, 3.0);
+  EXPECT_EQ(c.model.session_load.damage_exponents.sensitivity, 6.0);
+}
+
+TEST(ConfigRules, AChangedThresholdReachesTheRuleParams) {
+  const Config c = parse(
+      "[rules]\nmin_rolling_steps = 30\n"
+      "[rules.r1_pfj_overload]\nonset_rel = 0.25\nclear_rel = 0.2\npersist_s = 60\n"
+      "[rules.r9_shoes]\nmedial_cop_shift_mm = 4\nmedial_cop_shift_clear_mm = 2.5\n"
+      "[rules.faults]\ncell_full_scale_kpa = 600\n");
+  const fusion::RiskRuleParams& r = c.model.rules;
+  EXPECT_EQ(r.min_rolling_steps, 30);
+  EXPECT_EQ(r.pfj_overload.onset_rel, 0.25);
+  EXPECT_EQ(r.pfj_overload.clear_rel, 0.2);
+  EXPECT_EQ(r.pfj_overload.timing.persist_s, 60.0);
+  EXPECT_EQ(r.pfj_overload.timing.cooldown_s, fusion::kGaitRuleTiming.cooldown_s)
+      << "an unset timing key keeps its default";
+  EXPECT_EQ(r.shoes.medial_cop_shift_m, 0.004);
+  EXPECT_EQ(r.shoes.medial_cop_shift_clear_m, 0.0025);
+  EXPECT_EQ(r.faults.cell_full_scale_pa, 600e3);
+  EXPECT_EQ(r.low_cadence.cadence_spm, fusion::LowCadenceParams{}.cadence_spm);
+}
+
+TEST(ConfigRules, PainHighScoreMayBeGivenUnderEitherNameOrBothAlike) {
+  const Config old_name = parse("[model]\npain_high_score = 5\n");
+  EXPECT_EQ(old_name.model.rules.pain.high_score, 5);
+  EXPECT_EQ(old_name.model.pain_high_score, 5);
+  const Config new_name = parse("[rules.r10_pain]\nhigh_score = 6\n");
+  EXPECT_EQ(new_name.model.rules.pain.high_score, 6);
+  EXPECT_EQ(new_name.model.pain_high_score, 6);
+  const Config both = parse("[model]\npain_high_score = 4\n[rules.r10_pain]\nhigh_score = 4\n");
+  EXPECT_EQ(both.model.rules.pain.high_score, 4);
+}
+
+TEST(ConfigRules, ConflictingPainHighScoresAreRefused) {
+  EXPECT_TRUE(Refused("[model]\npain_high_score = 3\n[rules.r10_pain]\nhigh_score = 5\n",
+                      "rules.r10_pain.high_score",
+                      {"expected the same score as model.pain_high_score (3)", "got 5"}));
+}
+
+TEST(ConfigRules, UnknownKeyInARuleTableIsRefusedWithItsKeys) {
+  EXPECT_TRUE(Refused("[rules.r2_low_cadence]\ncadence = 160\n", "rules.r2_low_cadence.cadence",
+                      {"expected one of persist_s, clear_hold_s, cooldown_s, cadence_spm",
+                       "in [rules.r2_low_cadence]", "got unknown key \"cadence\""}));
+  EXPECT_TRUE(Refused("[rules.r11_sleep]\nx = 1\n", "rules.r11_sleep",
+                      {"r10_pain, faults in [rules]", "got unknown table [rules.r11_sleep]"}));
+  EXPECT_TRUE(Refused("[model.knee]\nstanding_angle_deg = 3\n", "model.knee.standing_angle_deg",
+                      {"in [model.knee]", "got unknown key"}));
+  EXPECT_TRUE(Refused("[rules.faults]\npersist_s = 1\n", "rules.faults.persist_s",
+                      {"dropout_persist_s", "got unknown key \"persist_s\""}));
+}
+
+TEST(ConfigRules, InvertedHysteresisIsRefused) {
+  // Fires above: the clear threshold must not exceed the onset threshold.
+  EXPECT_TRUE(Refused("[rules.r1_pfj_overload]\nonset_rel = 0.15\nclear_rel = 0.2\n",
+                      "rules.r1_pfj_overload.clear_rel",
+                      {"expected a number <= onset_rel (0.15)", "(hysteresis)", "got 0.2"}));
+  // Only the onset given: it is blamed, and the clear default named as such.
+  EXPECT_TRUE(Refused("[rules.r3_impact]\nvalr_bw_per_s = 55\n", "rules.r3_impact.valr_bw_per_s",
+                      {"expected a number >= valr_clear_bw_per_s (60, its default)", "got 55"}));
+  // Fires below (low cadence): the clear threshold must not be below the onset threshold.
+  EXPECT_TRUE(Refused("[rules.r2_low_cadence]\ncadence_spm = 170\ncadence_clear_spm = 165\n",
+                      "rules.r2_low_cadence.cadence_clear_spm",
+                      {"expected a number >= cadence_spm (170)", "fires below", "got 165"}));
+  EXPECT_TRUE(Refused("[rules.r7_fatigue_drift]\ncadence_clear_rel = -0.05\n",
+                      "rules.r7_fatigue_drift.cadence_clear_rel",
+                      {">= cadence_rel (-0.03, its default)", "got -0.05"}));
+  EXPECT_TRUE(Refused("[rules.r9_shoes]\nmedial_cop_shift_clear_mm = 4\n",
+                      "rules.r9_shoes.medial_cop_shift_clear_mm",
+                      {"<= medial_cop_shift_mm (3, its default)", "got 4"}));
+  EXPECT_TRUE(Refused("[rules.r4_session_spike]\nclear_ratio = 1.2\n",
+                      "rules.r4_session_spike.clear_ratio", {"<= info_ratio (1.1", "got 1.2"}));
+  // Equal thresholds are allowed: no hysteresis band, not an inverted one.
+  EXPECT_NO_THROW(parse("[rules.r8_asymmetry]\nvalr_si_pct = 20\nvalr_si_clear_pct = 20\n"));
+}
+
+TEST(ConfigRules, MisorderedBandsAndRangesAreRefused) {
+  EXPECT_TRUE(Refused("[model]\nmidfoot_x_min = 0.7\n", "model.midfoot_x_min",
+                      {"expected a number < midfoot_x_max (0.6, its default)", "got 0.7"}));
+  EXPECT_TRUE(Refused("[model]\nmidfoot_x_min = 0.5\nmidfoot_x_max = 0.5\n",
+                      "model.midfoot_x_max",
+                      {"expected a number > midfoot_x_min (0.5)", "got 0.5"}));
+  EXPECT_TRUE(Refused("[rules.r4_session_spike]\nwarn_ratio = 2.5\n",
+                      "rules.r4_session_spike.warn_ratio",
+                      {"expected a number <= high_ratio (2, its default)", "got 2.5"}));
+  EXPECT_TRUE(Refused("[rules.r6_itbs_pattern]\nic_min_deg = 30\nic_max_deg = 20\n",
+                      "rules.r6_itbs_pattern.ic_max_deg", {"> ic_min_deg (30)", "got 20"}));
+  EXPECT_TRUE(Refused("[rules.r9_shoes]\nhigh_km = 500\n", "rules.r9_shoes.high_km",
+                      {">= warn_km (600, its default)", "got 500"}));
+  EXPECT_TRUE(Refused("[model.loading_rate]\nno_ip_window_start = 0.2\n",
+                      "model.loading_rate.no_ip_window_start", {"< no_ip_window_end", "got 0.2"}));
+  EXPECT_TRUE(Refused("[model.calibration]\nmin_stride_s = 1.5\nmax_stride_s = 1.0\n",
+                      "model.calibration.max_stride_s", {"> min_stride_s (1.5)", "got 1"}));
+  EXPECT_TRUE(Refused("[model.trends]\nbaseline_start_s = 600\n", "model.trends.baseline_start_s",
+                      {"< baseline_end_s (480, its default)", "got 600"}));
+}
+
+TEST(ConfigRules, WindowsThatDoNotFitTheirBuffersAreRefused) {
+  EXPECT_TRUE(Refused("[model.trends]\nrolling_window_s = 600\n",
+                      "model.trends.rolling_capacity_steps",
+                      {"expected at least 1200 steps (rolling_window_s = 600 s", "got 512"}));
+  EXPECT_TRUE(Refused("[model.trends]\nbaseline_min_steps = 2000\n",
+                      "model.trends.baseline_min_steps",
+                      {"<= baseline_capacity_steps (1024)", "got 2000"}));
+  EXPECT_TRUE(Refused("[model.trends]\nrolling_window_s = 10\nrolling_capacity_steps = 16\n",
+                      "model.trends.rolling_capacity_steps",
+                      {"expected at least 20 steps", "got 16"}));
+  EXPECT_TRUE(Refused("[rules]\nmin_rolling_steps = 600\n", "rules.min_rolling_steps",
+                      {"<= model.trends.rolling_capacity_steps (512)", "got 600"}));
+}
+
+TEST(ConfigRules, BadAreaModelNameIsRefusedWithTheChoices) {
+  EXPECT_TRUE(Refused("[model]\npfj_area_model = \"mri\"\n", "model.pfj_area_model",
+                      {"expected \"mri-male\", \"mri-female\" or \"quadratic-powers\"",
+                       "got \"mri\""}));
+  EXPECT_TRUE(Refused("[model]\npfj_area_model = 1\n", "model.pfj_area_model",
+                      {"expected \"mri-male\"", "got 1 (an integer)"}));
+}
+
+TEST(ConfigRules, ModelSubTableGivenAsAValueIsRefused) {
+  EXPECT_TRUE(Refused("[model]\nknee = 3\n", "model.knee",
+                      {"expected a table [model.knee]", "got 3 (an integer)"}));
+  EXPECT_TRUE(Refused("rules = 1\n", "rules", {"expected a table [rules]"}));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Accepted configs
 
 TEST(ConfigParse, EmptyFileGivesTheDefaults) {
@@ -300,7 +767,7 @@ TEST(ConfigRefusal, UnknownNestedTableIsRefused) {
 TEST(ConfigRefusal, KeyOfAnotherDeviceKindIsRefused) {
   EXPECT_TRUE(Refused(runner("r01") + device("k", "knee", "left", "cell_areas_cm2 = [1.0]\n"),
                       "devices[0].cell_areas_cm2",
-                      {"thigh_axis, shank_axis for a knee device", "got unknown key"}));
+                      {"thigh_axis, shank_axis, thigh_sensor_m, shank_sensor_m for a knee device", "got unknown key"}));
   EXPECT_TRUE(Refused(runner("r01") + device("t", "treadmill", "", "force_gain = 1.0\n"),
                       "devices[0].force_gain", {"for a treadmill device"}));
 }
@@ -400,6 +867,49 @@ INSTANTIATE_TEST_SUITE_P(
                   "model.pain_high_score", "an integer 0..10", "11"},
         RangeCase{"PainScoreAsFloat", section("model", "pain_high_score = 3.5"),
                   "model.pain_high_score", "an integer 0..10", "3.5 (a float)"},
+        RangeCase{"IcExclusionTooLong", section("model", "accel_ic_exclusion_s = 0.6"),
+                  "model.accel_ic_exclusion_s", "a number 0..0.5 s", "0.6"},
+        RangeCase{"InsoleTooWide", section("model", "insole_width_m = 0.3"),
+                  "model.insole_width_m", "a number 0.04..0.2 m", "0.3"},
+        RangeCase{"DamageExponentBelowOne", section("model", "damage_exponent = 0.5"),
+                  "model.damage_exponent", "a number 1..20", "0.5"},
+        RangeCase{"DynamicCalibrationAsInteger", section("model", "dynamic_calibration = 1"),
+                  "model.dynamic_calibration", "a boolean", "1 (an integer)"},
+        RangeCase{"KneeGateBelowOne", section("model.knee", "gate_chi2 = 0.5"),
+                  "model.knee.gate_chi2", "a number 1..1000", "0.5"},
+        RangeCase{"KneeAccelSigmaTooWide", section("model.knee", "accel_angle_sigma_deg = 60"),
+                  "model.knee.accel_angle_sigma_deg", "a number 0.1..45 °", "60"},
+        RangeCase{"ShankToleranceTooWide", section("model.shank", "quasi_static_tol_g = 2"),
+                  "model.shank.quasi_static_tol_g", "a number 0.01..1 g", "2"},
+        RangeCase{"ForceReacquireZero", section("model.force", "reacquire_after = 0"),
+                  "model.force.reacquire_after", "an integer 1..100000", "0"},
+        RangeCase{"StressReferenceZero",
+                  section("model.session_load", "damage_reference_stress_mpa = 0"),
+                  "model.session_load.damage_reference_stress_mpa", "a number >0..100 MPa", "0"},
+        RangeCase{"ReorderWindowZero", section("model.clock", "window_ms = 0"),
+                  "model.clock.window_ms", "a number 1..10000 ms", "0"},
+        RangeCase{"ReorderCapacityTiny", section("model.clock", "capacity = 8"),
+                  "model.clock.capacity", "an integer 16..16777216", "8"},
+        RangeCase{"JumpThresholdBelowShifts", section("model.clock", "jump_threshold_ms = 4"),
+                  "model.clock.jump_threshold_ms", "a number 5..10000 ms", "4"},
+        RangeCase{"LockSpanBeyondHalfTheHistory", section("model.clock", "lock_span_s = 61"),
+                  "model.clock.lock_span_s", "a number 1..60 s", "61"},
+        RangeCase{"RuleGapTooShort", section("rules", "max_gap_s = 0.5"), "rules.max_gap_s",
+                  "a number 1..3600 s", "0.5"},
+        RangeCase{"PersistNegative", section("rules.r1_pfj_overload", "persist_s = -1"),
+                  "rules.r1_pfj_overload.persist_s", "a number 0..3600 s", "-1"},
+        RangeCase{"CadenceTooLow", section("rules.r2_low_cadence", "cadence_spm = 90"),
+                  "rules.r2_low_cadence.cadence_spm", "a number 100..240 spm", "90"},
+        RangeCase{"MinChangesSix", section("rules.r7_fatigue_drift", "min_changes = 6"),
+                  "rules.r7_fatigue_drift.min_changes", "an integer 1..5", "6"},
+        RangeCase{"SymmetryIndexAbove200", section("rules.r8_asymmetry", "valr_si_pct = 250"),
+                  "rules.r8_asymmetry.valr_si_pct", "a number 0..200 %", "250"},
+        RangeCase{"LateralPainZero", section("rules.r10_pain", "lateral_min_score = 0"),
+                  "rules.r10_pain.lateral_min_score", "an integer 1..10", "0"},
+        RangeCase{"RulesPainAboveTen", section("rules.r10_pain", "high_score = 11"),
+                  "rules.r10_pain.high_score", "an integer 0..10", "11"},
+        RangeCase{"SaturationFractionLow", section("rules.faults", "saturation_fraction = 0.4"),
+                  "rules.faults.saturation_fraction", "a number 0.5..1", "0.4"},
         RangeCase{"BodyMassTooLow", runner_key("body_mass_kg = 19.5"), "runners[0].body_mass_kg",
                   "a number 20..300 kg", "19.5"},
         RangeCase{"HeightTooTall", runner_key("height_m = 2.6"), "runners[0].height_m",
@@ -728,6 +1238,12 @@ TEST(ConfigReload, RegistryModelAndHealthChangesNeedNoRestart) {
   next.runners[0].params.body_mass_kg = 80.0;
   next.runners.push_back(RunnerConfig{"r03", {}, "", 0.0});
   next.model.refractory_s = 0.2;
+  next.model.rules.pfj_overload.onset_rel = 0.3;
+  next.model.rules.faults.stuck_s = 20.0;
+  next.model.loading_rate.no_ip_window_end = 0.15;
+  next.model.session_load.damage_reference_stress_mpa = 6.0;
+  next.model.area_model = fusion::ContactAreaModel::kMriFemale;
+  next.model.dynamic_calibration = false;
   next.stale_after_s = 10.0;
   const std::vector<std::string> changed = restart_only_changes(running, next);
   EXPECT_TRUE(changed.empty()) << "expected no restart-only change, got " << changed.size()
@@ -751,6 +1267,17 @@ TEST(ConfigReload, EachRestartOnlyKeyIsReportedAlone) {
       {"pipeline.max_devices", [](Config& c) { c.pipeline.max_devices = 100; }},
       {"pipeline.max_runners", [](Config& c) { c.pipeline.max_runners = 100; }},
       {"pipeline.max_stations", [](Config& c) { c.pipeline.max_stations = 100; }},
+      // Built once per runner session; RunnerSession::reconfigure() does not apply them.
+      {"model.knee", [](Config& c) { c.model.knee.gate_chi2 = 6.63; }},
+      {"model.shank", [](Config& c) { c.model.shank.quasi_static_tol_g = 0.2; }},
+      {"model.force", [](Config& c) { c.model.force.force_sigma_bw = 0.05; }},
+      {"model.calibration", [](Config& c) { c.model.calibration.time_constant_s = 30.0; }},
+      {"model.trends", [](Config& c) { c.model.trends.rolling_window_s = 60.0; }},
+      {"model.clock", [](Config& c) { c.model.clock.reorder.window_us = 200'000; }},
+      {"model.clock",
+       [](Config& c) {
+         for (fusion::AlignerParams& a : c.model.clock.aligners) a.jump_threshold_us = 80'000;
+       }},
   };
   const Config running = load_config(kExamplePath);
   for (const auto& [key, change] : cases) {
@@ -803,6 +1330,49 @@ kind = "console"
               std::string::npos)
         << e.what();
     EXPECT_NE(std::string(e.what()).find("got station \"st-b\""), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace kneeload::daemon
+
+namespace kneeload::daemon {
+namespace {
+
+TEST(ConfigKnee, SensorOffsetsAreReadAsPositionsNotNormalised) {
+  const Config c = parse_config(R"(
+[[runners]]
+id = "r1"
+
+[[devices]]
+id = "k"
+station = "s"
+runner = "r1"
+kind = "knee"
+side = "left"
+thigh_sensor_m = [0.0, 0.2, 0.01]
+shank_sensor_m = [0.0, -0.3, 0.0]
+)", "knee.toml");
+  ASSERT_EQ(c.devices.size(), 1u);
+  EXPECT_DOUBLE_EQ(c.devices[0].knee.thigh_sensor_m[1], 0.2);
+  EXPECT_DOUBLE_EQ(c.devices[0].knee.thigh_sensor_m[2], 0.01);
+  EXPECT_DOUBLE_EQ(c.devices[0].knee.shank_sensor_m[1], -0.3);
+  try {
+    parse_config(R"(
+[[runners]]
+id = "r1"
+
+[[devices]]
+id = "k"
+station = "s"
+runner = "r1"
+kind = "knee"
+side = "left"
+shank_sensor_m = [0.0, -1.5, 0.0]
+)", "far.toml");
+    FAIL() << "a sensor 1.5 m from the knee was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "devices[0].shank_sensor_m[1]") << e.what();
   }
 }
 
