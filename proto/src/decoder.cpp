@@ -30,6 +30,11 @@
 // Clock check. last_t_us is the t_us of the device's last accepted sample. Until a sample has
 // been accepted since the device was first seen or last restarted, it holds kNoClockYet, so the
 // first sample after a (re)start is never "backwards" whatever its epoch.
+//
+// Arrival time. A replay tool sets Frame.recorded_arrival_us to the arrival time recorded in the
+// original run; when it is non-zero it replaces the caller's receive time on every accepted
+// sample (and in the device's track), so whatever uses arrival times downstream sees the same
+// values at any replay speed. Live devices leave it 0 and get the receive time.
 #include <cassert>
 #include <climits>
 #include <cmath>
@@ -103,6 +108,7 @@ pb::ArenaOptions arena_options(char* block, std::size_t block_bytes) {
 struct FrameHeader {
   std::uint32_t protocol_version = 0;
   std::uint32_t seq = 0;
+  std::int64_t recorded_arrival_us = 0;  // 0: not a replay
   std::string_view device_id;  // points into the caller's bytes
 };
 
@@ -228,6 +234,14 @@ bool parse_frame(std::span<const std::byte> bytes, v1::Frame& frame, FrameHeader
         std::uint64_t v = 0;
         if (!in.varint(v)) return false;
         header.seq = static_cast<std::uint32_t>(v);
+        continue;
+      }
+      case WireFormatLite::MakeTag(v1::Frame::kRecordedArrivalUsFieldNumber,
+                                   WireFormatLite::WIRETYPE_VARINT): {
+        std::uint64_t v = 0;
+        if (!in.varint(v)) return false;
+        // int64 is two's complement in 64 bits on the wire: a negative value takes 10 bytes.
+        header.recorded_arrival_us = static_cast<std::int64_t>(v);
         continue;
       }
       case WireFormatLite::MakeTag(v1::Frame::kSamplesFieldNumber,
@@ -508,12 +522,15 @@ DecodeResult FrameDecoder::decode(std::span<const std::byte> bytes, std::size_t 
   }
 
   // 4. The frame is sequenced (see the file comment): the track advances whatever the samples.
+  // A replayed frame carries its original arrival time (see the file comment).
+  const std::int64_t arrival_us =
+      header.recorded_arrival_us != 0 ? header.recorded_arrival_us : arrival_t_us;
   if (restart) counters_.device_restarts.inc();
   if (missing_frames > 0) counters_.seq_gap_frames.add(missing_frames);
   if (!track.seen || restart) track.last_t_us = kNoClockYet;
   track.seen = true;
   track.last_seq = seq;
-  track.last_arrival_t_us = arrival_t_us;
+  track.last_arrival_t_us = arrival_us;
 
   // 5. Per sample: keep the good ones in frame order, count the others.
   for (const v1::Sample& s : frame->samples()) {
@@ -524,7 +541,8 @@ DecodeResult FrameDecoder::decode(std::span<const std::byte> bytes, std::size_t 
     }
     fusion::Sample& dst = out[static_cast<std::size_t>(result.accepted)];
     dst.device_t_us = s.t_us();
-    dst.arrival_t_us = arrival_t_us;
+    dst.arrival_t_us = arrival_us;
+    dst.receive_t_us = arrival_t_us;  // this process's clock, for latency only
     dst.device = info->device;
     dst.runner = info->runner;
     dst.station = info->station;

@@ -1,0 +1,187 @@
+// Test harness for kneeloadctl: runs the built binary as a child process with stdout and stderr
+// captured, next to real kneeloadd processes from ../integration/daemon_harness.hpp.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../integration/daemon_harness.hpp"
+
+namespace kneeload::testing {
+
+inline std::string ctl_binary() { return std::string(KNEELOAD_BINARY_DIR) + "/tools/ctl/kneeloadctl"; }
+
+// kneeloadctl ARGS… as a child process; stdout and stderr go to files in its own temp dir.
+// Killed (SIGKILL) on destruction if still running, so a failing test leaves nothing behind.
+class Ctl {
+ public:
+  explicit Ctl(const std::vector<std::string>& args)
+      : out_path_(dir_.path() / "stdout"), err_path_(dir_.path() / "stderr") {
+    std::vector<std::string> argv{ctl_binary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      const int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (out < 0 || err < 0 || ::dup2(out, STDOUT_FILENO) < 0 || ::dup2(err, STDERR_FILENO) < 0) std::_Exit(126);
+      std::vector<char*> raw;
+      for (const std::string& a : argv) raw.push_back(const_cast<char*>(a.c_str()));
+      raw.push_back(nullptr);
+      ::execv(raw[0], raw.data());
+      std::_Exit(127);
+    }
+  }
+  ~Ctl() {
+    if (pid_ > 0 && !code_) {
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+  }
+  Ctl(const Ctl&) = delete;
+  Ctl& operator=(const Ctl&) = delete;
+
+  // The exit code (128 + signal if killed), or nullopt if still running after `timeout`.
+  std::optional<int> wait(std::chrono::milliseconds timeout) {
+    if (code_) return code_;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return code_;
+      }
+      if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  bool running() { return !wait(0ms).has_value(); }
+  void signal(int signo) const { ::kill(pid_, signo); }
+  std::string out() const { return read_file(out_path_); }
+  std::string err() const { return read_file(err_path_); }
+  // Waits until stderr contains `text` (or the process ended).
+  bool wait_for_err(const std::string& text, std::chrono::milliseconds timeout) {
+    return eventually([&] { return err().find(text) != std::string::npos || !running(); }, timeout) &&
+           err().find(text) != std::string::npos;
+  }
+
+ private:
+  TempDir dir_;
+  fs::path out_path_, err_path_;
+  pid_t pid_ = -1;
+  std::optional<int> code_;
+};
+
+// Generous bound for a kneeloadctl run that should end by itself: a hang fails the test rather
+// than the suite's timeout, and no assertion depends on how fast it ran.
+inline constexpr auto kExitBound = 30s;
+
+constexpr double kCellAreaCm2 = 8.0;
+constexpr double kBodyWeightN = 70.0 * 9.80665;
+constexpr std::int64_t kT0Us = 1'000'000;
+
+struct TimedFrame {
+  std::int64_t t_us;  // first sample's device time: the frame's place in the stream
+  v1::Frame frame;
+};
+
+// `seconds` of running for station n, as daemon_test.cpp's send_running builds it: insoles at
+// 100 Hz in frames of 10 samples (a half-sine 2.5 BW contact of 0.25 s at 170 steps/min,
+// alternating feet), the treadmill at 10 Hz, and from the console a high pain report at 0.5 s
+// and a low one at `seconds` − 0.5 s (an R10 onset and its clear). Ordered by device time, as
+// live devices would deliver them.
+inline std::vector<TimedFrame> running_frames(int n, double seconds) {
+  const double hz = 100.0, step_s = 60.0 / 170.0, contact_s = 0.25;
+  std::vector<TimedFrame> frames;
+  for (int side = 0; side < 2; ++side) {
+    const std::string id = "s" + std::to_string(n) + (side == 0 ? "-L" : "-R");
+    const double offset = side * step_s;
+    std::uint32_t seq = 0;
+    v1::Frame f = frame(id, seq);
+    const int samples = static_cast<int>(seconds * hz);
+    for (int i = 0; i < samples; ++i) {
+      const double t = i / hz;
+      const double phase = std::fmod(t - offset + 2 * step_s * 100, 2 * step_s);
+      const double force = phase < contact_s ? 2.5 * kBodyWeightN * std::sin(M_PI * phase / contact_s) : 0.0;
+      add_insole(f, kT0Us + static_cast<std::int64_t>(std::llround(t * 1e6)), force, kCellAreaCm2);
+      if (f.samples_size() == 10) {
+        frames.push_back({f.samples(0).t_us(), f});
+        f = frame(id, ++seq);
+      }
+    }
+    if (f.samples_size() > 0) frames.push_back({f.samples(0).t_us(), f});
+  }
+  for (int i = 0; i < static_cast<int>(seconds * 10); ++i) {
+    v1::Frame tm = frame("s" + std::to_string(n) + "-tm", static_cast<std::uint32_t>(i));
+    add_treadmill(tm, kT0Us + i * 100'000, 3.3f);
+    frames.push_back({tm.samples(0).t_us(), tm});
+  }
+  const std::string console = "s" + std::to_string(n) + "-console";
+  v1::Frame high = frame(console, 0);
+  add_pain(high, kT0Us + 500'000, 7);
+  frames.push_back({high.samples(0).t_us(), high});
+  v1::Frame low = frame(console, 1);
+  add_pain(low, kT0Us + static_cast<std::int64_t>((seconds - 0.5) * 1e6), 1);
+  frames.push_back({low.samples(0).t_us(), low});
+  std::stable_sort(frames.begin(), frames.end(), [](const auto& a, const auto& b) { return a.t_us < b.t_us; });
+  return frames;
+}
+
+// A PUSH socket that never blocks a test for long.
+inline zmq::socket_t push_to(zmq::context_t& ctx, const std::string& endpoint) {
+  zmq::socket_t push(ctx, zmq::socket_type::push);
+  push.set(zmq::sockopt::sndtimeo, 5000);
+  push.set(zmq::sockopt::linger, 5000);
+  push.connect(endpoint);
+  return push;
+}
+
+// Collects until the daemon's status says it has received `frames` frames since start.
+inline bool wait_frames_received(Subscriber& sub, std::uint64_t frames, std::chrono::milliseconds timeout) {
+  return sub.collect_until([&](const auto&) {
+    const auto s = sub.last_status();
+    return s && s->frames_received() >= frames;
+  }, timeout);
+}
+
+// SIGTERM, then everything the daemon publishes up to its final (draining) status: by then
+// every accepted sample has been fused and its outputs published (README "Signals").
+inline bool drain(Daemon& daemon, Subscriber& sub) {
+  daemon.process().signal(SIGTERM);
+  return sub.collect_until([&](const auto&) {
+    const auto s = sub.last_status();
+    return s && s->draining();
+  }, 10s);
+}
+
+// Published state, step and risk payloads per topic with the header's wall-clock fields
+// (published_unix_us, latency_us) cleared: what must be equal between two runs of one input.
+inline std::map<std::string, std::vector<std::string>> deterministic_outputs(const std::vector<Received>& received) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const Received& r : received) {
+    const auto cleared = [&r](auto msg) {
+      if (!msg.ParseFromString(r.payload)) return std::string("<undecodable>");
+      msg.mutable_header()->clear_published_unix_us();
+      msg.mutable_header()->clear_latency_us();
+      return msg.SerializeAsString();
+    };
+    if (r.topic.rfind("state/", 0) == 0) out[r.topic].push_back(cleared(v1::FusedState{}));
+    if (r.topic.rfind("step/", 0) == 0) out[r.topic].push_back(cleared(v1::StepMetrics{}));
+    if (r.topic.rfind("risk/", 0) == 0) out[r.topic].push_back(cleared(v1::RiskEvent{}));
+  }
+  return out;
+}
+
+}  // namespace kneeload::testing

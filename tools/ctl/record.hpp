@@ -1,0 +1,10 @@
+// `kneeloadctl record`: see record.cpp and README "kneeloadctl".
+#pragma once
+
+#include "command.hpp"
+
+namespace kneeload::ctl {
+
+extern const Command kRecordCommand;
+
+}  // namespace kneeload::ctl
