@@ -256,6 +256,72 @@ TEST_F(FrameDecoderTest, MoreBytesThanWireSizeClaimsIsStillOversize) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Replay: Frame.recorded_arrival_us
+
+// Appends field 5 (recorded_arrival_us) as a varint, the way `kneeloadctl replay` stamps a
+// recorded frame without re-serialising it.
+std::string with_appended_arrival(std::string bytes, std::int64_t arrival_us) {
+  bytes.push_back(static_cast<char>(v1::Frame::kRecordedArrivalUsFieldNumber << 3));
+  auto v = static_cast<std::uint64_t>(arrival_us);
+  do {
+    const auto low = static_cast<std::uint8_t>(v & 0x7Fu);
+    v >>= 7;
+    bytes.push_back(static_cast<char>(v != 0 ? (low | 0x80u) : low));
+  } while (v != 0);
+  return bytes;
+}
+
+TEST_F(FrameDecoderTest, RecordedArrivalTimeReplacesTheReceiveTimeOnEverySample) {
+  v1::Frame f = make_frame(kInsoleLeftId, 1, {insole_sample(10), insole_sample(20)});
+  constexpr std::int64_t kRecorded = 987'654'321'000;
+  f.set_recorded_arrival_us(kRecorded);
+  const DecodeResult r = decode(f);
+  ASSERT_EQ(r.accepted, 2) << reject_counts(counters());
+  ASSERT_NE(kRecorded, arrival_t_us_);
+  EXPECT_EQ(out_[0].arrival_t_us, kRecorded) << "receive time was " << arrival_t_us_;
+  EXPECT_EQ(out_[1].arrival_t_us, kRecorded);
+  EXPECT_EQ(tracks_[kInsoleLeftDevice].last_arrival_t_us, kRecorded);
+  // The next live frame (field absent, i.e. 0) gets the receive time again.
+  ASSERT_EQ(decode(make_frame(kInsoleLeftId, 2, {insole_sample(30)})).accepted, 1);
+  EXPECT_EQ(out_[0].arrival_t_us, arrival_t_us_);
+  expect_no_rejections();
+}
+
+TEST_F(FrameDecoderTest, RecordedArrivalAppendedToTheBytesOverridesAnEarlierValue) {
+  v1::Frame f = make_frame(kConsoleId, 1, {pain_sample(5)});
+  f.set_recorded_arrival_us(111);
+  // Last value wins, as in protobuf; a negative int64 is a 10-byte varint.
+  for (const std::int64_t stamp : {std::int64_t{5'000'000'123}, std::int64_t{-42}}) {
+    const std::string bytes = with_appended_arrival(serialize(f), stamp);
+    v1::Frame reference;
+    ASSERT_TRUE(reference.ParseFromString(bytes));
+    ASSERT_EQ(reference.recorded_arrival_us(), stamp) << "the generated parser agrees";
+    ASSERT_EQ(decode_bytes(bytes).accepted, 1) << reject_counts(counters());
+    EXPECT_EQ(out_[0].arrival_t_us, stamp);
+    f.set_seq(f.seq() + 1);
+  }
+  expect_no_rejections();
+}
+
+TEST_F(FrameDecoderTest, RecordedArrivalWithAnotherWireTypeIsSkippedLikeAnUnknownField) {
+  // Field 5 as a length-delimited field (2 bytes): protobuf keeps it as unknown, so do we.
+  const std::string bytes =
+      serialize(make_frame(kConsoleId, 1, {pain_sample(5)})) + std::string("\x2a\x02\x01\x02", 4);
+  ASSERT_EQ(decode_bytes(bytes).accepted, 1) << reject_counts(counters());
+  EXPECT_EQ(out_[0].arrival_t_us, arrival_t_us_);
+  expect_no_rejections();
+}
+
+TEST_F(FrameDecoderTest, TruncatedRecordedArrivalIsMalformed) {
+  std::string bytes = with_appended_arrival(serialize(make_frame(kConsoleId, 1, {pain_sample(5)})),
+                                            5'000'000'123);
+  bytes.pop_back();  // the varint's last byte still has its continuation bit clear: drop it
+  const DecodeResult r = decode_bytes(bytes);
+  EXPECT_TRUE(r.frame_rejected);
+  expect_only_rejections(Reject::kMalformed, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Sequence numbers
 
 TEST_F(FrameDecoderTest, SeqGapIsCountedAndTheFrameAccepted) {
