@@ -78,6 +78,9 @@ std::shared_ptr<const Registry> build_registry(const Config& config, Names& name
     sc.runner = r.index;
     sc.runner_params = r.config->params;
     sc.model = config.model;
+    // R9's km hook (MODEL.md §8): the shoe's distance before this session, from the runner's
+    // metadata. Other history (R4, R5, stored baselines) comes with the runner store (issue 6).
+    if (!r.config->shoe_id.empty()) sc.history.shoe_km_before_session = r.config->shoe_km;
     reg->sessions[r.index] = sc;
   }
   std::vector<bool> has_device(reg->sessions.size(), false);

@@ -2,6 +2,7 @@
 // its key and an "expected ..., got ..." reason), command-line overrides and the reload rule.
 
 #include "daemon/config.hpp"
+#include "daemon/registry.hpp"
 
 #include <gtest/gtest.h>
 
@@ -1374,6 +1375,45 @@ shank_sensor_m = [0.0, -1.5, 0.0]
   } catch (const ConfigError& e) {
     EXPECT_EQ(e.key(), "devices[0].shank_sensor_m[1]") << e.what();
   }
+}
+
+}  // namespace
+}  // namespace kneeload::daemon
+
+namespace kneeload::daemon {
+namespace {
+
+TEST(RegistryHistory, ShoeKmFromRunnerMetadataReachesTheR9Hook) {
+  const Config c = parse_config(R"(
+[[runners]]
+id = "r1"
+shoe_id = "pegasus-41"
+shoe_km = 650.0
+
+[[runners]]
+id = "r2"
+
+[[devices]]
+id = "tm1"
+station = "s1"
+runner = "r1"
+kind = "treadmill"
+
+[[devices]]
+id = "tm2"
+station = "s2"
+runner = "r2"
+kind = "treadmill"
+)", "shoes.toml");
+  Names names(16, 16, 16);
+  const auto registry = build_registry(c, names, 1);
+  const auto r1 = *names.runners.intern("r1");
+  const auto r2 = *names.runners.intern("r2");
+  ASSERT_TRUE(registry->sessions[r1].has_value());
+  EXPECT_DOUBLE_EQ(registry->sessions[r1]->history.shoe_km_before_session, 650.0);
+  ASSERT_TRUE(registry->sessions[r2].has_value());
+  EXPECT_TRUE(std::isnan(registry->sessions[r2]->history.shoe_km_before_session))
+      << "no shoe id: the km are unknown, so R9's km rule stays silent";
 }
 
 }  // namespace
