@@ -9,7 +9,10 @@ flavour=${1:-release}
 shift || true
 case "$flavour" in
   release) flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DKNEELOAD_WERROR=ON) ;;
-  asan) flags=(-DCMAKE_BUILD_TYPE=Debug -DKNEELOAD_WERROR=ON -DKNEELOAD_SANITIZE=address,undefined -DKNEELOAD_BUILD_BENCH=OFF) ;;
+  # -O1: asserts stay on (Debug defines no NDEBUG), but the 30-minute simulated scenarios run
+  # several times faster than at -O0 under ASan, which keeps the whole CI run in budget.
+  asan) flags=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1" -DKNEELOAD_WERROR=ON
+               -DKNEELOAD_SANITIZE=address,undefined -DKNEELOAD_BUILD_BENCH=OFF) ;;
   *) echo "build.sh: unknown flavour '$flavour' (release or asan)" >&2; exit 2 ;;
 esac
 dir="$root/build/$flavour"

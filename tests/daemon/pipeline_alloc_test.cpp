@@ -182,10 +182,18 @@ TEST(PipelineAllocation, SteadyStateMakesNoHeapAllocationPerSample) {
       drain_sub();
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    // Let workers and the publisher finish what ingest accepted, and a few heartbeats pass.
-    for (int i = 0; i < 40; ++i) {
-      drain_sub();
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // Then until workers and the publisher have finished what ingest accepted: the published
+    // count grows by heartbeats only (one per 50 ms) over 300 ms. Sanitizer builds fuse slower
+    // than ingest accepts, so "accepted" alone would end the window early.
+    std::uint64_t last = pipeline.totals().published;
+    for (int quiet = 0; quiet < 3 && std::chrono::steady_clock::now() < deadline;) {
+      for (int i = 0; i < 20; ++i) {
+        drain_sub();
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      const std::uint64_t now = pipeline.totals().published;
+      quiet = now - last <= 3 ? quiet + 1 : 0;
+      last = now;
     }
   };
 
