@@ -1,25 +1,87 @@
 #!/usr/bin/env bash
-# The README's first command: installs what is missing, builds, and runs kneeloadd with the
-# example configuration plus the reference subscriber printing what it publishes.
-# Ctrl-C stops both; the daemon drains and prints its totals.
+# The README's first command: installs what is missing, builds, and runs the whole system on
+# this machine: kneeloadd with a config for four simulated treadmill stations, the simulator
+# streaming them into it (kneeloadctl sim, in the background), and the live station table
+# (kneeloadctl tap) in the foreground. Ctrl-C stops the simulator, drains the daemon and prints
+# both summaries. Everything the demo writes goes to build/demo/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/deps.sh
-scripts/build.sh release --target kneeloadd kneeload_proto_python
+scripts/build.sh release --target kneeloadd kneeloadctl
 
-config=deploy/config/kneeloadd.example.toml
-build/release/daemon/kneeloadd --config "$config" &
-daemon=$!
+stations=4
+ingest=tcp://127.0.0.1:5600
+publish=tcp://127.0.0.1:5601
+daemon_bin=build/release/daemon/kneeloadd
+ctl=build/release/tools/ctl/kneeloadctl
+dir=build/demo
+mkdir -p "$dir"
+config=$dir/kneeloadd.toml
+endpoints=$dir/endpoints
+daemon_log=$dir/kneeloadd.log
+sim_log=$dir/sim.log
+
+"$ctl" sim --print-config --stations "$stations" --demo-timing >"$config"
+rm -f "$endpoints" "$daemon_log" "$sim_log"
+
+daemon=""
+sim=""
 cleanup() {
-  kill -TERM "$daemon" 2>/dev/null || true
-  wait "$daemon" 2>/dev/null || true
+  trap '' INT TERM  # a second Ctrl-C must not cut the drain short
+  trap - EXIT
+  if [ -n "$sim" ]; then
+    kill -INT "$sim" 2>/dev/null || true
+    wait "$sim" 2>/dev/null || true
+  fi
+  if [ -n "$daemon" ]; then
+    kill -TERM "$daemon" 2>/dev/null || true
+    wait "$daemon" 2>/dev/null || true
+  fi
+  echo
+  if [ -n "$sim" ] && [ -s "$sim_log" ]; then
+    echo "--- simulator ($sim_log):"
+    grep -v " s simulated, " "$sim_log" || true  # all but the progress lines
+  fi
+  if [ -s "$daemon_log" ]; then
+    echo "--- kneeloadd ($daemon_log):"
+    grep -E "drain|dropped at|ERROR" "$daemon_log" || tail -n 5 "$daemon_log"
+  fi
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 0' INT TERM
 
-echo "kneeloadd running (pid $daemon) with $config"
-echo "  ingest:  tcp://127.0.0.1:5600  (devices push kneeload.v1.Frame messages here)"
-echo "  publish: tcp://127.0.0.1:5601  (topics state/ step/ risk/ session/ status)"
-echo "Printing published messages; Ctrl-C to stop."
-/usr/bin/python3 tools/python/kneeload_sub.py --endpoint tcp://127.0.0.1:5601 \
-  --pythonpath build/release/python || true
+"$daemon_bin" --config "$config" --ingest "$ingest" --publish "$publish" --endpoints-file "$endpoints" \
+  2>"$daemon_log" &
+daemon=$!
+for _ in $(seq 100); do
+  [ -f "$endpoints" ] && break
+  if ! kill -0 "$daemon" 2>/dev/null; then
+    echo "demo: kneeloadd did not start (is another one running on $ingest or $publish?)" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+if [ ! -f "$endpoints" ]; then
+  echo "demo: kneeloadd is not ready after 10 s; its log: $daemon_log" >&2
+  exit 1
+fi
+
+"$ctl" sim --endpoint "$ingest" --stations "$stations" --scenario mixed --demo-timing --duration 1800 \
+  2>"$sim_log" &
+sim=$!
+
+cat <<EOF
+kneeloadd is running (pid $daemon) with $config, log in $daemon_log
+  ingest:  $ingest   kneeload.v1.Frame messages from devices; here the simulator
+  publish: $publish   topics state/ step/ risk/ session/ status
+  metrics: the Prometheus endpoint arrives with the operations milestone; until then the
+           counters are in every status message (the footer of the table below)
+kneeloadctl sim (pid $sim) streams $stations treadmill stations in real time, log in $sim_log:
+  st01 mixed (fatigue, worn shoes, a lateral knee pain report, a knee sensor dropout),
+  st02 fatigue, st03 asymmetry, st04 overstride. The runners drift from 1.5 min in;
+  risk events appear in the table from about 2.5 min.
+Ctrl-C stops the simulator and drains the daemon.
+
+EOF
+"$ctl" tap --endpoint "$publish" || true

@@ -8,6 +8,7 @@
 #include "command.hpp"
 #include "record.hpp"
 #include "replay.hpp"
+#include "sim_cmd.hpp"
 #include "tap.hpp"
 
 namespace {
@@ -19,13 +20,15 @@ const Command* const kCommands[] = {
     &kneeload::ctl::kTapCommand,
     &kneeload::ctl::kRecordCommand,
     &kneeload::ctl::kReplayCommand,
+    &kneeload::ctl::kSimCommand,
 };
 
 void print_usage(std::FILE* out) {
   std::fputs(
       "Usage: kneeloadctl <command> [options]\n"
       "\n"
-      "Companion CLI of kneeloadd: watch what it publishes, record what devices send it, replay.\n"
+      "Companion CLI of kneeloadd: watch what it publishes, record what devices send it, replay,\n"
+      "simulate stations.\n"
       "\n"
       "Commands:\n",
       out);
