@@ -120,6 +120,8 @@ void Pipeline::tick(std::int64_t now_steady_us) {
       continue;
     }
     const auto index = static_cast<std::uint32_t>(d);
+    // A treadmill console sends events (pain reports, stop), not a stream: silence is normal.
+    if (registry.device_info[d].kind == fusion::SensorKind::kConsole) continue;
     const std::int64_t last = ingest_->last_arrival_us(index);
     if (last == 0) continue;  // never heard from: not a dropout, just not started
     const bool stale = now_steady_us - last > stale_after_us;

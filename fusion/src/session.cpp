@@ -741,15 +741,22 @@ void RunnerSession::on_sample(const Sample& s, OutputSink& out) {
   ++counters_.samples;
   State& st = *state_;
   auto& slot = st.slots[static_cast<std::size_t>(role_of(s.kind, s.side))];
-  if (slot.newest_device_t_us != kNoTime && slot.newest_device == s.device) {
+  // Only measurement streams can be re-sent data: a status, pain report or session end is an
+  // event whose time may equal the last measurement's (devices stamp status with it).
+  const bool measurement = std::holds_alternative<InsoleSample>(s.payload) ||
+                           std::holds_alternative<KneeSample>(s.payload) ||
+                           std::holds_alternative<TreadmillSample>(s.payload);
+  if (measurement && slot.newest_device_t_us != kNoTime && slot.newest_device == s.device) {
     const std::int64_t behind = slot.newest_device_t_us - s.device_t_us;
     if (behind >= 0 && behind <= kResendWindowUs) {
       ++counters_.resent;
       return;
     }
   }
-  if (slot.newest_device_t_us == kNoTime || slot.newest_device != s.device ||
-      s.device_t_us > slot.newest_device_t_us || slot.newest_device_t_us - s.device_t_us > kResendWindowUs) {
+  const bool newer = slot.newest_device_t_us == kNoTime || slot.newest_device != s.device ||
+                     s.device_t_us > slot.newest_device_t_us ||
+                     slot.newest_device_t_us - s.device_t_us > kResendWindowUs;  // a clock jump
+  if (measurement && newer) {
     slot.newest_device_t_us = s.device_t_us;
     slot.newest_device = s.device;
   }

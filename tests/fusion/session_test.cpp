@@ -1362,3 +1362,23 @@ TEST(RunnerSessionOutputs, ReplayIsBitIdentical) {
 
 }  // namespace
 }  // namespace kneeload::fusion
+
+namespace kneeload::fusion {
+namespace {
+
+// Devices stamp a status with the time of the frame's last measurement: an event at the same
+// device time is not a re-send (it was counted as one, 139 times in a 4-minute demo).
+TEST(RunnerSessionWindow, StatusAtTheLastMeasurementTimeIsNotAResend) {
+  Runner r(testing::test_config(GaitParams{}));
+  r.feed(treadmill_sample(1'000'000, 3.0f));
+  Sample status = treadmill_sample(1'000'000, 3.0f);
+  status.payload = DeviceStatus{0.8f, 0u};
+  r.feed(status);
+  r.feed(treadmill_sample(1'000'000, 3.0f));  // the measurement itself again: a re-send
+  EXPECT_EQ(r.session.counters().resent, 1u);
+  r.idle();
+  EXPECT_EQ(r.session.counters().fused, 2u) << "the measurement and the status";
+}
+
+}  // namespace
+}  // namespace kneeload::fusion
