@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <limits>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <system_error>
@@ -1191,50 +1192,45 @@ fusion::InsoleGeometry parse_insole(const Section& s) {
   return g;
 }
 
-// MODEL.md §2: hinge-axis directions j₁ (thigh) and j₂ (shank); unit vectors after loading.
-std::array<double, 3> parse_axis(const Section& s, std::string_view key,
-                                 const std::array<double, 3>& fallback) {
-  constexpr const char* kExpected = "an array of 3 numbers, not all zero";
-  const toml::array* a = s.array(key, kExpected);
-  if (a == nullptr) return fallback;
+// Three numbers, each within `range`, not all zero; nullopt when the key is absent.
+std::optional<std::array<double, 3>> parse_vec3(const Section& s, std::string_view key,
+                                                const char* expected, Range range) {
+  const toml::array* a = s.array(key, expected);
+  if (a == nullptr) return std::nullopt;
   if (a->size() != 3) {
-    s.fail_at(key, std::string("expected ") + kExpected + ", got " + std::to_string(a->size()) +
+    s.fail_at(key, std::string("expected ") + expected + ", got " + std::to_string(a->size()) +
                        (a->size() == 1 ? " number" : " numbers"));
   }
   std::array<double, 3> v{};
   for (std::size_t i = 0; i < 3; ++i) {
     const std::string path = s.key_path(key) + "[" + std::to_string(i) + "]";
-    v[i] = number_at(s.file(), path, *a->get(i), Range{-kInf, kInf});
+    v[i] = number_at(s.file(), path, *a->get(i), range);
   }
   const double norm = std::hypot(v[0], v[1], v[2]);
   if (!(norm > 0.0) || !std::isfinite(norm)) {
-    s.fail_at(key, std::string("expected ") + kExpected + ", got [" + number_text(v[0]) + ", " +
+    s.fail_at(key, std::string("expected ") + expected + ", got [" + number_text(v[0]) + ", " +
                        number_text(v[1]) + ", " + number_text(v[2]) + "]");
   }
-  for (double& c : v) c /= norm;
   return v;
+}
+
+// MODEL.md §2: hinge-axis directions j₁ (thigh) and j₂ (shank); unit vectors after loading.
+std::array<double, 3> parse_axis(const Section& s, std::string_view key,
+                                 const std::array<double, 3>& fallback) {
+  auto v = parse_vec3(s, key, "an array of 3 numbers, not all zero", Range{-kInf, kInf});
+  if (!v) return fallback;
+  const double norm = std::hypot((*v)[0], (*v)[1], (*v)[2]);
+  for (double& c : *v) c /= norm;
+  return *v;
 }
 
 // The vector knee joint centre → sensor, in the sensor's frame (m): each component within
 // ±0.8 m (a sensor is on the leg), not all zero. Not normalised: it is a position.
 std::array<double, 3> parse_offset(const Section& s, std::string_view key,
                                    const std::array<double, 3>& fallback) {
-  constexpr const char* kExpected = "an array of 3 numbers in metres, each within -0.8..0.8, not all zero";
-  const toml::array* a = s.array(key, kExpected);
-  if (a == nullptr) return fallback;
-  if (a->size() != 3) {
-    s.fail_at(key, std::string("expected ") + kExpected + ", got " + std::to_string(a->size()) +
-                       (a->size() == 1 ? " number" : " numbers"));
-  }
-  std::array<double, 3> v{};
-  for (std::size_t i = 0; i < 3; ++i) {
-    const std::string path = s.key_path(key) + "[" + std::to_string(i) + "]";
-    v[i] = number_at(s.file(), path, *a->get(i), Range{-0.8, 0.8});
-  }
-  if (!(std::hypot(v[0], v[1], v[2]) > 0.0)) {
-    s.fail_at(key, std::string("expected ") + kExpected + ", got [0, 0, 0]");
-  }
-  return v;
+  return parse_vec3(s, key, "an array of 3 numbers in metres, each within -0.8..0.8, not all zero",
+                    Range{-0.8, 0.8})
+      .value_or(fallback);
 }
 
 std::vector<std::string_view> device_keys(fusion::SensorKind kind) {

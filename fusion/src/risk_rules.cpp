@@ -46,18 +46,6 @@ bool known(double x) { return std::isfinite(x); }
 
 std::int64_t micros(double s) { return std::llround(s * 1e6); }
 
-int side_index(Side s) {
-  switch (s) {
-    case Side::kLeft:
-      return 0;
-    case Side::kRight:
-      return 1;
-    case Side::kNone:
-      break;
-  }
-  return -1;
-}
-
 // Mean of the finite ones among a and b; NaN if neither.
 double mean_known(double a, double b) {
   if (known(a) && known(b)) return 0.5 * (a + b);

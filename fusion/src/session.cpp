@@ -27,19 +27,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kUsPerS = 1e6;
 constexpr std::int64_t kNoTime = std::numeric_limits<std::int64_t>::min();
 
-int foot_index(Side side) {
-  switch (side) {
-    case Side::kLeft:
-      return 0;
-    case Side::kRight:
-      return 1;
-    case Side::kNone:
-      break;
-  }
-  return -1;
-}
-
-Side side_of(int i) { return i == 0 ? Side::kLeft : Side::kRight; }
 
 double seconds(std::int64_t dt_us) { return static_cast<double>(dt_us) / kUsPerS; }
 
@@ -357,7 +344,7 @@ void end_contact(Ctx& c, int i, std::int64_t to) {
   m.ic_t_us = foot.ic_t_us;
   m.to_t_us = to;
   m.step_index = st.step_index++;
-  m.side = side_of(i);
+  m.side = side_of_index(i);
   m.contact_time_s = static_cast<float>(seconds(to - foot.ic_t_us));
   m.flight_time_s = static_cast<float>(foot.flight_time_s);
   m.cadence_spm = static_cast<float>(60.0 / foot.step_time_s);
@@ -400,7 +387,7 @@ void end_contact(Ctx& c, int i, std::int64_t to) {
   const auto& insole = st.slots[static_cast<std::size_t>(i)];
   const bool faulty = st.rules.fault_active(RuleId::kSensorSaturation, insole.device) ||
                       st.rules.fault_active(RuleId::kStuckCell, insole.device);
-  if (!faulty) st.trends.add_step(side_of(i), to, g, st.belt_speed_mps, st.incline_fraction);
+  if (!faulty) st.trends.add_step(side_of_index(i), to, g, st.belt_speed_mps, st.incline_fraction);
 
   RuleInputs in;
   in.t_us = to;
@@ -426,7 +413,7 @@ void end_contact(Ctx& c, int i, std::int64_t to) {
 }
 
 void on_insole(Ctx& c, const Sample& s, const InsoleSample& in) {
-  const int i = foot_index(s.side);
+  const int i = side_index(s.side);
   if (i < 0) return;
   auto& st = c.st;
   const auto si = static_cast<std::size_t>(i);
@@ -533,7 +520,7 @@ Imu6 shift_to_joint(const Imu6& imu, const std::array<double, 3>& prev_gyro, boo
 // the accelerometer angle away from impacts (±50 ms of IC, MODEL.md §2) or by a sleeve's angle;
 // the shank-tilt KF gives φ_s for the knee moment arm (§3A).
 void on_knee(Ctx& c, const Sample& s, const KneeSample& k) {
-  const int i = foot_index(s.side);
+  const int i = side_index(s.side);
   if (i < 0) return;
   auto& st = c.st;
   const auto si = static_cast<std::size_t>(i);
@@ -814,7 +801,7 @@ void RunnerSession::on_device_stale(std::uint32_t device, Side side, SensorKind 
   const std::int64_t t = last_t_us_ == kNoTime ? 0 : last_t_us_;
   Ctx c{config_, st, counters_, out, t, 0, model_id_};
   if (stale) {
-    const int i = foot_index(side);
+    const int i = side_index(side);
     if (kind == SensorKind::kInsole && i >= 0) {
       auto& foot = st.feet[static_cast<std::size_t>(i)];
       foot.in_contact = false;

@@ -48,7 +48,8 @@ constexpr double kBiasWalkStepS = 1.0;      // random-walk table resolution
 constexpr std::int64_t kDuplicateDelayUs = 2000;
 constexpr double kBatteryDrainPerHour = 0.05;
 
-int side_index(Side s) { return s == Side::kRight ? 1 : 0; }
+// Leg slot of a side; kNone falls to the left slot (callers pass a leg's side).
+int leg_slot(Side s) { return s == Side::kRight ? 1 : 0; }
 
 struct FrameRef {
   std::int64_t frame = 0;
@@ -343,7 +344,7 @@ void Simulator::Impl::setup_faults() {
         break;
       case FaultKind::kSaturatingCell:
       case FaultKind::kStuckCell:
-        cell_faults[static_cast<std::size_t>(side_index(s.side))].push_back(
+        cell_faults[static_cast<std::size_t>(leg_slot(s.side))].push_back(
             {w, f.kind, f.cell, f.value});
         break;
     }
@@ -398,7 +399,7 @@ double Simulator::Impl::bias_walk_at(int side, int channel, double t) const {
 
 void Simulator::Impl::render_insole(const Stream& s, std::int64_t n, double t,
                                     fusion::Sample& out) const {
-  const int side = side_index(s.side);
+  const int side = leg_slot(s.side);
   const auto si = static_cast<std::size_t>(side);
   std::array<double, kCells> p{};
   gait.ideal_pressures(side, t, p);
@@ -433,7 +434,7 @@ void Simulator::Impl::render_insole(const Stream& s, std::int64_t n, double t,
 
 void Simulator::Impl::render_knee(const Stream& s, std::int64_t n, double t,
                                   fusion::Sample& out) const {
-  const int side = side_index(s.side);
+  const int side = leg_slot(s.side);
   const auto si = static_cast<std::size_t>(side);
   const KneeModel& km = config.knee;
   fusion::KneeSample& k = out.payload.emplace<fusion::KneeSample>();
@@ -599,7 +600,7 @@ std::span<const StepTruth> Simulator::step_truths() const { return impl_->gait.t
 LegTruth Simulator::truth_at(Side side, std::int64_t true_t_us) const {
   assert(side == Side::kLeft || side == Side::kRight);
   const Impl& m = *impl_;
-  const int si = side_index(side);
+  const int si = leg_slot(side);
   const double t = m.to_s(true_t_us);
   const detail::LegKinematics k = m.gait.kinematics(si, t);
   LegTruth out;
@@ -659,7 +660,7 @@ std::int64_t Simulator::device_time_us(DeviceRole role, std::int64_t true_t_us) 
 }
 
 double Simulator::insole_gain(Side side) const {
-  return impl_->insole_gain[static_cast<std::size_t>(side_index(side))];
+  return impl_->insole_gain[static_cast<std::size_t>(leg_slot(side))];
 }
 std::span<const FaultTruth> Simulator::faults() const { return impl_->faults; }
 const SimConfig& Simulator::config() const { return impl_->config; }

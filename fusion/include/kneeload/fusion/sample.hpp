@@ -15,6 +15,13 @@ inline constexpr int kMaxInsoleCells = 32;
 
 enum class Side : std::uint8_t { kNone = 0, kLeft = 1, kRight = 2 };
 
+// Array index of a side: 0 left, 1 right, -1 for kNone (per-leg state is [left, right]).
+constexpr int side_index(Side side) {
+  return side == Side::kLeft ? 0 : side == Side::kRight ? 1 : -1;
+}
+// REQUIRES: i is 0 or 1.
+constexpr Side side_of_index(int i) { return i == 0 ? Side::kLeft : Side::kRight; }
+
 // What a registered device is; the registry pins every device id to one kind.
 enum class SensorKind : std::uint8_t { kInsole = 0, kKnee = 1, kTreadmill = 2, kConsole = 3 };
 inline constexpr int kSensorKindCount = 4;
