@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages kneeload builds and tests with, if any is missing.
+# prometheus gives the tests promtool and a real server to scrape the daemon; sqlite3 is the
+# CLI the store tests use to inspect and damage database files.
 # Idempotent and quiet when everything is present (no apt-get update then).
 set -euo pipefail
 
@@ -9,6 +11,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libtomlplusplus-dev libsqlite3-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-zmq python3-protobuf
+  prometheus sqlite3
 )
 
 missing=()
