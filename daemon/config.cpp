@@ -51,7 +51,8 @@ constexpr std::size_t kMaxNameBytes = proto::kMaxDeviceIdBytes;
 constexpr const char* kNameRule = "1..64 characters from [A-Za-z0-9_.:-]";
 constexpr const char* kEndpointRule =
     "a ZeroMQ endpoint tcp://HOST:PORT (PORT 1..65535 or *) or ipc://PATH";
-constexpr const char* kAddressRule = "HOST:PORT with PORT 1..65535, or \"\" to disable";
+constexpr const char* kAddressRule =
+    "HOST:PORT with PORT 0..65535 (0: any free port, see --endpoints-file), or \"\" to disable";
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr std::int64_t kIntMax = std::numeric_limits<int>::max();
 constexpr double kCm2PerM2 = 1e4;
@@ -228,7 +229,11 @@ bool valid_endpoint(std::string_view endpoint) {
 }
 
 bool valid_metrics_address(std::string_view address) {
-  return address.empty() || valid_host_port(address, false);
+  if (address.empty()) return true;
+  // Port 0 lets the kernel pick (tests, several daemons on one host); the endpoints file
+  // tells which port it picked.
+  if (address.ends_with(":0")) return valid_host(address.substr(0, address.size() - 2));
+  return valid_host_port(address, false);
 }
 
 // Two sockets cannot bind the same address; a wildcard port ("*") is a fresh port each time.

@@ -15,6 +15,7 @@
 
 #include "daemon/ingest.hpp"
 #include "daemon/log.hpp"
+#include "daemon/metrics.hpp"
 #include "daemon/pipeline.hpp"
 
 namespace kneeload::daemon {
@@ -28,12 +29,13 @@ constexpr auto kTick = std::chrono::milliseconds(100);
 constexpr auto kDrainDeadline = std::chrono::milliseconds(4500);  // exit within 5 s of SIGTERM
 constexpr auto kRejectLogInterval = std::chrono::seconds(10);
 
-void write_endpoints_file(const std::string& path, const Pipeline& pipeline) {
+void write_endpoints_file(const std::string& path, const Pipeline& pipeline, const std::string& metrics) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
     for (const std::string& ep : pipeline.ingest_endpoints()) out << "ingest=" << ep << "\n";
     out << "publish=" << pipeline.publish_endpoint() << "\n";
+    if (!metrics.empty()) out << "metrics=" << metrics << "\n";
     if (!out) throw StartError("cannot write endpoints file \"" + tmp + "\"");
   }
   // rename(2) makes the file appear complete or not at all, for whoever polls for it.
@@ -63,9 +65,25 @@ class ControlLoop {
     }
     for (const std::string& ep : pipeline_->ingest_endpoints()) log(LogLevel::kInfo, "ingest", "bound %s", ep.c_str());
     log(LogLevel::kInfo, "publish", "bound %s", pipeline_->publish_endpoint().c_str());
+    control_counters_.start_unix_s = std::chrono::duration_cast<std::chrono::seconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count();
+    std::string metrics_address;
+    if (!config_.metrics_address.empty()) {
+      try {
+        metrics_.emplace(config_.metrics_address, *pipeline_, control_counters_);
+      } catch (const StartError& e) {
+        log(LogLevel::kError, "control", "%s", e.what());
+        return 2;
+      }
+      metrics_address = metrics_->bound_address();
+      log(LogLevel::kInfo, "metrics", "serving http://%s/metrics", metrics_address.c_str());
+    } else {
+      log(LogLevel::kInfo, "metrics", "disabled (metrics.address is empty)");
+    }
     if (!options_.endpoints_file.empty()) {
       try {
-        write_endpoints_file(options_.endpoints_file, *pipeline_);
+        write_endpoints_file(options_.endpoints_file, *pipeline_, metrics_address);
       } catch (const StartError& e) {
         log(LogLevel::kError, "control", "%s", e.what());
         return 2;
@@ -115,10 +133,12 @@ class ControlLoop {
       config_.runners = next.runners;
       config_.model = next.model;
       config_.stale_after_s = next.stale_after_s;
+      control_counters_.reloads_applied.fetch_add(1, std::memory_order_relaxed);
       log(LogLevel::kInfo, "config", "reloaded %s: generation %llu, %zu devices, %zu runners",
           options_.config_path.c_str(), static_cast<unsigned long long>(pipeline_->generation()),
           next.devices.size(), next.runners.size());
     } catch (const ConfigError& e) {
+      control_counters_.reloads_refused.fetch_add(1, std::memory_order_relaxed);
       log(LogLevel::kError, "config", "reload refused, keeping the running configuration: %s", e.what());
     }
   }
@@ -224,7 +244,9 @@ class ControlLoop {
   const DaemonOptions& options_;
   Config config_;
   asio::io_context io_;
+  ControlCounters control_counters_;
   std::optional<Pipeline> pipeline_;
+  std::optional<MetricsServer> metrics_;  // after pipeline_: destroyed first, it reads the pipeline
   bool draining_ = false;
   int exit_code_ = 1;
   Clock::time_point drain_deadline_{};

@@ -79,6 +79,8 @@ void Ingest::handle_frame(std::size_t received, std::size_t wire_size) {
   }
   if (result.accepted == 0) return;
   last_arrival_us_[samples_[0].device].store(arrival, std::memory_order_relaxed);
+  counters_.samples_by_kind[static_cast<std::size_t>(samples_[0].kind)].add(
+      static_cast<std::uint64_t>(result.accepted));
   // All samples of a frame come from one device, hence one runner and one worker.
   WorkerPort& port = workers_[samples_[0].runner % workers_.size()];
   for (int i = 0; i < result.accepted; ++i) {

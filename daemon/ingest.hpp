@@ -9,6 +9,7 @@
 
 #include <zmq.hpp>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -30,6 +31,8 @@ struct IngestCounters {
   proto::Counter dropped_ring_full;   // accepted samples lost because a worker ring was full
   proto::Counter dropped_draining;    // frames received after the drain deadline (none expected)
   proto::Counter loop_iterations;     // progress, for the watchdog
+  // Accepted samples by fusion::SensorKind (a frame's samples share its device's kind).
+  std::array<proto::Counter, fusion::kSensorKindCount> samples_by_kind;
 };
 
 class Ingest {

@@ -25,7 +25,7 @@ std::string bind_or_throw(zmq::socket_t& socket, const std::string& endpoint, co
 }
 
 constexpr const char* kDropNames[kDropReasonCount] = {
-    "ingest.worker_ring_full", "worker.output_ring_full", "worker.session_output_overflow",
+    "ingest.worker_ring_full", "worker.output_ring_full", "worker.rule_event_overflow",
     "worker.unknown_runner",   "publish.hwm",             "publish.encode_failed",
     "worker.late_sample",      "worker.resent_sample",
 };
@@ -35,7 +35,8 @@ constexpr const char* kDropNames[kDropReasonCount] = {
 Pipeline::Pipeline(const Config& config)
     : config_(config),
       names_(config.pipeline.max_devices, config.pipeline.max_runners, config.pipeline.max_stations),
-      stale_(config.pipeline.max_devices, false) {
+      stale_(config.pipeline.max_devices, false),
+      station_gauges_(std::make_unique<StationGauges[]>(config.pipeline.max_stations)) {
   generations_.push_back(build_registry(config_, names_, generation_));
   const Registry& registry = *generations_.back();
 
@@ -70,7 +71,8 @@ Pipeline::Pipeline(const Config& config)
   for (int i = 0; i < n; ++i) {
     const auto idx = static_cast<std::size_t>(i);
     workers_.push_back(std::make_unique<Worker>(i, n, *worker_rings_[idx], *worker_bells_[idx],
-                                                *output_rings_[idx], publisher_bell_, registry));
+                                                *output_rings_[idx], publisher_bell_, registry,
+                                                station_gauges_.get()));
   }
   status_rejected_.reserve(proto::kRejectCount);
   status_dropped_.reserve(kDropReasonCount);
@@ -78,7 +80,7 @@ Pipeline::Pipeline(const Config& config)
   const auto heartbeat = std::chrono::microseconds(
       static_cast<std::int64_t>(config.publish.heartbeat_s * 1e6));
   publisher_ = std::make_unique<Publisher>(std::move(pub), std::move(outs), publisher_bell_,
-                                           names_, *this, heartbeat);
+                                           names_, *this, heartbeat, station_gauges_.get());
 
   threads_.emplace_back([this] { publisher_->run(); finished_.store(true, std::memory_order_release); });
   for (auto& w : workers_) threads_.emplace_back([w = w.get()] { w->run(); });
@@ -110,6 +112,7 @@ void Pipeline::reload(const Config& next) {
 
 void Pipeline::tick(std::int64_t now_steady_us) {
   const Registry& registry = *generations_.back();
+  streaming_count_ = 0;
   const auto stale_after_us = static_cast<std::int64_t>(registry.stale_after_s * 1e6);
   for (std::size_t d = 0; d < registry.device_active.size(); ++d) {
     if (!registry.device_active[d]) {
@@ -125,6 +128,7 @@ void Pipeline::tick(std::int64_t now_steady_us) {
     const std::int64_t last = ingest_->last_arrival_us(index);
     if (last == 0) continue;  // never heard from: not a dropout, just not started
     const bool stale = now_steady_us - last > stale_after_us;
+    if (!stale) ++streaming_count_;
     if (stale == stale_[d]) continue;
     const proto::DeviceInfo& info = registry.device_info[d];
     if (!push_command(StaleChange{index, info.runner, info.side, info.kind, stale})) continue;
@@ -174,7 +178,7 @@ std::array<DropCount, kDropReasonCount> Pipeline::drops() const {
   std::uint64_t out_full = 0, overflow = 0, unknown = 0, late = 0, resent = 0;
   for (const auto& w : workers_) {
     out_full += w->counters().dropped_output_ring_full.get();
-    overflow += w->counters().dropped_session_overflow.get();
+    overflow += w->counters().dropped_rule_event_overflow.get();
     unknown += w->counters().dropped_unknown_runner.get();
     late += w->counters().dropped_late.get();
     resent += w->counters().dropped_resent.get();
@@ -208,7 +212,34 @@ PipelineTotals Pipeline::totals() const {
   return t;
 }
 
+std::vector<Pipeline::RingView> Pipeline::rings() const {
+  std::vector<RingView> v;
+  for (std::size_t i = 0; i < worker_rings_.size(); ++i) {
+    v.push_back({"worker_input", i, worker_rings_[i]->size_approx(), worker_rings_[i]->capacity()});
+    v.push_back({"worker_output", i, output_rings_[i]->size_approx(), output_rings_[i]->capacity()});
+  }
+  return v;
+}
+
+std::vector<Pipeline::StationView> Pipeline::stations() const {
+  const std::lock_guard<std::mutex> lock(stations_mu_);
+  return stations_;
+}
+
 void Pipeline::update_snapshots() {
+  const Registry& registry = *generations_.back();
+  if (registry.generation != generation_snapshot_.load(std::memory_order_relaxed) || stations_.empty()) {
+    std::vector<StationView> stations;
+    for (const auto& session : registry.sessions) {
+      if (!session) continue;
+      const bool known = std::any_of(stations.begin(), stations.end(),
+                                     [&](const StationView& v) { return v.index == session->station; });
+      if (!known) stations.push_back({session->station, std::string(names_.stations.name(session->station))});
+    }
+    const std::lock_guard<std::mutex> lock(stations_mu_);
+    stations_ = std::move(stations);
+  }
+  streaming_snapshot_.store(streaming_count_, std::memory_order_relaxed);
   active_devices_snapshot_.store(generations_.back()->active_devices, std::memory_order_relaxed);
   stale_snapshot_.store(stale_count_, std::memory_order_relaxed);
   generation_snapshot_.store(generation_, std::memory_order_relaxed);

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -23,6 +24,7 @@
 #include "daemon/publisher.hpp"
 #include "daemon/registry.hpp"
 #include "daemon/spsc_ring.hpp"
+#include "daemon/station_gauges.hpp"
 #include "daemon/work_item.hpp"
 #include "daemon/worker.hpp"
 
@@ -89,6 +91,30 @@ class Pipeline final : public StatusSource {
   std::size_t active_devices() const;
   Ingest& ingest() { return *ingest_; }
 
+  // --- For the metrics collector, on the scrape thread: read-only views of counters the
+  // pipeline threads write (single-writer atomics) and snapshots the main thread keeps.
+  const Ingest& ingest() const { return *ingest_; }
+  const Publisher& publisher() const { return *publisher_; }
+  const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
+  struct RingView {
+    const char* stage;  // "worker_input" (ingest → worker) or "worker_output" (worker → publisher)
+    std::size_t index;
+    std::size_t depth;
+    std::size_t capacity;
+  };
+  std::vector<RingView> rings() const;
+  struct StationView {
+    std::uint32_t index;
+    std::string name;
+  };
+  // The stations of the current registry generation: a removed station's series go with it.
+  std::vector<StationView> stations() const;
+  const StationGauges& station_gauges(std::uint32_t station) const { return station_gauges_[station]; }
+  std::size_t configured_devices() const { return active_devices_snapshot_.load(std::memory_order_relaxed); }
+  std::size_t streaming_devices() const { return streaming_snapshot_.load(std::memory_order_relaxed); }
+  std::size_t stale_devices_snapshot() const { return stale_snapshot_.load(std::memory_order_relaxed); }
+  std::uint64_t generation_snapshot() const { return generation_snapshot_.load(std::memory_order_relaxed); }
+
   proto::StatusReport status(bool draining) override;  // publisher thread
 
  private:
@@ -118,10 +144,16 @@ class Pipeline final : public StatusSource {
 
   std::vector<bool> stale_;  // by device index, main thread only
   std::size_t stale_count_ = 0;
+  std::size_t streaming_count_ = 0;  // heard from and not stale (consoles excluded)
+  std::unique_ptr<StationGauges[]> station_gauges_;  // by station index
+
+  mutable std::mutex stations_mu_;  // main thread (reload) vs scrape thread; never a pipeline thread
+  std::vector<StationView> stations_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   std::atomic<std::size_t> active_devices_snapshot_{0};
   std::atomic<std::size_t> stale_snapshot_{0};
+  std::atomic<std::size_t> streaming_snapshot_{0};
   std::atomic<std::uint64_t> generation_snapshot_{0};
 
   // Publisher-thread scratch for status(): sized once, so a heartbeat does not allocate.

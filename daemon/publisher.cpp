@@ -21,7 +21,7 @@ std::int64_t unix_now_us() {
 
 Publisher::Publisher(zmq::socket_t socket, std::vector<SpscRing<OutItem>*> rings,
                      Doorbell& doorbell, const Names& names, StatusSource& status,
-                     std::chrono::microseconds heartbeat)
+                     std::chrono::microseconds heartbeat, StationGauges* station_gauges)
     : socket_(std::move(socket)),
       rings_(std::move(rings)),
       doorbell_(doorbell),
@@ -29,7 +29,9 @@ Publisher::Publisher(zmq::socket_t socket, std::vector<SpscRing<OutItem>*> rings
       status_(status),
       heartbeat_(heartbeat),
       buffer_(kEncodeBufferBytes),
-      seq_(names.stations.capacity() * proto::kTopicCount, 0) {}
+      seq_(names.stations.capacity() * proto::kTopicCount, 0),
+      station_gauges_(station_gauges),
+      active_rules_(names.stations.capacity()) {}
 
 bool Publisher::send(std::string_view topic, std::size_t payload_size) {
   // dontwait: the publisher never blocks. Without ZMQ_XPUB_NODROP a full subscriber pipe drops
@@ -54,6 +56,7 @@ void Publisher::publish(const fusion::Output& output) {
     if (event->device != UINT32_MAX) names.device = names_.devices.name(event->device);
   }
   std::uint64_t& seq = seq_[output.station * proto::kTopicCount + static_cast<std::size_t>(topic)];
+  update_gauges(output);
   proto::PublishMeta meta;
   meta.seq = seq + 1;
   meta.published_unix_us = unix_now_us();
@@ -71,7 +74,36 @@ void Publisher::publish(const fusion::Output& output) {
     counters_.dropped_encode.inc();
     return;
   }
-  send(std::string_view(topic_buf.data(), topic_len), n);
+  if (send(std::string_view(topic_buf.data(), topic_len), n)) {
+    counters_.published_by_topic[static_cast<std::size_t>(topic)].inc();
+    if (output.source_arrival_t_us > 0) counters_.latency.observe_ns(meta.latency_us * 1000);
+  }
+}
+
+void Publisher::update_gauges(const fusion::Output& output) {
+  StationGauges& g = station_gauges_[output.station];
+  constexpr auto relaxed = std::memory_order_relaxed;
+  constexpr double kDegPerRad = 57.29577951308232;
+  if (const auto* step = std::get_if<fusion::StepMetrics>(&output.body)) {
+    g.cadence_spm.store(step->cadence_spm, relaxed);
+    g.contact_time_s.store(step->contact_time_s, relaxed);
+    g.peak_knee_flexion_deg.store(static_cast<double>(step->knee_angle_peak_rad) * kDegPerRad, relaxed);
+    g.pfj_stress_pa.store(static_cast<double>(step->peak_pfj_stress_mpa) * 1e6, relaxed);
+  } else if (const auto* event = std::get_if<fusion::RiskEvent>(&output.body)) {
+    const std::size_t slot = fusion::rule_slot(event->rule);
+    const auto severity = static_cast<std::uint8_t>(event->severity);
+    auto& active = active_rules_[output.station];
+    if (event->phase == fusion::EventPhase::kOnset) {
+      // An escalation is an onset at a higher severity while the rule is active: counted too.
+      if (severity < counters_.risk_onsets[slot].size()) counters_.risk_onsets[slot][severity].inc();
+      active[slot] = severity;
+    } else {
+      active[slot] = 0;
+    }
+    std::uint8_t level = 0;
+    for (const std::uint8_t s : active) level = std::max(level, s);
+    g.risk_level.store(level, relaxed);
+  }
 }
 
 void Publisher::publish_status(bool draining) {
@@ -84,7 +116,9 @@ void Publisher::publish_status(bool draining) {
     counters_.dropped_encode.inc();
     return;
   }
-  send(proto::topic_prefix(proto::Topic::kStatus), n);
+  if (send(proto::topic_prefix(proto::Topic::kStatus), n)) {
+    counters_.published_by_topic[static_cast<std::size_t>(proto::Topic::kStatus)].inc();
+  }
 }
 
 bool Publisher::all_empty() {

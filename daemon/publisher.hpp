@@ -9,11 +9,14 @@
 
 #include <zmq.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <vector>
 
 #include "daemon/doorbell.hpp"
+#include "daemon/histogram.hpp"
+#include "daemon/station_gauges.hpp"
 #include "daemon/registry.hpp"
 #include "daemon/spsc_ring.hpp"
 #include "daemon/work_item.hpp"
@@ -33,12 +36,18 @@ struct PublisherCounters {
   proto::Counter dropped_hwm;      // refused by the PUB socket (only with publish.nodrop)
   proto::Counter dropped_encode;   // larger than the encode buffer (a bug if ever non-zero)
   proto::Counter progress;         // loop iterations, for the watchdog
+  std::array<proto::Counter, proto::kTopicCount> published_by_topic;
+  // Risk-event onsets by rule (fusion::rule_slot) and severity (1…3; index 0 unused).
+  std::array<std::array<proto::Counter, 4>, fusion::kAllRules.size()> risk_onsets;
+  // Frame arrival of the sample behind an output → handed to the PUB socket.
+  SingleWriterHistogram latency = make_latency_histogram();
 };
 
 class Publisher {
  public:
   Publisher(zmq::socket_t socket, std::vector<SpscRing<OutItem>*> rings, Doorbell& doorbell,
-            const Names& names, StatusSource& status, std::chrono::microseconds heartbeat);
+            const Names& names, StatusSource& status, std::chrono::microseconds heartbeat,
+            StationGauges* station_gauges);
 
   // Thread body. Returns once every ring has delivered its DrainMarker and the final status
   // (draining = true) has been sent.
@@ -49,6 +58,8 @@ class Publisher {
  private:
   void publish(const fusion::Output& output);
   void publish_status(bool draining);
+  // The floor dashboard's per-station view of what passes: last step, current risk level.
+  void update_gauges(const fusion::Output& output);
   bool send(std::string_view topic, std::size_t payload_size);
   bool all_empty();
 
@@ -62,6 +73,9 @@ class Publisher {
   std::vector<std::byte> buffer_;
   std::vector<std::uint64_t> seq_;  // [station * kTopicCount + topic]
   std::uint64_t status_seq_ = 0;
+  StationGauges* station_gauges_;  // by station index
+  // By station: the severity of each rule while active (0 when clear), for risk_level.
+  std::vector<std::array<std::uint8_t, fusion::kAllRules.size()>> active_rules_;
   PublisherCounters counters_;
 };
 

@@ -25,13 +25,15 @@ std::int64_t worker_now_us() {
 }  // namespace
 
 Worker::Worker(int index, int worker_count, SpscRing<WorkItem>& input, Doorbell& input_bell,
-               SpscRing<OutItem>& output, Doorbell& output_bell, const Registry& initial)
+               SpscRing<OutItem>& output, Doorbell& output_bell, const Registry& initial,
+               StationGauges* station_gauges)
     : index_(index),
       worker_count_(worker_count),
       input_(input),
       input_bell_(input_bell),
       output_(output),
-      output_bell_(output_bell) {
+      output_bell_(output_bell),
+      station_gauges_(station_gauges) {
   apply(initial);
 }
 
@@ -40,6 +42,7 @@ void Worker::apply(const Registry& registry) {
     sessions_.resize(registry.sessions.size());
     last_fed_us_.resize(registry.sessions.size(), 0);
     folded_.resize(registry.sessions.size());
+    folded_live_.resize(registry.sessions.size());
   }
   for (std::size_t r = 0; r < sessions_.size(); ++r) {
     if (static_cast<int>(r % static_cast<std::size_t>(worker_count_)) != index_) continue;
@@ -54,6 +57,7 @@ void Worker::apply(const Registry& registry) {
       fold_counters(r);
       sessions_[r].reset();
       folded_[r] = fusion::SessionCounters{};
+      folded_live_[r] = fusion::SessionLive{};
     }
   }
   generation_seen_.store(registry.generation, std::memory_order_release);
@@ -79,7 +83,15 @@ void Worker::on_sample(const fusion::Sample& sample) {
     return;
   }
   last_fed_us_[sample.runner] = batch_now_us_;
+  if (--timing_countdown_ != 0) {
+    session->on_sample(sample, *this);
+    return;
+  }
+  timing_countdown_ = kFusionTimingEvery;
+  const auto t0 = std::chrono::steady_clock::now();
   session->on_sample(sample, *this);
+  counters_.fusion_time.observe_ns(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
 }
 
 void Worker::on_stale(const StaleChange& change) {
@@ -94,8 +106,25 @@ void Worker::fold_counters(std::size_t runner) {
   fusion::SessionCounters& seen = folded_[runner];
   counters_.dropped_late.add(now.late - seen.late);
   counters_.dropped_resent.add(now.resent - seen.resent);
-  counters_.dropped_session_overflow.add(now.event_overflow - seen.event_overflow);
+  counters_.dropped_rule_event_overflow.add(now.event_overflow - seen.event_overflow);
   seen = now;
+
+  const fusion::SessionLive live = sessions_[runner]->live();
+  fusion::SessionLive& before = folded_live_[runner];
+  // A filter or clock slot restarted by a reload counts from zero again: fold what it has.
+  auto delta = [](std::uint64_t n, std::uint64_t b) { return n >= b ? n - b : n; };
+  counters_.knee_gated.add(delta(live.knee_gated, before.knee_gated));
+  counters_.shank_gated.add(delta(live.shank_gated, before.shank_gated));
+  counters_.force_gated.add(delta(live.force_gated, before.force_gated));
+  counters_.clock_jumps.add(delta(live.clock_jumps, before.clock_jumps));
+  before = live;
+
+  StationGauges& g = station_gauges_[sessions_[runner]->config().station];
+  constexpr auto relaxed = std::memory_order_relaxed;
+  g.session_open.store(live.open, relaxed);
+  g.session_distance_m.store(live.distance_m, relaxed);
+  g.stress_time_integral_pa_s.store(live.stress_time_integral_mpa_s * 1e6, relaxed);
+  g.damage_index.store(live.damage_index, relaxed);
 }
 
 void Worker::flush_idle_sessions(std::int64_t now_us) {

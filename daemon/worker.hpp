@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "daemon/doorbell.hpp"
+#include "daemon/histogram.hpp"
 #include "daemon/spsc_ring.hpp"
+#include "daemon/station_gauges.hpp"
 #include "daemon/work_item.hpp"
 #include "kneeload/fusion/session.hpp"
 #include "kneeload/proto/counter.hpp"
@@ -24,17 +26,28 @@ struct WorkerCounters {
   proto::Counter samples;
   proto::Counter outputs;
   proto::Counter dropped_output_ring_full;  // outputs lost: publisher ring full
-  proto::Counter dropped_session_overflow;  // rule events beyond a session's event buffer
+  proto::Counter dropped_rule_event_overflow;  // rule events beyond a session's event buffer
   proto::Counter dropped_late;              // samples that arrived after newer ones were fused
   proto::Counter dropped_resent;            // samples a device sent again after they were fused
   proto::Counter dropped_unknown_runner;    // samples for a runner this worker has no session for
   proto::Counter progress;                  // items processed, for the watchdog
+  // Folded from the sessions' SessionLive (lifetime counts of the runners' filters and clocks).
+  proto::Counter knee_gated;
+  proto::Counter shank_gated;
+  proto::Counter force_gated;
+  proto::Counter clock_jumps;
+  // One sample in kFusionTimingEvery is timed (two vDSO clock reads), so the histogram costs
+  // the other samples nothing but a counter test.
+  SingleWriterHistogram fusion_time = make_fusion_histogram();
 };
+
+inline constexpr std::uint32_t kFusionTimingEvery = 16;
 
 class Worker final : private fusion::OutputSink {
  public:
   Worker(int index, int worker_count, SpscRing<WorkItem>& input, Doorbell& input_bell,
-         SpscRing<OutItem>& output, Doorbell& output_bell, const Registry& initial);
+         SpscRing<OutItem>& output, Doorbell& output_bell, const Registry& initial,
+         StationGauges* station_gauges);
 
   // Thread body; returns after a DrainMarker, once every session has emitted its summary and
   // the marker has been passed to the publisher.
@@ -53,7 +66,8 @@ class Worker final : private fusion::OutputSink {
   void push_output_blocking(const OutItem& item);
   // Fuses what the reorder windows of quiet runners still hold (see kIdleFlush in worker.cpp).
   void flush_idle_sessions(std::int64_t now_us);
-  // Folds a session's own loss counters into this worker's (single-writer) counters.
+  // Folds a session's own loss and health counters into this worker's (single-writer)
+  // counters, and its open-session totals into its station's gauges.
   void fold_counters(std::size_t runner);
 
   int index_;
@@ -65,6 +79,9 @@ class Worker final : private fusion::OutputSink {
   std::vector<std::unique_ptr<fusion::RunnerSession>> sessions_;  // by runner index
   std::vector<std::int64_t> last_fed_us_;  // by runner index: worker clock of the last sample
   std::vector<fusion::SessionCounters> folded_;  // by runner index: counts already folded
+  std::vector<fusion::SessionLive> folded_live_;  // by runner index: health counts already folded
+  StationGauges* station_gauges_;                 // by station index
+  std::uint32_t timing_countdown_ = kFusionTimingEvery;
   std::int64_t batch_now_us_ = 0;          // worker clock, read once per batch, not per sample
   bool draining_ = false;
   WorkerCounters counters_;

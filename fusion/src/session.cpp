@@ -177,6 +177,29 @@ RunnerSession::~RunnerSession() = default;
 
 std::size_t RunnerSession::buffered() const { return state_->clock.buffered(); }
 
+SessionLive RunnerSession::live() const {
+  const State& st = *state_;
+  SessionLive l;
+  l.open = st.session_open;
+  if (st.session_open) {
+    l.steps = st.session_steps;
+    l.distance_m = st.session_distance_m;
+    const bool has_load = st.load_steps > 0;
+    l.stress_time_integral_mpa_s = has_load ? st.session_load.stress_time_integral_mpa_s() : kNaN;
+    l.damage_index = has_load ? st.session_load.damage_index() : kNaN;
+  }
+  for (std::size_t i = 0; i < 2; ++i) {
+    const KneeAngleCounters& k = st.knee[i].counters();
+    l.knee_gated += k.gyro.gated + k.accel.gated + k.sleeve.gated;
+    l.shank_gated += st.shank[i].counters().tilt.gated;
+    l.force_gated += st.force[i].counters().force.gated;
+  }
+  for (int r = 0; r < kDeviceRoleCount; ++r) {
+    l.clock_jumps += st.clock.counters(static_cast<DeviceRole>(r)).jumps;
+  }
+  return l;
+}
+
 void RunnerSession::reconfigure(const SessionConfig& config) {
   State& st = *state_;
   const bool rate_changed = config.model.state_rate_hz != config_.model.state_rate_hz;

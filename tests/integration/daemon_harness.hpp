@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -132,7 +133,9 @@ class Daemon {
     write_file(config_path_, config_toml);
     std::vector<std::string> argv{daemon_binary(), "--config", config_path_.string(),
                                   "--ingest", "tcp://127.0.0.1:*", "--publish", "tcp://127.0.0.1:*",
-                                  "--endpoints-file", endpoints_path_.string()};
+                                  "--endpoints-file", endpoints_path_.string(),
+                                  // Any free port: tests run in parallel; extra_args may override.
+                                  "--metrics", "127.0.0.1:0"};
     // extra_args may add more --ingest endpoints; the first tcp one stays ingest_endpoint().
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     process_.emplace(argv, stderr_path_);
@@ -146,6 +149,7 @@ class Daemon {
         if (eq == std::string::npos) continue;
         if (line.substr(0, eq) == "ingest" && ingest_.empty()) ingest_ = line.substr(eq + 1);
         if (line.substr(0, eq) == "publish") publish_ = line.substr(eq + 1);
+        if (line.substr(0, eq) == "metrics") metrics_ = line.substr(eq + 1);
       }
     }
   }
@@ -154,6 +158,8 @@ class Daemon {
   Process& process() { return *process_; }
   const std::string& ingest_endpoint() const { return ingest_; }
   const std::string& publish_endpoint() const { return publish_; }
+  // "host:port" of the Prometheus endpoint; empty when metrics are disabled.
+  const std::string& metrics_address() const { return metrics_; }
   const fs::path& config_path() const { return config_path_; }
   std::string log() const { return read_file(stderr_path_); }
 
@@ -162,7 +168,7 @@ class Daemon {
   fs::path config_path_, endpoints_path_, stderr_path_;
   std::optional<Process> process_;
   bool started_ = false;
-  std::string ingest_, publish_;
+  std::string ingest_, publish_, metrics_;
 };
 
 // A subscriber that has provably joined: it waits for the first status heartbeat, so nothing
@@ -283,6 +289,53 @@ inline bool send_frame(zmq::socket_t& push, const kneeload::v1::Frame& f) {
 
 inline bool send_raw(zmq::socket_t& push, const std::string& bytes) {
   return push.send(zmq::buffer(bytes), zmq::send_flags::none).has_value();
+}
+
+// `seconds` of running for runner n, as its devices would send it, in the order of each frame's
+// first sample: insoles at `hz` in frames of 10 samples, a half-sine vertical force of 2.5 BW
+// over 0.25 s contacts at 170 steps/min alternating feet (16 cells of 8 cm²), and the
+// treadmill at 3.3 m/s at 10 Hz. `extra` frames of the same runner (console, …) are merged in
+// time order, as live. *complete gets the number of contacts whose toe-off lies in the data.
+inline std::vector<kneeload::v1::Frame> running_frames(int n, double seconds, double hz = 100.0,
+                                                        std::vector<kneeload::v1::Frame> extra = {},
+                                                        int* complete = nullptr) {
+  constexpr double kCellAreaCm2 = 8.0;
+  constexpr double kBodyWeightN = 70.0 * 9.80665;
+  const double step_s = 60.0 / 170.0, contact_s = 0.25;
+  const std::int64_t t0 = 1'000'000;
+  int contacts = 0;
+  std::vector<std::pair<std::int64_t, kneeload::v1::Frame>> frames;
+  for (int side = 0; side < 2; ++side) {
+    const std::string id = "s" + std::to_string(n) + (side == 0 ? "-L" : "-R");
+    const double offset = side * step_s;
+    std::uint32_t seq = 0;
+    kneeload::v1::Frame f = frame(id, seq);
+    const int samples = static_cast<int>(seconds * hz);
+    for (int i = 0; i < samples; ++i) {
+      const double t = i / hz;
+      const double phase = std::fmod(t - offset + 2 * step_s * 100, 2 * step_s);
+      const double force = phase < contact_s ? 2.5 * kBodyWeightN * std::sin(M_PI * phase / contact_s) : 0.0;
+      add_insole(f, t0 + static_cast<std::int64_t>(std::llround(t * 1e6)), force, kCellAreaCm2);
+      if (f.samples_size() == 10) {
+        frames.emplace_back(f.samples(0).t_us(), f);
+        f = frame(id, ++seq);
+      }
+    }
+    if (f.samples_size() > 0) frames.emplace_back(f.samples(0).t_us(), f);
+    for (double ic = offset; ic + contact_s < seconds - 1.0 / hz; ic += 2 * step_s) ++contacts;
+  }
+  for (int i = 0; i < static_cast<int>(seconds * 10); ++i) {
+    kneeload::v1::Frame tm = frame("s" + std::to_string(n) + "-tm", static_cast<std::uint32_t>(i));
+    add_treadmill(tm, t0 + i * 100'000, 3.3f);
+    frames.emplace_back(tm.samples(0).t_us(), tm);
+  }
+  for (const kneeload::v1::Frame& f : extra) frames.emplace_back(f.samples(0).t_us(), f);
+  std::stable_sort(frames.begin(), frames.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  if (complete != nullptr) *complete = contacts;
+  std::vector<kneeload::v1::Frame> out;
+  out.reserve(frames.size());
+  for (auto& [t, f] : frames) out.push_back(std::move(f));
+  return out;
 }
 
 // Registry TOML for `stations` stations, each with one runner wearing a left and right insole

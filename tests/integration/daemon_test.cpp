@@ -31,46 +31,12 @@ class DaemonTest : public ::testing::Test {
     push_->connect(daemon_->ingest_endpoint());
   }
 
-  // Sends `seconds` of running for runner n: insoles at `hz` in frames of 10 samples, a
-  // half-sine vertical force of 2.5 BW over 0.25 s contacts at 170 steps/min alternating feet,
-  // and the treadmill at 3.3 m/s at 10 Hz. Returns the number of complete contacts sent.
-  // `extra` frames of the same runner (console, …) are merged in time order, as live.
+  // Sends running_frames(n, …) in time order; returns the number of complete contacts sent.
   int send_running(int n, double seconds, double hz = 100.0, std::vector<v1::Frame> extra = {}) {
-    const double step_s = 60.0 / 170.0, contact_s = 0.25;
-    const std::int64_t t0 = 1'000'000;
     int complete = 0;
-    // Frames of all devices are sent in the order of their first sample, as live devices
-    // would deliver them (cross-device alignment is the fusion library's job, not this test's).
-    std::vector<std::pair<std::int64_t, v1::Frame>> frames;
-    for (int side = 0; side < 2; ++side) {
-      const std::string id = "s" + std::to_string(n) + (side == 0 ? "-L" : "-R");
-      const double offset = side * step_s;
-      std::uint32_t seq = 0;
-      v1::Frame f = frame(id, seq);
-      const int samples = static_cast<int>(seconds * hz);
-      for (int i = 0; i < samples; ++i) {
-        const double t = i / hz;
-        const double phase = std::fmod(t - offset + 2 * step_s * 100, 2 * step_s);
-        const double force = phase < contact_s ? 2.5 * kBodyWeightN * std::sin(M_PI * phase / contact_s) : 0.0;
-        add_insole(f, t0 + static_cast<std::int64_t>(std::llround(t * 1e6)), force, kCellAreaCm2);
-        if (f.samples_size() == 10) {
-          frames.emplace_back(f.samples(0).t_us(), f);
-          f = frame(id, ++seq);
-        }
-      }
-      if (f.samples_size() > 0) frames.emplace_back(f.samples(0).t_us(), f);
-      // Contacts whose toe-off lies inside the data (and after the first sample).
-      for (double ic = offset; ic + contact_s < seconds - 1.0 / hz; ic += 2 * step_s) ++complete;
+    for (const v1::Frame& f : running_frames(n, seconds, hz, std::move(extra), &complete)) {
+      EXPECT_TRUE(send_frame(*push_, f));
     }
-    for (int i = 0; i < static_cast<int>(seconds * 10); ++i) {
-      v1::Frame tm = frame("s" + std::to_string(n) + "-tm", static_cast<std::uint32_t>(i));
-      add_treadmill(tm, t0 + i * 100'000, 3.3f);
-      frames.emplace_back(tm.samples(0).t_us(), tm);
-    }
-    for (const v1::Frame& f : extra) frames.emplace_back(f.samples(0).t_us(), f);
-    std::stable_sort(frames.begin(), frames.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (const auto& [t, f] : frames) EXPECT_TRUE(send_frame(*push_, f));
     return complete;
   }
 

@@ -89,7 +89,6 @@ class Ctl {
 inline constexpr auto kExitBound = 30s;
 
 constexpr double kCellAreaCm2 = 8.0;
-constexpr double kBodyWeightN = 70.0 * 9.80665;
 constexpr std::int64_t kT0Us = 1'000'000;
 
 struct TimedFrame {
@@ -97,45 +96,20 @@ struct TimedFrame {
   v1::Frame frame;
 };
 
-// `seconds` of running for station n, as daemon_test.cpp's send_running builds it: insoles at
-// 100 Hz in frames of 10 samples (a half-sine 2.5 BW contact of 0.25 s at 170 steps/min,
-// alternating feet), the treadmill at 10 Hz, and from the console a high pain report at 0.5 s
-// and a low one at `seconds` − 0.5 s (an R10 onset and its clear). Ordered by device time, as
-// live devices would deliver them.
-inline std::vector<TimedFrame> running_frames(int n, double seconds) {
-  const double hz = 100.0, step_s = 60.0 / 170.0, contact_s = 0.25;
-  std::vector<TimedFrame> frames;
-  for (int side = 0; side < 2; ++side) {
-    const std::string id = "s" + std::to_string(n) + (side == 0 ? "-L" : "-R");
-    const double offset = side * step_s;
-    std::uint32_t seq = 0;
-    v1::Frame f = frame(id, seq);
-    const int samples = static_cast<int>(seconds * hz);
-    for (int i = 0; i < samples; ++i) {
-      const double t = i / hz;
-      const double phase = std::fmod(t - offset + 2 * step_s * 100, 2 * step_s);
-      const double force = phase < contact_s ? 2.5 * kBodyWeightN * std::sin(M_PI * phase / contact_s) : 0.0;
-      add_insole(f, kT0Us + static_cast<std::int64_t>(std::llround(t * 1e6)), force, kCellAreaCm2);
-      if (f.samples_size() == 10) {
-        frames.push_back({f.samples(0).t_us(), f});
-        f = frame(id, ++seq);
-      }
-    }
-    if (f.samples_size() > 0) frames.push_back({f.samples(0).t_us(), f});
-  }
-  for (int i = 0; i < static_cast<int>(seconds * 10); ++i) {
-    v1::Frame tm = frame("s" + std::to_string(n) + "-tm", static_cast<std::uint32_t>(i));
-    add_treadmill(tm, kT0Us + i * 100'000, 3.3f);
-    frames.push_back({tm.samples(0).t_us(), tm});
-  }
+// running_frames() of daemon_harness.hpp for station n, plus from the console a high pain
+// report at 0.5 s and a low one at `seconds` − 0.5 s (an R10 onset and its clear), each frame
+// with its place in the stream (its first sample's device time).
+inline std::vector<TimedFrame> running_frames_with_pain(int n, double seconds) {
   const std::string console = "s" + std::to_string(n) + "-console";
   v1::Frame high = frame(console, 0);
   add_pain(high, kT0Us + 500'000, 7);
-  frames.push_back({high.samples(0).t_us(), high});
   v1::Frame low = frame(console, 1);
   add_pain(low, kT0Us + static_cast<std::int64_t>((seconds - 0.5) * 1e6), 1);
-  frames.push_back({low.samples(0).t_us(), low});
-  std::stable_sort(frames.begin(), frames.end(), [](const auto& a, const auto& b) { return a.t_us < b.t_us; });
+  std::vector<TimedFrame> frames;
+  for (v1::Frame& f : running_frames(n, seconds, 100.0, {high, low})) {
+    const std::int64_t t = f.samples(0).t_us();
+    frames.push_back({t, std::move(f)});
+  }
   return frames;
 }
 

@@ -53,7 +53,7 @@ void record_session(Session& s, bool stamp_forwarded = false) {
   // Sent at the pace the devices would send (the device clock runs from kT0Us), so the
   // recorded arrival times are those of a live run.
   const auto start = std::chrono::steady_clock::now();
-  for (const TimedFrame& f : running_frames(1, kRunningS)) {
+  for (const TimedFrame& f : running_frames_with_pain(1, kRunningS)) {
     std::this_thread::sleep_until(start + std::chrono::microseconds(f.t_us - kT0Us));
     s.sent.push_back(f.frame.SerializeAsString());
     ASSERT_TRUE(send_raw(push, s.sent.back()));
@@ -234,7 +234,7 @@ class DamagedReplay : public ::testing::Test {
     ASSERT_TRUE(writer.open(path_.string(), false, header, error)) << error;
     std::size_t at = ctl::kHeaderFixedBytes + ctl::kCrcBytes;
     std::int64_t steady = 7'000'000'000;
-    for (const TimedFrame& f : running_frames(1, 1.0)) {
+    for (const TimedFrame& f : running_frames_with_pain(1, 1.0)) {
       payloads_.push_back(f.frame.SerializeAsString());
       if (payloads_.size() == 3) payloads_.back() = std::string("\xff\xff\xff garbage", 11);
       offsets_.push_back(at);

@@ -81,7 +81,7 @@ TEST_F(TapTest, JsonWritesNaNAsNull) {
   // A station without knee devices publishes NaN knee angles in its fused state.
   Ctl tap({"tap", "--endpoint", daemon_->publish_endpoint(), "--json", "--topic", "state/st1", "--count", "1"});
   ASSERT_TRUE(tap.wait_for_err("subscribed", 10s)) << tap.err();
-  for (const TimedFrame& f : running_frames(1, 1.0)) ASSERT_TRUE(send_frame(*push_, f.frame));
+  for (const TimedFrame& f : running_frames_with_pain(1, 1.0)) ASSERT_TRUE(send_frame(*push_, f.frame));
   ASSERT_EQ(tap.wait(kExitBound).value_or(-1), 0) << tap.err();
   const std::vector<std::string> lines = lines_of(tap.out());
   ASSERT_EQ(lines.size(), 1u) << tap.out();
@@ -94,7 +94,7 @@ TEST_F(TapTest, TablePrintsStationsAndDaemonStatusAndStopsOnSigint) {
   // stdout is a file, not a terminal: the table is printed as plain text once a second.
   Ctl tap({"tap", "--endpoint", daemon_->publish_endpoint()});
   ASSERT_TRUE(tap.wait_for_err("subscribed", 10s)) << tap.err();
-  for (const TimedFrame& f : running_frames(1, 3.0)) ASSERT_TRUE(send_frame(*push_, f.frame));
+  for (const TimedFrame& f : running_frames_with_pain(1, 3.0)) ASSERT_TRUE(send_frame(*push_, f.frame));
   // The pain clear is the last event: once the table shows it, every frame has been fused.
   ASSERT_TRUE(eventually([&] { return contains(tap.out(), "R10 pain_report clear") || !tap.running(); }, 20s))
       << "stdout:\n" << tap.out() << "\nstderr:\n" << tap.err();

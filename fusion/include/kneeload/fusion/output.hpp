@@ -63,6 +63,18 @@ enum class RuleId : std::uint8_t {
   kClockJump = 23,
 };
 
+// Every rule, for those who enumerate them (metrics), and a dense index for flat per-rule arrays.
+inline constexpr std::array<RuleId, 14> kAllRules = {
+    RuleId::kPfjOverload,   RuleId::kLowCadence,     RuleId::kImpact,          RuleId::kSessionSpike,
+    RuleId::kWeeklyJump,    RuleId::kItbsPattern,    RuleId::kFatigueDrift,    RuleId::kAsymmetry,
+    RuleId::kShoes,         RuleId::kPainReport,     RuleId::kSensorDropout,   RuleId::kSensorSaturation,
+    RuleId::kStuckCell,     RuleId::kClockJump};
+constexpr std::size_t rule_slot(RuleId id) {
+  const auto v = static_cast<std::size_t>(id);
+  return v <= 10 ? v - 1 : v - 20 + 10;
+}
+static_assert(rule_slot(RuleId::kClockJump) == kAllRules.size() - 1);
+
 enum class Severity : std::uint8_t { kInfo = 1, kWarn = 2, kHigh = 3 };
 enum class EventPhase : std::uint8_t { kOnset = 1, kClear = 2 };
 enum class EvidenceTag : std::uint8_t { kProspective = 1, kLab = 2, kHeuristic = 3 };

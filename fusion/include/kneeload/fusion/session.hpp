@@ -115,6 +115,20 @@ struct SessionCounters {
   std::uint64_t event_overflow = 0; // rule events beyond one call's buffer (a bug if non-zero)
 };
 
+// The open session as a dashboard shows it, and lifetime health counts of the runner's filters
+// and clocks. For metrics: the daemon's worker reads it a few times a second, not per sample.
+struct SessionLive {
+  bool open = false;
+  std::uint64_t steps = 0;
+  double distance_m = 0.0;
+  double stress_time_integral_mpa_s = 0.0;  // NaN while no step of the session had load values
+  double damage_index = 0.0;                // likewise
+  std::uint64_t knee_gated = 0;   // knee-angle filter updates refused by the innovation gate
+  std::uint64_t shank_gated = 0;  // shank-tilt updates refused by the gate
+  std::uint64_t force_gated = 0;  // vGRF updates refused by the gate
+  std::uint64_t clock_jumps = 0;  // device clock jumps reported (F4)
+};
+
 class RunnerSession {
  public:
   // Allocates every buffer the session will ever use.
@@ -145,6 +159,7 @@ class RunnerSession {
 
   const SessionConfig& config() const { return config_; }
   const SessionCounters& counters() const { return counters_; }
+  SessionLive live() const;
   // Largest aligned time fused so far; INT64_MIN before any.
   std::int64_t last_t_us() const { return last_t_us_; }
   // Buffered in the reorder window, not fused yet.

@@ -1,0 +1,304 @@
+#include "daemon/metrics.hpp"
+
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <filesystem>
+#include <fstream>
+#include <string_view>
+
+#include "daemon/pipeline.hpp"
+#include "kneeload/fusion/output.hpp"
+#include "kneeload/proto/codec.hpp"
+
+namespace kneeload::daemon {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+constexpr const char* kKindNames[fusion::kSensorKindCount] = {"insole", "knee", "treadmill", "console"};
+constexpr const char* kSeverityNames[4] = {"", "info", "warn", "high"};
+
+class Families {
+ public:
+  MetricFamily& family(const char* name, const char* help, MetricType type) {
+    families_.push_back(MetricFamily{name, help, type, {}});
+    return families_.back();
+  }
+  static ClientMetric& add(MetricFamily& f, std::vector<ClientMetric::Label> labels = {}) {
+    f.metric.push_back(ClientMetric{});
+    f.metric.back().label = std::move(labels);
+    return f.metric.back();
+  }
+  void counter(MetricFamily& f, double value, std::vector<ClientMetric::Label> labels = {}) {
+    add(f, std::move(labels)).counter.value = value;
+  }
+  void gauge(MetricFamily& f, double value, std::vector<ClientMetric::Label> labels = {}) {
+    add(f, std::move(labels)).gauge.value = value;
+  }
+  void single_gauge(const char* name, const char* help, double value) {
+    gauge(family(name, help, MetricType::Gauge), value);
+  }
+  // Folds the per-thread histograms into one series (non-cumulative counts in, cumulative out).
+  void histogram(const char* name, const char* help, const std::vector<const SingleWriterHistogram*>& parts) {
+    if (parts.empty()) return;
+    std::vector<std::uint64_t> counts;
+    std::uint64_t sum_ns = 0;
+    for (const SingleWriterHistogram* h : parts) h->add_to(counts, sum_ns);
+    MetricFamily& f = family(name, help, MetricType::Histogram);
+    ClientMetric& m = add(f);
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < counts.size(); ++i) {
+      cumulative += counts[i];
+      const double bound = i < parts[0]->bound_count() ? static_cast<double>(parts[0]->bound_ns(i)) * 1e-9
+                                                       : std::numeric_limits<double>::infinity();
+      m.histogram.bucket.push_back({cumulative, bound});
+    }
+    m.histogram.sample_count = cumulative;
+    m.histogram.sample_sum = static_cast<double>(sum_ns) * 1e-9;
+  }
+  std::vector<MetricFamily> take() {
+    std::vector<MetricFamily> v;
+    for (MetricFamily& f : families_) {
+      // A family without series (no station yet) would print a bare HELP/TYPE; leave it out.
+      if (!f.metric.empty()) v.push_back(std::move(f));
+    }
+    return v;
+  }
+
+ private:
+  std::deque<MetricFamily> families_;  // a deque: family() hands out references that must stay valid
+};
+
+double as_double(std::uint64_t v) { return static_cast<double>(v); }
+
+void collect_process(Families& out) {
+  long rss_pages = 0;
+  {
+    std::ifstream statm("/proc/self/statm");
+    long size_pages = 0;
+    statm >> size_pages >> rss_pages;
+  }
+  out.single_gauge("process_resident_memory_bytes", "Resident memory size in bytes.",
+                   static_cast<double>(rss_pages) * static_cast<double>(::sysconf(_SC_PAGESIZE)));
+  std::size_t fds = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++fds;
+  }
+  out.single_gauge("process_open_fds", "Number of open file descriptors.", static_cast<double>(fds));
+  timespec cpu{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+  out.counter(out.family("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                         MetricType::Counter),
+              static_cast<double>(cpu.tv_sec) + static_cast<double>(cpu.tv_nsec) * 1e-9);
+}
+
+}  // namespace
+
+std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const ControlCounters& control) {
+  Families out;
+  const Ingest& ingest = pipeline.ingest();
+  const proto::DecoderCounters& dec = ingest.decoder_counters();
+  const PublisherCounters& pub = pipeline.publisher().counters();
+
+  out.gauge(out.family("kneeload_build_info", "Build of the running kneeloadd (value 1).", MetricType::Gauge), 1,
+            {{"version", KNEELOAD_VERSION}});
+  out.single_gauge("kneeload_start_time_seconds", "When the daemon started, Unix time in seconds.",
+                   static_cast<double>(control.start_unix_s));
+  out.single_gauge("kneeload_config_generation", "Registry generation in use: 1 at start, +1 per applied reload.",
+                   as_double(pipeline.generation_snapshot()));
+
+  // --- Ingest
+  out.counter(out.family("kneeload_frames_received_total", "Frames received on the ingest sockets.",
+                         MetricType::Counter),
+              as_double(dec.frames_received.get()));
+  MetricFamily& frames_rejected = out.family(
+      "kneeload_frames_rejected_total", "Frames rejected whole at ingest, by reason (README: Counters).",
+      MetricType::Counter);
+  MetricFamily& samples_rejected = out.family(
+      "kneeload_samples_rejected_total", "Samples rejected at ingest (their frame's other samples kept), by reason.",
+      MetricType::Counter);
+  for (int r = 0; r < proto::kRejectCount; ++r) {
+    const auto reason = static_cast<proto::Reject>(r);
+    out.counter(proto::is_frame_reject(reason) ? frames_rejected : samples_rejected,
+                as_double(dec.rejected[static_cast<std::size_t>(r)].get()), {{"reason", proto::reject_name(reason)}});
+  }
+  MetricFamily& ingested = out.family("kneeload_samples_ingested_total",
+                                      "Samples accepted at ingest, by sensor kind.", MetricType::Counter);
+  for (int k = 0; k < fusion::kSensorKindCount; ++k) {
+    out.counter(ingested, as_double(ingest.counters().samples_by_kind[static_cast<std::size_t>(k)].get()),
+                {{"kind", kKindNames[k]}});
+  }
+
+  // --- Drops: every accepted sample or output lost later, by stage and reason.
+  MetricFamily& dropped = out.family(
+      "kneeload_dropped_total",
+      "Accepted samples or their outputs dropped after ingest, by stage and reason (README: Counters).",
+      MetricType::Counter);
+  for (const DropCount& d : pipeline.drops()) {
+    const std::string_view name = d.name;
+    const std::size_t dot = name.find('.');
+    out.counter(dropped, as_double(d.value),
+                {{"stage", std::string(name.substr(0, dot))}, {"reason", std::string(name.substr(dot + 1))}});
+  }
+
+  // --- Rings
+  MetricFamily& depth = out.family("kneeload_ring_depth", "Items queued in a pipeline ring now.", MetricType::Gauge);
+  MetricFamily& capacity = out.family("kneeload_ring_capacity", "Capacity of a pipeline ring in items.",
+                                      MetricType::Gauge);
+  for (const Pipeline::RingView& r : pipeline.rings()) {
+    const std::vector<ClientMetric::Label> labels = {{"stage", r.stage}, {"ring", std::to_string(r.index)}};
+    out.gauge(depth, static_cast<double>(r.depth), labels);
+    out.gauge(capacity, static_cast<double>(r.capacity), labels);
+  }
+
+  // --- Fusion
+  std::uint64_t knee = 0, shank = 0, force = 0, jumps = 0;
+  std::vector<const SingleWriterHistogram*> fusion_time;
+  for (const auto& w : pipeline.workers()) {
+    const WorkerCounters& c = w->counters();
+    knee += c.knee_gated.get();
+    shank += c.shank_gated.get();
+    force += c.force_gated.get();
+    jumps += c.clock_jumps.get();
+    fusion_time.push_back(&c.fusion_time);
+  }
+  MetricFamily& gated = out.family("kneeload_filter_gated_total",
+                                   "Kalman filter updates refused by the innovation (Mahalanobis) gate, by filter.",
+                                   MetricType::Counter);
+  out.counter(gated, as_double(knee), {{"filter", "knee_angle"}});
+  out.counter(gated, as_double(shank), {{"filter", "shank_tilt"}});
+  out.counter(gated, as_double(force), {{"filter", "vgrf"}});
+  out.counter(out.family("kneeload_clock_jumps_total", "Device clock jumps detected (each also an F4 event).",
+                         MetricType::Counter),
+              as_double(jumps));
+  out.histogram("kneeload_fusion_duration_seconds",
+                "Time to fuse one sample in a worker (one sample in 16 is timed), seconds.", fusion_time);
+
+  // --- Publish
+  MetricFamily& published = out.family("kneeload_outputs_published_total",
+                                       "Messages handed to the PUB socket, by topic.", MetricType::Counter);
+  for (int t = 0; t < proto::kTopicCount; ++t) {
+    out.counter(published, as_double(pub.published_by_topic[static_cast<std::size_t>(t)].get()),
+                {{"topic", proto::topic_prefix(static_cast<proto::Topic>(t))}});
+  }
+  out.histogram("kneeload_publish_latency_seconds",
+                "Frame arrival of the sample behind an output to its hand-over to the PUB socket, seconds.",
+                {&pub.latency});
+  MetricFamily& risk = out.family("kneeload_risk_events_total",
+                                  "Risk and sensor-fault event onsets (escalations included), by rule and severity.",
+                                  MetricType::Counter);
+  for (const fusion::RuleId rule : fusion::kAllRules) {
+    for (std::size_t sev = 1; sev < 4; ++sev) {
+      const std::uint64_t v = pub.risk_onsets[fusion::rule_slot(rule)][sev].get();
+      // Every rule × severity pair exists from the start, so rate() sees the first event.
+      out.counter(risk, as_double(v), {{"rule", fusion::rule_info(rule).code}, {"severity", kSeverityNames[sev]}});
+    }
+  }
+
+  // --- Devices, runners, stations
+  out.single_gauge("kneeload_configured_devices", "Devices in the running registry.",
+                   static_cast<double>(pipeline.configured_devices()));
+  out.single_gauge("kneeload_active_devices",
+                   "Streaming devices: heard from and not stale (treadmill consoles not counted).",
+                   static_cast<double>(pipeline.streaming_devices()));
+  out.single_gauge("kneeload_stale_devices", "Devices silent for longer than stale_after_s.",
+                   static_cast<double>(pipeline.stale_devices_snapshot()));
+  MetricFamily& reloads = out.family("kneeload_reloads_total", "SIGHUP reloads, by outcome.", MetricType::Counter);
+  out.counter(reloads, as_double(control.reloads_applied.load(std::memory_order_relaxed)), {{"outcome", "applied"}});
+  out.counter(reloads, as_double(control.reloads_refused.load(std::memory_order_relaxed)), {{"outcome", "refused"}});
+
+  // --- Per station, for the floor dashboard. Only the current registry's stations: the label
+  // set is bounded by pipeline.max_stations and a removed station's series end with it.
+  const std::vector<Pipeline::StationView> stations = pipeline.stations();
+  MetricFamily& cadence = out.family("kneeload_station_cadence_steps_per_minute",
+                                     "Cadence at the station's last step, steps per minute.", MetricType::Gauge);
+  MetricFamily& contact = out.family("kneeload_station_contact_time_seconds",
+                                     "Ground contact time of the station's last step, seconds.", MetricType::Gauge);
+  MetricFamily& flexion = out.family("kneeload_station_peak_knee_flexion_degrees",
+                                     "Peak knee flexion in stance of the station's last step, degrees.",
+                                     MetricType::Gauge);
+  MetricFamily& stress = out.family("kneeload_station_pfj_stress_pascals",
+                                    "Peak patellofemoral joint stress of the station's last step, pascals.",
+                                    MetricType::Gauge);
+  MetricFamily& integral = out.family(
+      "kneeload_station_stress_time_integral_pascal_seconds",
+      "Cumulative PFJ stress-time integral of the open session (cumulative load), pascal-seconds.",
+      MetricType::Gauge);
+  MetricFamily& damage = out.family("kneeload_station_damage_index",
+                                    "Damage index sum (stress/reference)^b of the open session (MODEL.md section 4).",
+                                    MetricType::Gauge);
+  MetricFamily& level = out.family("kneeload_station_risk_level",
+                                   "Highest severity among the station's active rules: 0 none, 1 info, 2 warn, 3 high.",
+                                   MetricType::Gauge);
+  MetricFamily& distance = out.family("kneeload_station_session_distance_meters",
+                                      "Distance of the open session, meters (0 when none is open).",
+                                      MetricType::Gauge);
+  std::size_t open_sessions = 0;
+  constexpr auto relaxed = std::memory_order_relaxed;
+  for (const Pipeline::StationView& s : stations) {
+    const StationGauges& g = pipeline.station_gauges(s.index);
+    const std::vector<ClientMetric::Label> labels = {{"station", s.name}};
+    // Unknown values (no step yet, no load model inputs) are left out rather than exported as NaN.
+    auto known = [&](MetricFamily& f, double v) {
+      if (std::isfinite(v)) out.gauge(f, v, labels);
+    };
+    known(cadence, g.cadence_spm.load(relaxed));
+    known(contact, g.contact_time_s.load(relaxed));
+    known(flexion, g.peak_knee_flexion_deg.load(relaxed));
+    known(stress, g.pfj_stress_pa.load(relaxed));
+    known(integral, g.stress_time_integral_pa_s.load(relaxed));
+    known(damage, g.damage_index.load(relaxed));
+    out.gauge(level, g.risk_level.load(relaxed), labels);
+    out.gauge(distance, g.session_distance_m.load(relaxed), labels);
+    if (g.session_open.load(relaxed)) ++open_sessions;
+  }
+  out.single_gauge("kneeload_active_stations", "Stations with a session open now.", static_cast<double>(open_sessions));
+  // One runner per station (the registry enforces it), so open sessions count both.
+  out.single_gauge("kneeload_active_runners", "Runners with a session open now.", static_cast<double>(open_sessions));
+
+  collect_process(out);
+  return out.take();
+}
+
+}  // namespace kneeload::daemon
+
+namespace kneeload::daemon {
+
+class MetricsServer::Collector final : public prometheus::Collectable {
+ public:
+  Collector(const Pipeline& pipeline, const ControlCounters& control) : pipeline_(pipeline), control_(control) {}
+  std::vector<prometheus::MetricFamily> Collect() const override { return collect_metrics(pipeline_, control_); }
+
+ private:
+  const Pipeline& pipeline_;
+  const ControlCounters& control_;
+};
+
+MetricsServer::MetricsServer(const std::string& address, const Pipeline& pipeline, const ControlCounters& control)
+    : collector_(std::make_shared<Collector>(pipeline, control)) {
+  try {
+    // One civetweb thread: scrapes are rare and the machine has few cores (ENGINEERING.md §1e).
+    exposer_ = std::make_unique<prometheus::Exposer>(address, 1);
+  } catch (const std::exception& e) {
+    throw StartError("cannot bind metrics address \"" + address + "\": " + e.what());
+  }
+  exposer_->RegisterCollectable(collector_, "/metrics");
+  const std::vector<int> ports = exposer_->GetListeningPorts();
+  const std::size_t colon = address.rfind(':');
+  bound_ = address.substr(0, colon) + ":" + (ports.empty() ? address.substr(colon + 1) : std::to_string(ports[0]));
+}
+
+MetricsServer::~MetricsServer() = default;
+
+}  // namespace kneeload::daemon
