@@ -67,6 +67,8 @@ if [ ! -f "$endpoints" ]; then
   exit 1
 fi
 
+metrics=$(sed -n 's/^metrics=//p' "$endpoints")
+
 "$ctl" sim --endpoint "$ingest" --stations "$stations" --scenario mixed --demo-timing --duration 1800 \
   2>"$sim_log" &
 sim=$!
@@ -75,8 +77,7 @@ cat <<EOF
 kneeloadd is running (pid $daemon) with $config, log in $daemon_log
   ingest:  $ingest   kneeload.v1.Frame messages from devices; here the simulator
   publish: $publish   topics state/ step/ risk/ session/ status
-  metrics: the Prometheus endpoint arrives with the operations milestone; until then the
-           counters are in every status message (the footer of the table below)
+  metrics: http://$metrics/metrics   Prometheus text (curl it, or scrape it: deploy/prometheus)
 kneeloadctl sim (pid $sim) streams $stations treadmill stations in real time, log in $sim_log:
   st01 mixed (fatigue, worn shoes, a lateral knee pain report, a knee sensor dropout),
   st02 fatigue, st03 asymmetry, st04 overstride. The runners drift from 1.5 min in;

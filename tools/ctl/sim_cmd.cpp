@@ -241,7 +241,7 @@ std::string daemon_config_toml(const SimOptions& o, const std::vector<sim::SimCo
   t += kDefaultEndpoint;
   t += "\"]\n\n[publish]\nendpoint = \"";
   t += kDefaultPublish;
-  t += "\"\n\n[metrics]\n# Validated now; the Prometheus endpoint is served from the operations milestone.\naddress = \"";
+  t += "\"\n\n[metrics]\n# Prometheus endpoint: http://127.0.0.1:9464/metrics\naddress = \"";
   t += kDefaultMetrics;
   t += "\"\n";
   if (const int capacity = clock_capacity_for(o.hz); capacity > 0) {
