@@ -10,6 +10,7 @@
 #include "daemon/config.hpp"
 
 #include <toml++/toml.h>
+#include <zmq.h>
 
 #include <algorithm>
 #include <array>
@@ -51,6 +52,7 @@ constexpr std::size_t kMaxNameBytes = proto::kMaxDeviceIdBytes;
 constexpr const char* kNameRule = "1..64 characters from [A-Za-z0-9_.:-]";
 constexpr const char* kEndpointRule =
     "a ZeroMQ endpoint tcp://HOST:PORT (PORT 1..65535 or *) or ipc://PATH";
+constexpr const char* kCurveKeyRule = "a 40-character Z85 CURVE public key (kneeloadctl keygen)";
 constexpr const char* kAddressRule =
     "HOST:PORT with PORT 0..65535 (0: any free port, see --endpoints-file), or \"\" to disable";
 constexpr double kInf = std::numeric_limits<double>::infinity();
@@ -449,6 +451,49 @@ void parse_publish(const Section& s, PublishConfig& out) {
   out.sndhwm = static_cast<int>(s.integer("sndhwm", {0, kIntMax}, out.sndhwm));
   out.nodrop = s.boolean("nodrop", out.nodrop);
   out.heartbeat_s = s.number("heartbeat_s", {0.05, 60.0, false, "s"}, out.heartbeat_s);
+}
+
+std::vector<std::string> parse_key_list(const Section& s, std::string_view key) {
+  std::vector<std::string> keys;
+  const toml::array* a = s.array(key, std::string("an array of ") + kCurveKeyRule);
+  if (a == nullptr) return keys;
+  for (std::size_t i = 0; i < a->size(); ++i) {
+    const toml::node& node = *a->get(i);
+    const auto* str = node.as_string();
+    const std::string at = s.key_path(key) + "[" + std::to_string(i) + "]";
+    if (str == nullptr || !valid_curve_key(str->get())) {
+      fail(s.file(), at, std::string("expected ") + kCurveKeyRule + ", got " +
+                             (str == nullptr ? describe(node) : quote(str->get())));
+    }
+    if (std::find(keys.begin(), keys.end(), str->get()) != keys.end()) {
+      fail(s.file(), at, "expected each key once, got " + quote(str->get()) + " again");
+    }
+    keys.push_back(str->get());
+  }
+  return keys;
+}
+
+void parse_security(const Section& s, SecurityConfig& out) {
+  s.refuse_unknown({"curve", "secret_key_file", "gateway_keys", "subscriber_keys", "allow_plaintext"},
+                   "in [security]");
+  out.curve = s.boolean("curve", out.curve);
+  out.allow_plaintext = s.boolean("allow_plaintext", out.allow_plaintext);
+  if (auto f = s.string("secret_key_file", "a path to a key file written by kneeloadctl keygen")) {
+    out.secret_key_file = *f;
+  }
+  out.gateway_keys = parse_key_list(s, "gateway_keys");
+  out.subscriber_keys = parse_key_list(s, "subscriber_keys");
+  if (!out.curve) return;
+  if (out.secret_key_file.empty()) {
+    s.fail_at("secret_key_file", "expected the daemon's key file (kneeloadctl keygen) with curve = true, got nothing");
+  }
+  const KeyPair pair = read_key_file(out.secret_key_file, s.file(), s.key_path("secret_key_file"));
+  if (pair.secret_key.empty()) {
+    s.fail_at("secret_key_file", "expected a secret key file (secret_key = ...), got a public-only key file " +
+                                     quote(out.secret_key_file));
+  }
+  out.public_key = pair.public_key;
+  out.secret_key = pair.secret_key;
 }
 
 void parse_pipeline(const Section& s, PipelineConfig& out) {
@@ -1239,7 +1284,7 @@ std::array<double, 3> parse_offset(const Section& s, std::string_view key,
 }
 
 std::vector<std::string_view> device_keys(fusion::SensorKind kind) {
-  std::vector<std::string_view> keys{"id", "station", "runner", "kind", "side"};
+  std::vector<std::string_view> keys{"id", "station", "runner", "kind", "side", "public_key"};
   if (kind == fusion::SensorKind::kInsole) {
     keys.insert(keys.end(), {"cell_areas_cm2", "cell_x", "cell_y", "force_gain"});
   } else if (kind == fusion::SensorKind::kKnee) {
@@ -1302,6 +1347,10 @@ std::vector<DeviceConfig> parse_devices(const std::string& file, const toml::arr
       d.knee.thigh_sensor_m = parse_offset(s, "thigh_sensor_m", d.knee.thigh_sensor_m);
       d.knee.shank_sensor_m = parse_offset(s, "shank_sensor_m", d.knee.shank_sensor_m);
     }
+    if (auto key = s.string("public_key", kCurveKeyRule)) {
+      if (!valid_curve_key(*key)) s.fail_at("public_key", std::string("expected ") + kCurveKeyRule + ", got " + quote(*key));
+      d.public_key = *key;
+    }
 
     // A station is one treadmill lane: its devices all belong to one runner.
     if (const auto [it, fresh] = station_owner.try_emplace(d.station, Owner{d.runner, i});
@@ -1350,7 +1399,82 @@ void check_registry_fits(const Config& c) {
   check("pipeline.max_stations", c.pipeline.max_stations, stations.size(), "stations");
 }
 
+// Device keys and gateway keys name who may send for which device: one key, one role.
+void check_keys(const Config& c) {
+  std::map<std::string_view, std::string> owner;  // key → where it was first given
+  for (std::size_t i = 0; i < c.security.gateway_keys.size(); ++i) {
+    owner.emplace(c.security.gateway_keys[i], "security.gateway_keys[" + std::to_string(i) + "]");
+  }
+  for (std::size_t i = 0; i < c.devices.size(); ++i) {
+    const std::string& key = c.devices[i].public_key;
+    if (key.empty()) continue;
+    const std::string at = "devices[" + std::to_string(i) + "].public_key";
+    if (!c.security.curve) {
+      fail(c.source, at, "expected security.curve = true for a device key to mean anything, got curve = false");
+    }
+    if (const auto [it, fresh] = owner.emplace(key, at); !fresh) {
+      fail(c.source, at, "expected a key used by one device or gateway only, got the key of " + it->second);
+    }
+  }
+}
+
+// Loopback: 127.0.0.0/8, ::1 and localhost. Anything else reaches the network.
+bool loopback_endpoint(std::string_view endpoint) {
+  if (endpoint.starts_with("ipc://")) return true;
+  std::string_view host = endpoint.substr(6);  // after tcp://
+  host = host.substr(0, host.rfind(':'));
+  return host.starts_with("127.") || host == "[::1]" || host == "localhost";
+}
+
+// Secure by default: plaintext only where no stranger can reach it.
+void check_transport_security(const Config& c, const std::vector<std::string>& ingest, const std::string& publish,
+                              const EndpointKeys& keys) {
+  if (c.security.curve || c.security.allow_plaintext) return;
+  const auto refuse = [&](const std::string& key, const std::string& endpoint) {
+    fail(c.source, key,
+         "expected a loopback or ipc endpoint without CURVE (set security.curve = true, or "
+         "security.allow_plaintext = true to accept unauthenticated plaintext on the network), got " +
+             quote(endpoint));
+  };
+  for (std::size_t i = 0; i < ingest.size(); ++i) {
+    if (!loopback_endpoint(ingest[i])) refuse(keys.ingest(i), ingest[i]);
+  }
+  if (!loopback_endpoint(publish)) refuse(keys.publish(), publish);
+}
+
 }  // namespace
+
+bool valid_curve_key(std::string_view key) {
+  if (key.size() != 40) return false;
+  const std::string text(key);
+  std::array<std::uint8_t, 32> bytes{};
+  return zmq_z85_decode(bytes.data(), text.c_str()) != nullptr;
+}
+
+KeyPair read_key_file(const std::string& path, const std::string& config_file, const std::string& key) {
+  toml::table t;
+  try {
+    t = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    fail(config_file, key, "expected a key file written by kneeloadctl keygen, got " + quote(path) + ": " +
+                               std::string(e.description()));
+  }
+  KeyPair pair;
+  const auto field = [&](const char* name) -> std::string {
+    const auto* v = t.get_as<std::string>(name);
+    if (v == nullptr) return {};
+    if (!valid_curve_key(v->get())) {
+      fail(config_file, key, "expected " + quote(path) + " to hold a Z85 " + name + ", got " + quote(v->get()));
+    }
+    return v->get();
+  };
+  pair.public_key = field("public_key");
+  pair.secret_key = field("secret_key");
+  if (pair.public_key.empty()) {
+    fail(config_file, key, "expected " + quote(path) + " to hold public_key = \"...\" (kneeloadctl keygen), got none");
+  }
+  return pair;
+}
 
 Config parse_config(std::string_view toml_text, const std::string& source_name) {
   toml::table root_table;
@@ -1365,7 +1489,7 @@ Config parse_config(std::string_view toml_text, const std::string& source_name) 
   Config c;
   c.source = source_name;
   const Section root(c.source, root_table, "");
-  root.refuse_unknown({"ingest", "publish", "metrics", "pipeline", "health", "model", "rules",
+  root.refuse_unknown({"ingest", "publish", "metrics", "security", "pipeline", "health", "model", "rules",
                        "runners", "devices"},
                       "at the top level");
   if (const toml::table* t = root.table("ingest")) {
@@ -1378,6 +1502,9 @@ Config parse_config(std::string_view toml_text, const std::string& source_name) 
     const Section s(c.source, *t, "metrics");
     s.refuse_unknown({"address"}, "in [metrics]");
     if (auto a = s.string("address", kAddressRule)) c.metrics_address = *a;
+  }
+  if (const toml::table* t = root.table("security")) {
+    parse_security(Section(c.source, *t, "security"), c.security);
   }
   if (const toml::table* t = root.table("pipeline")) {
     parse_pipeline(Section(c.source, *t, "pipeline"), c.pipeline);
@@ -1403,6 +1530,8 @@ Config parse_config(std::string_view toml_text, const std::string& source_name) 
   check_endpoints(c.source, c.ingest.endpoints, c.publish.endpoint, EndpointKeys{});
   check_metrics_address(c.source, "metrics.address", c.metrics_address);
   check_registry_fits(c);
+  check_keys(c);
+  check_transport_security(c, c.ingest.endpoints, c.publish.endpoint, EndpointKeys{});
   return c;
 }
 
@@ -1432,6 +1561,7 @@ void apply_overrides(Config& config, const Overrides& overrides) {
   check_endpoints(config.source, ingest, publish, keys);
   check_metrics_address(config.source, overrides.metrics ? "--metrics" : "metrics.address",
                         metrics);
+  check_transport_security(config, ingest, publish, keys);
   // Validated first, assigned after: a refused override leaves the config as it was.
   config.ingest.endpoints = std::move(ingest);
   config.publish.endpoint = std::move(publish);
@@ -1502,6 +1632,10 @@ std::vector<std::string> restart_only_changes(const Config& running, const Confi
   note("publish.nodrop", running.publish.nodrop != next.publish.nodrop);
   note("publish.heartbeat_s", running.publish.heartbeat_s != next.publish.heartbeat_s);
   note("metrics.address", running.metrics_address != next.metrics_address);
+  note("security.curve", running.security.curve != next.security.curve);
+  note("security.secret_key_file", running.security.secret_key_file != next.security.secret_key_file ||
+                                       running.security.secret_key != next.security.secret_key);
+  note("security.allow_plaintext", running.security.allow_plaintext != next.security.allow_plaintext);
   note("pipeline.workers", running.pipeline.workers != next.pipeline.workers);
   note("pipeline.ingest_ring_capacity",
        running.pipeline.ingest_ring_capacity != next.pipeline.ingest_ring_capacity);

@@ -22,6 +22,7 @@ struct DeviceConfig {
   fusion::Side side = fusion::Side::kNone;
   fusion::InsoleGeometry insole;  // kind == insole
   fusion::KneeImuAxes knee;       // kind == knee
+  std::string public_key;         // Z85 CURVE key pinned to this device; "" when not pinned
 };
 
 struct RunnerConfig {
@@ -45,6 +46,17 @@ struct PublishConfig {
   double heartbeat_s = 1.0;
 };
 
+// ZeroMQ CURVE on the ingest and publish sockets (README: Security).
+struct SecurityConfig {
+  bool curve = false;
+  std::string secret_key_file;   // the daemon's key pair, written by `kneeloadctl keygen`
+  std::string public_key;        // Z85, read from secret_key_file
+  std::string secret_key;        // Z85, read from secret_key_file
+  std::vector<std::string> gateway_keys;     // may send for any device without a key of its own
+  std::vector<std::string> subscriber_keys;  // empty: any subscriber holding the daemon's key
+  bool allow_plaintext = false;  // bind tcp on non-loopback addresses without CURVE
+};
+
 struct PipelineConfig {
   int workers = 1;
   std::size_t ingest_ring_capacity = 65536;   // samples per worker ring
@@ -59,6 +71,7 @@ struct Config {
   IngestConfig ingest;
   PublishConfig publish;
   std::string metrics_address = "127.0.0.1:9464";
+  SecurityConfig security;
   PipelineConfig pipeline;
   double stale_after_s = 3.0;
   fusion::ModelParams model;
@@ -92,6 +105,17 @@ struct Overrides {
 };
 // Applies command-line overrides and re-validates the affected keys. Throws ConfigError.
 void apply_overrides(Config& config, const Overrides& overrides);
+
+// True iff `key` is a 40-character Z85 CURVE key.
+bool valid_curve_key(std::string_view key);
+
+// Reads a key file written by `kneeloadctl keygen` (TOML: public_key, and secret_key for a
+// secret file). Throws ConfigError naming `key` (the config key that named the file).
+struct KeyPair {
+  std::string public_key;
+  std::string secret_key;  // empty for a public-only file
+};
+KeyPair read_key_file(const std::string& path, const std::string& config_file, const std::string& key);
 
 // Which keys a SIGHUP reload does not apply to running runners: sockets, threads and ring sizes,
 // and the model tables each runner's filters and windows are built from (model.knee, .shank,

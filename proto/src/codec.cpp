@@ -20,6 +20,7 @@ const char* reject_name(Reject r) {
     case Reject::kWrongVersion: return "wrong_version";
     case Reject::kBadDeviceId: return "bad_device_id";
     case Reject::kUnknownDevice: return "unknown_device";
+    case Reject::kKeyNotAllowed: return "key_not_allowed";
     case Reject::kEmptyFrame: return "empty_frame";
     case Reject::kTooManySamples: return "too_many_samples";
     case Reject::kDuplicateSeq: return "duplicate_seq";

@@ -462,7 +462,8 @@ FrameDecoder::~FrameDecoder() = default;
 
 DecodeResult FrameDecoder::decode(std::span<const std::byte> bytes, std::size_t wire_size,
                                   const DeviceTable& table, std::span<DeviceTrack> tracks,
-                                  std::int64_t arrival_t_us, std::span<fusion::Sample> out) {
+                                  std::int64_t arrival_t_us, std::span<fusion::Sample> out,
+                                  const Sender* sender) {
   assert(out.size() >= static_cast<std::size_t>(limits_.max_samples_per_frame));
   counters_.frames_received.inc();
   DecodeResult result;
@@ -500,6 +501,13 @@ DecodeResult FrameDecoder::decode(std::span<const std::byte> bytes, std::size_t 
   assert(info == nullptr || info->device < tracks.size());
   if (info == nullptr || info->device >= tracks.size()) {
     return reject_frame(Reject::kUnknownDevice, header.device_id, header.seq);
+  }
+  if (sender != nullptr) {
+    const bool own_device = sender->device == info->device;
+    const bool gateway_for_unpinned = sender->device == UINT32_MAX && !info->key_pinned;
+    if (!sender->known || !(own_device || gateway_for_unpinned)) {
+      return reject_frame(Reject::kKeyNotAllowed, header.device_id, header.seq);
+    }
   }
   const int sample_count = frame->samples_size();
   if (sample_count == 0) return reject_frame(Reject::kEmptyFrame, header.device_id, header.seq);

@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <numbers>
@@ -1159,12 +1162,12 @@ TEST(ConfigErrorText, WhatReadsFileKeyReason) {
 TEST(ConfigOverrides, ReplaceEndpointsAndMetrics) {
   Config c = load_config(kExamplePath);
   Overrides o;
-  o.ingest = {"tcp://0.0.0.0:7000", "ipc:///tmp/kneeload-in"};
-  o.publish = "tcp://0.0.0.0:7001";
+  o.ingest = {"tcp://127.0.0.2:7000", "ipc:///tmp/kneeload-in"};
+  o.publish = "tcp://[::1]:7001";
   o.metrics = "";
   apply_overrides(c, o);
   EXPECT_EQ(c.ingest.endpoints, o.ingest);
-  EXPECT_EQ(c.publish.endpoint, "tcp://0.0.0.0:7001");
+  EXPECT_EQ(c.publish.endpoint, "tcp://[::1]:7001");
   EXPECT_EQ(c.metrics_address, "");
 }
 
@@ -1415,6 +1418,89 @@ kind = "treadmill"
   ASSERT_TRUE(registry->sessions[r2].has_value());
   EXPECT_TRUE(std::isnan(registry->sessions[r2]->history.shoe_km_before_session))
       << "no shoe id: the km are unknown, so R9's km rule stays silent";
+}
+
+}  // namespace
+}  // namespace kneeload::daemon
+
+namespace kneeload::daemon {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Security (CURVE)
+
+constexpr const char* kKeyA = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";  // libzmq's test vectors
+constexpr const char* kKeyB = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
+
+struct KeyFiles {
+  std::string dir = make_dir();
+  std::string secret = dir + "/server.key_secret";
+  std::string public_only = dir + "/server.key";
+  static std::string make_dir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "kneeload-keys-XXXXXX").string();
+    return ::mkdtemp(tmpl.data());
+  }
+  ~KeyFiles() { std::filesystem::remove_all(dir); }
+  KeyFiles() {
+    std::ofstream(secret) << "public_key = \"" << kKeyA << "\"\nsecret_key = \"" << kKeyB << "\"\n";
+    std::ofstream(public_only) << "public_key = \"" << kKeyA << "\"\n";
+  }
+};
+
+TEST(ConfigSecurity, PlaintextOnTheNetworkIsRefusedUnlessAllowed) {
+  EXPECT_TRUE(Refused("[ingest]\nendpoints = [\"tcp://0.0.0.0:5600\"]\n", "ingest.endpoints[0]",
+                      {"expected a loopback or ipc endpoint without CURVE", "allow_plaintext", "got \"tcp://0.0.0.0:5600\""}));
+  EXPECT_TRUE(Refused("[publish]\nendpoint = \"tcp://192.168.1.5:5601\"\n", "publish.endpoint",
+                      {"security.curve = true"}));
+  const Config c = parse("[security]\nallow_plaintext = true\n[ingest]\nendpoints = [\"tcp://*:5600\"]\n");
+  EXPECT_TRUE(c.security.allow_plaintext);
+  EXPECT_NO_THROW(parse("[ingest]\nendpoints = [\"tcp://127.0.0.1:5600\", \"tcp://localhost:5602\", \"ipc:///run/k\"]\n"));
+  Config d = parse("");
+  Overrides o;
+  o.ingest = {"tcp://10.0.0.1:5600"};
+  EXPECT_THROW(apply_overrides(d, o), ConfigError);
+}
+
+TEST(ConfigSecurity, CurveReadsTheDaemonsKeyPairAndAllowsTheNetwork) {
+  KeyFiles k;
+  const Config c = parse("[security]\ncurve = true\nsecret_key_file = \"" + k.secret +
+                         "\"\ngateway_keys = [\"" + kKeyB + "\"]\n[ingest]\nendpoints = [\"tcp://0.0.0.0:5600\"]\n");
+  EXPECT_TRUE(c.security.curve);
+  EXPECT_EQ(c.security.public_key, kKeyA);
+  EXPECT_EQ(c.security.secret_key, kKeyB);
+  EXPECT_EQ(c.security.gateway_keys, std::vector<std::string>{kKeyB});
+}
+
+TEST(ConfigSecurity, BadKeysAndKeyFilesAreRefusedWithTheirKey) {
+  KeyFiles k;
+  EXPECT_TRUE(Refused("[security]\ncurve = true\n", "security.secret_key_file", {"expected the daemon's key file"}));
+  EXPECT_TRUE(Refused("[security]\ncurve = true\nsecret_key_file = \"" + k.public_only + "\"\n",
+                      "security.secret_key_file", {"got a public-only key file"}));
+  EXPECT_TRUE(Refused("[security]\ncurve = true\nsecret_key_file = \"/nonexistent/k\"\n",
+                      "security.secret_key_file", {"expected a key file written by kneeloadctl keygen"}));
+  EXPECT_TRUE(Refused("[security]\ngateway_keys = [\"short\"]\n", "security.gateway_keys[0]",
+                      {"40-character Z85", "got \"short\""}));
+  EXPECT_TRUE(Refused(std::string("[security]\ngateway_keys = [\"") + kKeyA + "\", \"" + kKeyA + "\"]\n",
+                      "security.gateway_keys[1]", {"expected each key once"}));
+  // A device key without CURVE would promise an authentication that does not happen.
+  EXPECT_TRUE(Refused(runner("r01") + device("d1", "treadmill", "", std::string("public_key = \"") + kKeyA + "\"\n"),
+                      "devices[0].public_key", {"security.curve = true"}));
+  // One key, one role.
+  const std::string curve = "[security]\ncurve = true\nsecret_key_file = \"" + k.secret + "\"\ngateway_keys = [\"" +
+                            kKeyA + "\"]\n";
+  EXPECT_TRUE(Refused(curve + runner("r01") + device("d1", "treadmill", "", std::string("public_key = \"") + kKeyA + "\"\n"),
+                      "devices[0].public_key", {"got the key of security.gateway_keys[0]"}));
+}
+
+TEST(ConfigSecurity, KeysAreReloadableButCurveItselfNeedsARestart) {
+  KeyFiles k;
+  const std::string base = "[security]\ncurve = true\nsecret_key_file = \"" + k.secret + "\"\n";
+  const Config a = parse(base);
+  const Config b = parse(base + "gateway_keys = [\"" + kKeyB + "\"]\n");
+  EXPECT_TRUE(restart_only_changes(a, b).empty());
+  const Config plain = parse("");
+  const std::vector<std::string> changed = restart_only_changes(plain, a);
+  EXPECT_NE(std::find(changed.begin(), changed.end(), "security.curve"), changed.end());
 }
 
 }  // namespace

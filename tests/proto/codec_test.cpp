@@ -17,7 +17,7 @@ TEST(RejectName, EveryReasonHasItsStableSnakeCaseName) {
   // These are metric labels and status-message names: a rename breaks dashboards.
   const std::array<const char*, kRejectCount> expected = {
       "oversize",       "malformed",           "wrong_version",    "bad_device_id",
-      "unknown_device", "empty_frame",         "too_many_samples", "duplicate_seq",
+      "unknown_device", "key_not_allowed",     "empty_frame",      "too_many_samples", "duplicate_seq",
       "reordered_seq",  "missing_payload",     "kind_mismatch",    "non_finite",
       "out_of_range",   "cell_count_mismatch", "time_backwards"};
   std::set<std::string> seen;

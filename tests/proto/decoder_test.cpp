@@ -24,7 +24,7 @@ class FrameDecoderTest : public ::testing::Test {
  protected:
   DecodeResult decode_bytes(const std::string& bytes, std::size_t wire_size) {
     arrival_t_us_ += 1000;
-    return decoder_.decode(as_bytes(bytes), wire_size, table_, tracks_, arrival_t_us_, out_);
+    return decoder_.decode(as_bytes(bytes), wire_size, table_, tracks_, arrival_t_us_, out_, sender_);
   }
   DecodeResult decode_bytes(const std::string& bytes) { return decode_bytes(bytes, bytes.size()); }
   DecodeResult decode(const v1::Frame& frame) { return decode_bytes(serialize(frame)); }
@@ -55,6 +55,7 @@ class FrameDecoderTest : public ::testing::Test {
   std::vector<fusion::Sample> out_ =
       std::vector<fusion::Sample>(static_cast<std::size_t>(limits_.max_samples_per_frame));
   std::int64_t arrival_t_us_ = 5'000'000;
+  const Sender* sender_ = nullptr;  // CURVE sender; null: plaintext, no key check
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -767,10 +768,65 @@ INSTANTIATE_TEST_SUITE_P(EveryReason, BadFrameBetweenGoodFrames,
 TEST(BadFrameCases, CoverEveryRejectReason) {
   std::vector<int> seen(static_cast<std::size_t>(kRejectCount), 0);
   for (const BadFrameCase& c : bad_frame_cases()) ++seen[static_cast<std::size_t>(c.reason)];
+  // key_not_allowed needs a CURVE sender; the SenderKey tests below cover it.
+  ++seen[static_cast<std::size_t>(Reject::kKeyNotAllowed)];
   for (int r = 0; r < kRejectCount; ++r) {
     EXPECT_GT(seen[static_cast<std::size_t>(r)], 0)
         << "no bad-frame case for " << reject_name(static_cast<Reject>(r));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CURVE senders: a device key speaks only for its own device; a gateway key for devices
+// without a key of their own; a key the registry no longer knows for nobody.
+
+class SenderKeyTest : public FrameDecoderTest {
+ protected:
+  SenderKeyTest() {
+    // The right insole is pinned to its own key; every other device is not.
+    std::vector<std::pair<std::string, DeviceInfo>> entries;
+    DeviceInfo right = device_info(kInsoleRightDevice, fusion::SensorKind::kInsole, fusion::Side::kRight, kInsoleCells);
+    right.key_pinned = true;
+    entries.emplace_back(std::string(kInsoleRightId), right);
+    entries.emplace_back(std::string(kInsoleLeftId), device_info(kInsoleLeftDevice, fusion::SensorKind::kInsole,
+                                                                 fusion::Side::kLeft, kInsoleCells));
+    table_ = DeviceTable(std::move(entries));
+  }
+  DecodeResult send(std::string_view device, std::uint32_t seq, const Sender& sender) {
+    sender_ = &sender;
+    return decode(make_frame(device, seq, {insole_sample(1'000 + seq)}));
+  }
+  const Sender right_key_{true, kInsoleRightDevice};
+  const Sender gateway_{true, UINT32_MAX};
+  const Sender forgotten_{false, UINT32_MAX};
+};
+
+TEST_F(SenderKeyTest, ADeviceKeySpeaksForItsOwnDevice) {
+  EXPECT_EQ(send(kInsoleRightId, 0, right_key_).accepted, 1);
+  expect_no_rejections();
+}
+
+TEST_F(SenderKeyTest, ADeviceKeyClaimingAnotherDeviceIsRefusedBeforeItsSequenceMoves) {
+  const DecodeResult r = send(kInsoleLeftId, 7, right_key_);
+  EXPECT_TRUE(r.frame_rejected);
+  EXPECT_EQ(r.frame_reason, Reject::kKeyNotAllowed);
+  expect_only_rejections(Reject::kKeyNotAllowed, 1);
+  EXPECT_FALSE(tracks_[kInsoleLeftDevice].seen) << "a refused sender must not advance the victim's seq";
+  // The real left insole (via a gateway) is unaffected: seq 0 is not a duplicate or reorder.
+  EXPECT_EQ(send(kInsoleLeftId, 0, gateway_).accepted, 1);
+}
+
+TEST_F(SenderKeyTest, AGatewayKeyMayNotSpeakForAPinnedDevice) {
+  EXPECT_EQ(send(kInsoleLeftId, 0, gateway_).accepted, 1);
+  const DecodeResult r = send(kInsoleRightId, 0, gateway_);
+  EXPECT_EQ(r.frame_reason, Reject::kKeyNotAllowed);
+  expect_only_rejections(Reject::kKeyNotAllowed, 1);
+}
+
+TEST_F(SenderKeyTest, AKeyRemovedFromTheRegistrySpeaksForNobody) {
+  EXPECT_EQ(send(kInsoleLeftId, 0, forgotten_).frame_reason, Reject::kKeyNotAllowed);
+  EXPECT_EQ(send(kInsoleRightId, 0, forgotten_).frame_reason, Reject::kKeyNotAllowed);
+  expect_only_rejections(Reject::kKeyNotAllowed, 2);
 }
 
 }  // namespace

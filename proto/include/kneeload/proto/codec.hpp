@@ -39,6 +39,7 @@ enum class Reject : std::uint8_t {
   kWrongVersion,        // protocol_version != 1
   kBadDeviceId,         // empty or longer than 64 bytes
   kUnknownDevice,       // device id not in the registry
+  kKeyNotAllowed,       // CURVE: the connection's key may not send for this device (see Sender)
   kEmptyFrame,          // no samples
   kTooManySamples,      // more than max_samples_per_frame
   kDuplicateSeq,        // same seq as the device's last accepted frame
@@ -67,6 +68,16 @@ struct DeviceInfo {
   fusion::SensorKind kind = fusion::SensorKind::kInsole;
   fusion::Side side = fusion::Side::kNone;
   int cell_count = 0;         // insoles only
+  bool key_pinned = false;    // CURVE: only the key bound to this device may send for it
+};
+
+// Who sent a frame, when ingest runs CURVE: the ZAP handler authenticated the connection's
+// public key, and the registry says what that key may speak for. A device key speaks only for
+// its own device; a gateway key for any device that has no key of its own. Without CURVE
+// (loopback or ipc, or allow_plaintext) there is no sender and no check.
+struct Sender {
+  bool known = false;                       // the key is in the running registry
+  std::uint32_t device = UINT32_MAX;        // the device the key is bound to; UINT32_MAX: gateway
 };
 
 // Immutable id → DeviceInfo lookup, built off the hot path (start-up, reload).
@@ -137,9 +148,12 @@ class FrameDecoder {
   // set it, else the argument), receive_t_us (always the argument: latency only) and the
   // registry's indices, side and kind.
   // Never throws; every rejection increments counters().rejected[reason].
+  // `sender` is null without CURVE; otherwise a frame whose device the sender may not speak for
+  // is refused as kKeyNotAllowed before it touches the device's sequence history.
   DecodeResult decode(std::span<const std::byte> bytes, std::size_t wire_size,
                       const DeviceTable& table, std::span<DeviceTrack> tracks,
-                      std::int64_t arrival_t_us, std::span<fusion::Sample> out);
+                      std::int64_t arrival_t_us, std::span<fusion::Sample> out,
+                      const Sender* sender = nullptr);
 
   const DecoderCounters& counters() const { return counters_; }
   const RejectDetail& last_reject() const { return last_reject_; }
