@@ -10,7 +10,6 @@
 #include "daemon/config.hpp"
 
 #include <toml++/toml.h>
-#include <zmq.h>
 
 #include <algorithm>
 #include <array>
@@ -29,6 +28,7 @@
 #include <utility>
 
 #include "kneeload/proto/codec.hpp"
+#include "kneeload/proto/curve_keys.hpp"
 
 namespace kneeload::daemon {
 
@@ -461,7 +461,7 @@ std::vector<std::string> parse_key_list(const Section& s, std::string_view key) 
     const toml::node& node = *a->get(i);
     const auto* str = node.as_string();
     const std::string at = s.key_path(key) + "[" + std::to_string(i) + "]";
-    if (str == nullptr || !valid_curve_key(str->get())) {
+    if (str == nullptr || !proto::valid_curve_key(str->get())) {
       fail(s.file(), at, std::string("expected ") + kCurveKeyRule + ", got " +
                              (str == nullptr ? describe(node) : quote(str->get())));
     }
@@ -487,7 +487,10 @@ void parse_security(const Section& s, SecurityConfig& out) {
   if (out.secret_key_file.empty()) {
     s.fail_at("secret_key_file", "expected the daemon's key file (kneeloadctl keygen) with curve = true, got nothing");
   }
-  const KeyPair pair = read_key_file(out.secret_key_file, s.file(), s.key_path("secret_key_file"));
+  std::string error;
+  const std::optional<proto::CurveKeyPair> read = proto::read_key_file(out.secret_key_file, error);
+  if (!read) s.fail_at("secret_key_file", "expected a key file written by kneeloadctl keygen, got " + error);
+  const proto::CurveKeyPair& pair = *read;
   if (pair.secret_key.empty()) {
     s.fail_at("secret_key_file", "expected a secret key file (secret_key = ...), got a public-only key file " +
                                      quote(out.secret_key_file));
@@ -1348,7 +1351,7 @@ std::vector<DeviceConfig> parse_devices(const std::string& file, const toml::arr
       d.knee.shank_sensor_m = parse_offset(s, "shank_sensor_m", d.knee.shank_sensor_m);
     }
     if (auto key = s.string("public_key", kCurveKeyRule)) {
-      if (!valid_curve_key(*key)) s.fail_at("public_key", std::string("expected ") + kCurveKeyRule + ", got " + quote(*key));
+      if (!proto::valid_curve_key(*key)) s.fail_at("public_key", std::string("expected ") + kCurveKeyRule + ", got " + quote(*key));
       d.public_key = *key;
     }
 
@@ -1443,38 +1446,6 @@ void check_transport_security(const Config& c, const std::vector<std::string>& i
 }
 
 }  // namespace
-
-bool valid_curve_key(std::string_view key) {
-  if (key.size() != 40) return false;
-  const std::string text(key);
-  std::array<std::uint8_t, 32> bytes{};
-  return zmq_z85_decode(bytes.data(), text.c_str()) != nullptr;
-}
-
-KeyPair read_key_file(const std::string& path, const std::string& config_file, const std::string& key) {
-  toml::table t;
-  try {
-    t = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    fail(config_file, key, "expected a key file written by kneeloadctl keygen, got " + quote(path) + ": " +
-                               std::string(e.description()));
-  }
-  KeyPair pair;
-  const auto field = [&](const char* name) -> std::string {
-    const auto* v = t.get_as<std::string>(name);
-    if (v == nullptr) return {};
-    if (!valid_curve_key(v->get())) {
-      fail(config_file, key, "expected " + quote(path) + " to hold a Z85 " + name + ", got " + quote(v->get()));
-    }
-    return v->get();
-  };
-  pair.public_key = field("public_key");
-  pair.secret_key = field("secret_key");
-  if (pair.public_key.empty()) {
-    fail(config_file, key, "expected " + quote(path) + " to hold public_key = \"...\" (kneeloadctl keygen), got none");
-  }
-  return pair;
-}
 
 Config parse_config(std::string_view toml_text, const std::string& source_name) {
   toml::table root_table;

@@ -106,16 +106,7 @@ struct Overrides {
 // Applies command-line overrides and re-validates the affected keys. Throws ConfigError.
 void apply_overrides(Config& config, const Overrides& overrides);
 
-// True iff `key` is a 40-character Z85 CURVE key.
-bool valid_curve_key(std::string_view key);
 
-// Reads a key file written by `kneeloadctl keygen` (TOML: public_key, and secret_key for a
-// secret file). Throws ConfigError naming `key` (the config key that named the file).
-struct KeyPair {
-  std::string public_key;
-  std::string secret_key;  // empty for a public-only file
-};
-KeyPair read_key_file(const std::string& path, const std::string& config_file, const std::string& key);
 
 // Which keys a SIGHUP reload does not apply to running runners: sockets, threads and ring sizes,
 // and the model tables each runner's filters and windows are built from (model.knee, .shank,

@@ -64,6 +64,14 @@ class ControlLoop {
       return 2;
     }
     for (const std::string& ep : pipeline_->ingest_endpoints()) log(LogLevel::kInfo, "ingest", "bound %s", ep.c_str());
+    if (config_.security.curve) {
+      log(LogLevel::kInfo, "security", "CURVE on ingest and publish; daemon public key %s",
+          config_.security.public_key.c_str());
+    } else if (config_.security.allow_plaintext) {
+      log(LogLevel::kWarn, "security",
+          "plaintext allowed (security.allow_plaintext): any host that reaches the sockets can send frames "
+          "and read every station's data");
+    }
     log(LogLevel::kInfo, "publish", "bound %s", pipeline_->publish_endpoint().c_str());
     control_counters_.start_unix_s = std::chrono::duration_cast<std::chrono::seconds>(
                                          std::chrono::system_clock::now().time_since_epoch())
@@ -172,6 +180,7 @@ class ControlLoop {
     pipeline_->tick(steady_now_us());
     log_rejections(now);
     log_drops(now);
+    log_refusals(now);
     if (now >= next_status_) {
       const PipelineTotals t = pipeline_->totals();
       char status[256];
@@ -210,6 +219,23 @@ class ControlLoop {
             static_cast<unsigned long long>(counters.rejected[reason].get()));
       }
       details.pop();
+    }
+  }
+
+  // CURVE connections the ZAP handler refused, with the peer's address and key.
+  void log_refusals(Clock::time_point now) {
+    ZapHandler* zap = pipeline_->zap();
+    if (zap == nullptr) return;
+    while (const ZapRefusal* r = zap->refusals().front()) {
+      const auto which = static_cast<std::size_t>(r->socket);
+      unsigned long suppressed = 0;
+      if (refusal_limiters_[which].allow(now, &suppressed)) {
+        log(LogLevel::kWarn, "security",
+            "refused a %s connection from %s: key %s is not allowed; %lu similar suppressed, %llu in total",
+            kZapDomains[which], r->address.data(), r->key.data(), suppressed,
+            static_cast<unsigned long long>(zap->counters().refused[which].get()));
+      }
+      zap->refusals().pop();
     }
   }
 
@@ -256,6 +282,7 @@ class ControlLoop {
   std::vector<std::uint64_t> last_progress_;
   std::array<RateLimiter, proto::kRejectCount> reject_limiters_ = make_limiters<proto::kRejectCount>();
   std::array<RateLimiter, kDropReasonCount> drop_limiters_ = make_limiters<kDropReasonCount>();
+  std::array<RateLimiter, 2> refusal_limiters_ = make_limiters<2>();
   std::array<std::uint64_t, kDropReasonCount> last_drops_{};
 
   template <std::size_t N>

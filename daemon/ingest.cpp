@@ -22,7 +22,7 @@ constexpr auto kPollTimeout = std::chrono::milliseconds(50);
 
 Ingest::Ingest(zmq::socket_t socket, const proto::ValidationLimits& limits,
                std::size_t max_devices, std::vector<WorkerPort> workers,
-               SpscRing<ControlCommand>& commands, const Registry* initial)
+               SpscRing<ControlCommand>& commands, const Registry* initial, bool curve)
     : socket_(std::move(socket)),
       decoder_(limits),
       workers_(std::move(workers)),
@@ -30,9 +30,7 @@ Ingest::Ingest(zmq::socket_t socket, const proto::ValidationLimits& limits,
       registry_(initial),
       tracks_(max_devices),
       last_arrival_us_(std::make_unique<std::atomic<std::int64_t>[]>(max_devices)),
-      // One byte more than the limit, so an oversize frame shows as truncated.
-      frame_buffer_(std::make_unique<std::byte[]>(limits.max_frame_bytes + 1)),
-      frame_buffer_size_(limits.max_frame_bytes + 1),
+      curve_(curve),
       samples_(std::make_unique<fusion::Sample[]>(static_cast<std::size_t>(limits.max_samples_per_frame))),
       samples_capacity_(static_cast<std::size_t>(limits.max_samples_per_frame)) {
   generation_seen_.store(initial->generation, std::memory_order_release);
@@ -66,13 +64,20 @@ bool Ingest::handle_commands() {
   return drain;
 }
 
-void Ingest::handle_frame(std::size_t received, std::size_t wire_size) {
+void Ingest::handle_frame() {
   const std::int64_t arrival = steady_now_us();
-  const std::size_t readable = received < frame_buffer_size_ ? received : frame_buffer_size_;
+  proto::Sender unknown_key;  // known = false: a key the running registry no longer has
+  const proto::Sender* sender = nullptr;
+  if (curve_) {
+    // zmq_msg_gets reads the connection's metadata: no allocation, no syscall.
+    const char* user_id = zmq_msg_gets(message_.handle(), "User-Id");
+    sender = user_id != nullptr ? registry_->find_sender(user_id) : nullptr;
+    if (sender == nullptr) sender = &unknown_key;
+  }
   const proto::DecodeResult result = decoder_.decode(
-      std::span<const std::byte>(frame_buffer_.get(), readable), wire_size, registry_->devices,
-      std::span<proto::DeviceTrack>(tracks_), arrival,
-      std::span<fusion::Sample>(samples_.get(), samples_capacity_));
+      std::span<const std::byte>(static_cast<const std::byte*>(message_.data()), message_.size()), message_.size(),
+      registry_->devices, std::span<proto::DeviceTrack>(tracks_), arrival,
+      std::span<fusion::Sample>(samples_.get(), samples_capacity_), sender);
   if (result.frame_rejected || result.samples_rejected > 0) {
     // Best effort: when the control loop is behind, details are skipped; counts never are.
     (void)reject_details_.try_push(decoder_.last_reject());
@@ -93,24 +98,17 @@ void Ingest::handle_frame(std::size_t received, std::size_t wire_size) {
 
 void Ingest::run() {
   std::vector<zmq::pollitem_t> items{{socket_.handle(), 0, ZMQ_POLLIN, 0}};
-  const zmq::mutable_buffer buffer(frame_buffer_.get(), frame_buffer_size_);
   for (;;) {
     counters_.loop_iterations.inc();
     if (handle_commands()) break;
     zmq::poll(items, kPollTimeout);
     for (int i = 0; i < kFramesPerBatch; ++i) {
-      const zmq::recv_buffer_result_t r = socket_.recv(buffer, zmq::recv_flags::dontwait);
-      if (!r) break;
-      handle_frame(r->size, r->untruncated_size);
+      if (!socket_.recv(message_, zmq::recv_flags::dontwait)) break;
+      handle_frame();
     }
   }
   // Drain: what the socket already holds was sent to us before we stopped; take it in.
-  const zmq::mutable_buffer buffer_drain(frame_buffer_.get(), frame_buffer_size_);
-  for (;;) {
-    const zmq::recv_buffer_result_t r = socket_.recv(buffer_drain, zmq::recv_flags::dontwait);
-    if (!r) break;
-    handle_frame(r->size, r->untruncated_size);
-  }
+  while (socket_.recv(message_, zmq::recv_flags::dontwait)) handle_frame();
   for (WorkerPort& port : workers_) push_control(port, DrainMarker{});
   socket_.close();
 }

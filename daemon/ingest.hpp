@@ -39,9 +39,11 @@ class Ingest {
  public:
   // REQUIRES: initial outlives its replacement by a ConfigChange; every device index in any
   // registry < max_devices.
+  // curve: the socket is a CURVE server; every message's User-Id (the key ZAP accepted) decides
+  // which devices it may speak for.
   Ingest(zmq::socket_t socket, const proto::ValidationLimits& limits, std::size_t max_devices,
          std::vector<WorkerPort> workers, SpscRing<ControlCommand>& commands,
-         const Registry* initial);
+         const Registry* initial, bool curve = false);
 
   // Thread body. Returns after a DrainMarker command: the frames already queued in the socket
   // are taken in, then every worker gets a DrainMarker behind its samples.
@@ -58,7 +60,8 @@ class Ingest {
   SpscRing<proto::RejectDetail>& reject_details() { return reject_details_; }
 
  private:
-  void handle_frame(std::size_t received, std::size_t wire_size);
+  // Decodes the frame in message_ and routes its samples.
+  void handle_frame();
   // Returns true when a DrainMarker was received.
   bool handle_commands();
   template <typename Item>
@@ -71,8 +74,10 @@ class Ingest {
   const Registry* registry_;
   std::vector<proto::DeviceTrack> tracks_;
   std::unique_ptr<std::atomic<std::int64_t>[]> last_arrival_us_;
-  std::unique_ptr<std::byte[]> frame_buffer_;
-  std::size_t frame_buffer_size_;
+  // Received into, message after message: libzmq hands over the buffer it already has (no copy);
+  // its size is bounded by the socket's maxmsgsize.
+  zmq::message_t message_;
+  bool curve_;
   std::unique_ptr<fusion::Sample[]> samples_;
   std::size_t samples_capacity_;
   SpscRing<proto::RejectDetail> reject_details_{256};

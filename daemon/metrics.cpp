@@ -140,6 +140,17 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
                 {{"kind", kKindNames[k]}});
   }
 
+  // --- CURVE connections (absent without CURVE)
+  if (const ZapHandler* zap = pipeline.zap()) {
+    MetricFamily& auth = out.family("kneeload_curve_connections_total",
+                                    "CURVE connections judged by the ZAP handler, by socket and outcome.",
+                                    MetricType::Counter);
+    for (std::size_t i = 0; i < 2; ++i) {
+      out.counter(auth, as_double(zap->counters().accepted[i].get()), {{"socket", kZapDomains[i]}, {"outcome", "accepted"}});
+      out.counter(auth, as_double(zap->counters().refused[i].get()), {{"socket", kZapDomains[i]}, {"outcome", "refused"}});
+    }
+  }
+
   // --- Drops: every accepted sample or output lost later, by stage and reason.
   MetricFamily& dropped = out.family(
       "kneeload_dropped_total",

@@ -40,7 +40,17 @@ Pipeline::Pipeline(const Config& config)
   generations_.push_back(build_registry(config_, names_, generation_));
   const Registry& registry = *generations_.back();
 
+  if (config.security.curve) zap_ = std::make_unique<ZapHandler>(context_, generations_.back());
+  // CURVE server: the daemon's secret key, and a ZAP domain so the handler knows which
+  // socket asks (ingest admits device and gateway keys, publish the subscriber keys).
+  const auto secure = [&](zmq::socket_t& s, ZapSocket which) {
+    if (!config.security.curve) return;
+    s.set(zmq::sockopt::curve_server, true);
+    s.set(zmq::sockopt::curve_secretkey, config.security.secret_key);
+    s.set(zmq::sockopt::zap_domain, kZapDomains[static_cast<std::size_t>(which)]);
+  };
   zmq::socket_t pull = make_socket(context_, zmq::socket_type::pull);
+  secure(pull, ZapSocket::kIngest);
   pull.set(zmq::sockopt::rcvhwm, config.ingest.rcvhwm);
   // Frames above the limit are cut by libzmq before they reach our buffer, so a hostile peer
   // cannot make us allocate big messages; the decoder still counts them as oversize.
@@ -49,6 +59,7 @@ Pipeline::Pipeline(const Config& config)
     ingest_endpoints_.push_back(bind_or_throw(pull, ep, "ingest"));
   }
   zmq::socket_t pub = make_socket(context_, zmq::socket_type::pub);
+  secure(pub, ZapSocket::kPublish);
   pub.set(zmq::sockopt::sndhwm, config.publish.sndhwm);
   if (config.publish.nodrop) pub.set(zmq::sockopt::xpub_nodrop, true);
   publish_endpoint_ = bind_or_throw(pub, config.publish.endpoint, "publish");
@@ -67,7 +78,7 @@ Pipeline::Pipeline(const Config& config)
   limits.max_frame_bytes = config.ingest.max_frame_bytes;
   limits.max_samples_per_frame = config.ingest.max_samples_per_frame;
   ingest_ = std::make_unique<Ingest>(std::move(pull), limits, config.pipeline.max_devices,
-                                     std::move(ports), commands_, &registry);
+                                     std::move(ports), commands_, &registry, config.security.curve);
   for (int i = 0; i < n; ++i) {
     const auto idx = static_cast<std::size_t>(i);
     workers_.push_back(std::make_unique<Worker>(i, n, *worker_rings_[idx], *worker_bells_[idx],
@@ -103,6 +114,7 @@ void Pipeline::reload(const Config& next) {
   }
   ++generation_;
   generations_.push_back(std::move(registry));
+  if (zap_) zap_->set_registry(generations_.back());
   config_.devices = next.devices;
   config_.runners = next.runners;
   config_.model = next.model;

@@ -27,6 +27,7 @@
 #include "daemon/station_gauges.hpp"
 #include "daemon/work_item.hpp"
 #include "daemon/worker.hpp"
+#include "daemon/zap.hpp"
 
 namespace kneeload::daemon {
 
@@ -94,6 +95,9 @@ class Pipeline final : public StatusSource {
   // --- For the metrics collector, on the scrape thread: read-only views of counters the
   // pipeline threads write (single-writer atomics) and snapshots the main thread keeps.
   const Ingest& ingest() const { return *ingest_; }
+  // CURVE's ZAP handler; nullptr without CURVE.
+  ZapHandler* zap() { return zap_.get(); }
+  const ZapHandler* zap() const { return zap_.get(); }
   const Publisher& publisher() const { return *publisher_; }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
   struct RingView {
@@ -123,6 +127,9 @@ class Pipeline final : public StatusSource {
 
   Config config_;
   zmq::context_t context_{1};
+  // Declared after the context (it holds a socket in it) and before the data sockets' owners,
+  // so it is bound before they bind and destroyed after they close.
+  std::unique_ptr<ZapHandler> zap_;
   std::vector<std::string> ingest_endpoints_;
   std::string publish_endpoint_;
   Names names_;

@@ -67,6 +67,7 @@ std::shared_ptr<const Registry> build_registry(const Config& config, Names& name
     info.kind = d.kind;
     info.side = d.side;
     info.cell_count = d.kind == fusion::SensorKind::kInsole ? d.insole.cell_count : 0;
+    info.key_pinned = !d.public_key.empty();
     entries.emplace_back(d.id, info);
   }
 
@@ -102,8 +103,36 @@ std::shared_ptr<const Registry> build_registry(const Config& config, Names& name
     if (!has_device[r]) reg->sessions[r].reset();
   }
   reg->active_devices = config.devices.size();
+  if (config.security.curve) {
+    const auto add_key = [&](const std::string& z85, std::uint32_t device) {
+      SenderKey k{};
+      std::copy_n(z85.begin(), k.z85.size(), k.z85.begin());  // validated: 40 characters
+      k.sender = proto::Sender{true, device};
+      reg->sender_keys.push_back(k);
+    };
+    for (const std::string& key : config.security.gateway_keys) add_key(key, UINT32_MAX);
+    for (std::size_t i = 0; i < config.devices.size(); ++i) {
+      if (!config.devices[i].public_key.empty()) add_key(config.devices[i].public_key, entries[i].second.device);
+    }
+    std::sort(reg->sender_keys.begin(), reg->sender_keys.end(),
+              [](const SenderKey& a, const SenderKey& b) { return a.z85 < b.z85; });
+    reg->subscriber_keys = config.security.subscriber_keys;
+  }
   reg->devices = proto::DeviceTable(std::move(entries));
   return reg;
+}
+
+const proto::Sender* Registry::find_sender(std::string_view z85) const {
+  if (z85.size() != 40) return nullptr;
+  const auto it = std::lower_bound(sender_keys.begin(), sender_keys.end(), z85, [](const SenderKey& k, std::string_view v) {
+    return std::string_view(k.z85.data(), k.z85.size()) < v;
+  });
+  if (it == sender_keys.end() || std::string_view(it->z85.data(), it->z85.size()) != z85) return nullptr;
+  return &it->sender;
+}
+
+bool Registry::subscriber_allowed(std::string_view z85) const {
+  return subscriber_keys.empty() || std::find(subscriber_keys.begin(), subscriber_keys.end(), z85) != subscriber_keys.end();
 }
 
 }  // namespace kneeload::daemon

@@ -57,6 +57,12 @@ struct Names {
   NameTable stations;
 };
 
+// CURVE: a public key that may send frames, and what for (proto::Sender).
+struct SenderKey {
+  std::array<char, 40> z85;  // the key as Z85 text, as ZAP reports it in User-Id
+  proto::Sender sender;
+};
+
 // One immutable generation of the registry.
 struct Registry {
   std::uint64_t generation = 0;
@@ -69,6 +75,14 @@ struct Registry {
   std::vector<proto::DeviceInfo> device_info;
   double stale_after_s = 3.0;
   std::size_t active_devices = 0;
+  // CURVE (empty without): device and gateway keys sorted by z85, and the subscribers allowed
+  // (empty: any subscriber holding the daemon's public key).
+  std::vector<SenderKey> sender_keys;
+  std::vector<std::string> subscriber_keys;
+
+  // Ingest, per frame: binary search, no allocation. nullptr iff the key is not registered.
+  const proto::Sender* find_sender(std::string_view z85) const;
+  bool subscriber_allowed(std::string_view z85) const;
 };
 
 // Builds a generation. Interns new names (they stay interned even if this generation is later

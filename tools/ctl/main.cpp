@@ -8,6 +8,7 @@
 #include "command.hpp"
 #include "record.hpp"
 #include "replay.hpp"
+#include "curve.hpp"
 #include "sim_cmd.hpp"
 #include "tap.hpp"
 
@@ -21,6 +22,7 @@ const Command* const kCommands[] = {
     &kneeload::ctl::kRecordCommand,
     &kneeload::ctl::kReplayCommand,
     &kneeload::ctl::kSimCommand,
+    &kneeload::ctl::kKeygenCommand,
 };
 
 void print_usage(std::FILE* out) {

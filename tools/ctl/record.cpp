@@ -26,6 +26,7 @@
 #include <string>
 
 #include "cli.hpp"
+#include "curve.hpp"
 #include "clock.hpp"
 #include "kneeload/proto/codec.hpp"
 #include "recording.hpp"
@@ -50,6 +51,7 @@ constexpr auto kProgressInterval = 5s;
 constexpr int kFramesPerWakeup = 1000;  // between looks at the clock and the stop flag
 
 struct RecordOptions {
+  CurveClient curve;  // --server-key/--key-file: a CURVE client of the daemon
   std::string listen = kDefaultListen;
   std::string output;
   std::string forward;
@@ -241,7 +243,9 @@ int run_record(int argc, char** argv) {
   args.flag("--force", "overwrite FILE if it exists", &o.force);
   args.option("--timeout", "S", "give up when --forward does not answer within S seconds (default 5)",
               set_seconds(&o.timeout_s));
+  add_curve_options(args, o.curve);
   if (const std::optional<int> code = args.parse(argc, argv)) return *code;
+  if (const std::string e = resolve(o.curve); !e.empty()) return args.usage_error(e);
   if (o.output.empty()) return args.usage_error("--output FILE is required");
   if (o.stamp_forwarded && o.forward.empty()) return args.usage_error("--stamp-forwarded needs --forward E2");
 
@@ -283,7 +287,7 @@ int run_record(int argc, char** argv) {
   if (!o.forward.empty()) {
     forward.emplace(ctx, zmq::socket_type::push);
     forward->set(zmq::sockopt::sndhwm, kForwardSndHwm);
-    const ConnectResult c = connect_push(ctx, *forward, o.forward, to_ms(o.timeout_s));
+    const ConnectResult c = connect_push(ctx, *forward, o.forward, to_ms(o.timeout_s), &o.curve);
     switch (c.status) {
       case ConnectStatus::kConnected: break;
       case ConnectStatus::kInterrupted: return kExitOk;  // nothing recorded yet, nothing to close

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "curve.hpp"
 #include "clock.hpp"
 #include "published.hpp"
 #include "recording.hpp"
@@ -48,6 +49,7 @@ constexpr auto kProgressInterval = 5s;
 constexpr int kExitInterrupted = 130;
 
 struct ReplayOptions {
+  CurveClient curve;  // --server-key/--key-file: a CURVE client of the daemon
   std::string file;
   std::string endpoint = kDefaultEndpoint;
   double speed = 1.0;  // 0: as fast as possible ("max")
@@ -348,7 +350,9 @@ int run_replay(int argc, char** argv) {
               "give up when the daemon does not answer or take a frame within S\n"
               "seconds (default 5)",
               set_seconds(&o.timeout_s));
+  add_curve_options(args, o.curve);
   if (const std::optional<int> code = args.parse(argc, argv)) return *code;
+  if (const std::string e = resolve(o.curve); !e.empty()) return args.usage_error(e);
   const std::string& program = args.program();
 
   RecordingReader reader;
@@ -369,7 +373,7 @@ int run_replay(int argc, char** argv) {
   std::optional<Observer> observer;
   if (!o.observe.empty()) {
     try {
-      feed.emplace(ctx, o.observe, std::vector<std::string>{}, 0);  // drained continuously: lose nothing
+      feed.emplace(ctx, o.observe, std::vector<std::string>{}, 0, &o.curve);  // drained continuously: lose nothing
     } catch (const zmq::error_t& e) {
       if (is_endpoint_syntax_error(e)) {
         return args.usage_error("--observe \"" + o.observe + "\" is not a ZeroMQ endpoint (" + e.what() + ")");
@@ -392,7 +396,7 @@ int run_replay(int argc, char** argv) {
   }
 
   zmq::socket_t push(ctx, zmq::socket_type::push);
-  const ConnectResult c = connect_push(ctx, push, o.endpoint, to_ms(o.timeout_s));
+  const ConnectResult c = connect_push(ctx, push, o.endpoint, to_ms(o.timeout_s), &o.curve);
   switch (c.status) {
     case ConnectStatus::kConnected: break;
     case ConnectStatus::kInterrupted: return kExitInterrupted;

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "curve.hpp"
 #include "clock.hpp"
 #include "frame_encode.hpp"
 #include "kneeload/sim/params.hpp"
@@ -80,6 +81,7 @@ constexpr int kMixedCycleLength = static_cast<int>(std::size(kMixedCycle));
 enum class Pace : std::uint8_t { kReal, kFactor, kMax };
 
 struct SimOptions {
+  CurveClient curve;  // --server-key/--key-file: a CURVE client of the daemon
   std::string endpoint = kDefaultEndpoint;
   int stations = 1;
   sim::Scenario scenario = sim::Scenario::kMixed;
@@ -484,7 +486,9 @@ int run_sim(int argc, char** argv) {
             "drift from 90 s to 210 s in a 600 s session; with --print-config, a short\n"
             "baseline and rule persistence to match, so rules fire within minutes",
             &o.demo_timing);
+  add_curve_options(args, o.curve);
   if (const std::optional<int> code = args.parse(argc, argv)) return *code;
+  if (const std::string e = resolve(o.curve); !e.empty()) return args.usage_error(e);
   const std::string& program = args.program();
 
   std::vector<sim::SimConfig> configs;
@@ -514,7 +518,7 @@ int run_sim(int argc, char** argv) {
   install_stop_handlers();
   zmq::context_t ctx{1};
   zmq::socket_t push(ctx, zmq::socket_type::push);
-  const ConnectResult c = connect_push(ctx, push, o.endpoint, to_ms(o.timeout_s));
+  const ConnectResult c = connect_push(ctx, push, o.endpoint, to_ms(o.timeout_s), &o.curve);
   switch (c.status) {
     case ConnectStatus::kConnected: break;
     case ConnectStatus::kInterrupted: return kExitOk;

@@ -29,8 +29,9 @@ bool is_endpoint_syntax_error(const zmq::error_t& e) {
 }
 
 ConnectResult connect_push(zmq::context_t& ctx, zmq::socket_t& push, const std::string& endpoint,
-                           std::chrono::milliseconds timeout) {
+                           std::chrono::milliseconds timeout, const CurveClient* curve) {
   const int timeout_ms = static_cast<int>(timeout.count());
+  if (curve != nullptr) apply(push, *curve);
   push.set(zmq::sockopt::immediate, true);
   push.set(zmq::sockopt::sndtimeo, timeout_ms);
   // At exit, pending frames get the same time to reach the daemon as a send would.
@@ -42,7 +43,8 @@ ConnectResult connect_push(zmq::context_t& ctx, zmq::socket_t& push, const std::
   const std::string monitor_endpoint = "inproc://kneeloadctl-monitor-" + std::to_string(++monitors);
   if (zmq_socket_monitor(push.handle(), monitor_endpoint.c_str(),
                          ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                             ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_DISCONNECTED) != 0) {
+                             ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                             ZMQ_EVENT_DISCONNECTED) != 0) {
     return {ConnectStatus::kUnreachable, std::string("cannot monitor the socket: ") + zmq_strerror(zmq_errno())};
   }
   zmq::socket_t monitor(ctx, zmq::socket_type::pair);
@@ -84,6 +86,12 @@ ConnectResult connect_push(zmq::context_t& ctx, zmq::socket_t& push, const std::
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
       stop_monitor();
       return {ConnectStatus::kConnected, {}};
+    }
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+      stop_monitor();
+      return {ConnectStatus::kUnreachable,
+              endpoint + " refused this client's CURVE key: add its public key to the daemon's config "
+                         "(a device's public_key or security.gateway_keys) and reload"};
     }
     // A failed handshake, or a disconnect before the handshake succeeded: something listens
     // there but will not take a PUSH (a PUB socket just closes the connection). libzmq retries.
@@ -140,8 +148,9 @@ bool write_file_atomically(const std::string& path, const std::string& text, std
 std::string last_endpoint(zmq::socket_t& socket) { return socket.get(zmq::sockopt::last_endpoint); }
 
 PublishedFeed::PublishedFeed(zmq::context_t& ctx, const std::string& endpoint,
-                             const std::vector<std::string>& prefixes, int rcvhwm)
+                             const std::vector<std::string>& prefixes, int rcvhwm, const CurveClient* curve)
     : socket_(ctx, zmq::socket_type::sub) {
+  if (curve != nullptr) apply(socket_, *curve);
   socket_.set(zmq::sockopt::rcvhwm, rcvhwm);
   socket_.set(zmq::sockopt::linger, 0);
   if (prefixes.empty()) {

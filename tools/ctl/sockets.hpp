@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "curve.hpp"
+
 namespace kneeload::ctl {
 
 // zmq::poll that reports a signal as a timeout (the caller then looks at stop_requested()).
@@ -35,8 +37,9 @@ struct ConnectResult {
 // waiting up to `timeout` for a ZeroMQ peer to complete its handshake (a socket monitor
 // reports it). `immediate` keeps frames off connections that are not complete, so a send
 // blocks (up to `timeout`, the send timeout) rather than queueing for a peer that is not there.
+// With `curve` enabled the socket is a CURVE client, and a key the daemon refuses is reported.
 ConnectResult connect_push(zmq::context_t& ctx, zmq::socket_t& push, const std::string& endpoint,
-                           std::chrono::milliseconds timeout);
+                           std::chrono::milliseconds timeout, const CurveClient* curve = nullptr);
 
 enum class SendStatus : std::uint8_t { kSent, kTimedOut, kInterrupted };
 
@@ -67,7 +70,7 @@ class PublishedFeed {
   // rcvhwm 0 means unbounded: right for a reader that drains continuously and must not lose.
   // Throws zmq::error_t for an endpoint ZeroMQ refuses outright.
   PublishedFeed(zmq::context_t& ctx, const std::string& endpoint,
-                const std::vector<std::string>& prefixes, int rcvhwm);
+                const std::vector<std::string>& prefixes, int rcvhwm, const CurveClient* curve = nullptr);
 
   // Receives until the first status message or the timeout. Messages received on the way are
   // kept for next().

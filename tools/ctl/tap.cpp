@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "curve.hpp"
 #include "clock.hpp"
 #include "json.hpp"
 #include "published.hpp"
@@ -38,6 +39,7 @@ constexpr auto kRedrawInterval = 1s;
 constexpr auto kPollSlice = 100ms;
 
 struct TapOptions {
+  CurveClient curve;  // --server-key/--key-file: a CURVE client of the daemon
   std::string endpoint = kDefaultEndpoint;
   std::vector<std::string> topics;
   bool json = false;
@@ -200,13 +202,15 @@ int run_tap(int argc, char** argv) {
               "give up when no status heartbeat arrives within S seconds (default 5);\n"
               "later, warn when the heartbeats stop for that long",
               set_seconds(&o.timeout_s));
+  add_curve_options(args, o.curve);
   if (const std::optional<int> code = args.parse(argc, argv)) return *code;
+  if (const std::string e = resolve(o.curve); !e.empty()) return args.usage_error(e);
 
   install_stop_handlers();
   zmq::context_t ctx{1};
   std::optional<PublishedFeed> feed;
   try {
-    feed.emplace(ctx, o.endpoint, o.topics, kRcvHwm);
+    feed.emplace(ctx, o.endpoint, o.topics, kRcvHwm, &o.curve);
   } catch (const zmq::error_t& e) {
     if (is_endpoint_syntax_error(e)) {
       return args.usage_error("--endpoint \"" + o.endpoint + "\" is not a ZeroMQ endpoint (" + e.what() +
