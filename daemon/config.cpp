@@ -1471,8 +1471,12 @@ Config parse_config(std::string_view toml_text, const std::string& source_name) 
   }
   if (const toml::table* t = root.table("metrics")) {
     const Section s(c.source, *t, "metrics");
-    s.refuse_unknown({"address"}, "in [metrics]");
+    s.refuse_unknown({"address", "basic_auth_file"}, "in [metrics]");
     if (auto a = s.string("address", kAddressRule)) c.metrics_address = *a;
+    if (auto f = s.string("basic_auth_file", "a path to a file holding user:password")) {
+      c.metrics_basic_auth_file = *f;
+    }
+
   }
   if (const toml::table* t = root.table("security")) {
     parse_security(Section(c.source, *t, "security"), c.security);
@@ -1603,6 +1607,7 @@ std::vector<std::string> restart_only_changes(const Config& running, const Confi
   note("publish.nodrop", running.publish.nodrop != next.publish.nodrop);
   note("publish.heartbeat_s", running.publish.heartbeat_s != next.publish.heartbeat_s);
   note("metrics.address", running.metrics_address != next.metrics_address);
+  note("metrics.basic_auth_file", running.metrics_basic_auth_file != next.metrics_basic_auth_file);
   note("security.curve", running.security.curve != next.security.curve);
   note("security.secret_key_file", running.security.secret_key_file != next.security.secret_key_file ||
                                        running.security.secret_key != next.security.secret_key);

@@ -71,6 +71,7 @@ struct Config {
   IngestConfig ingest;
   PublishConfig publish;
   std::string metrics_address = "127.0.0.1:9464";
+  std::string metrics_basic_auth_file;  // "user:password" on one line; "" = no authentication
   SecurityConfig security;
   PipelineConfig pipeline;
   double stale_after_s = 3.0;

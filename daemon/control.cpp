@@ -79,13 +79,14 @@ class ControlLoop {
     std::string metrics_address;
     if (!config_.metrics_address.empty()) {
       try {
-        metrics_.emplace(config_.metrics_address, *pipeline_, control_counters_);
+        metrics_.emplace(MetricsEndpoint{config_.metrics_address, config_.metrics_basic_auth_file},
+                         *pipeline_, control_counters_);
       } catch (const StartError& e) {
         log(LogLevel::kError, "control", "%s", e.what());
         return 2;
       }
       metrics_address = metrics_->bound_address();
-      log(LogLevel::kInfo, "metrics", "serving http://%s/metrics", metrics_address.c_str());
+      log(LogLevel::kInfo, "metrics", "serving http://%s/metrics%s", metrics_address.c_str(), config_.metrics_basic_auth_file.empty() ? "" : " (basic auth)");
     } else {
       log(LogLevel::kInfo, "metrics", "disabled (metrics.address is empty)");
     }
@@ -231,7 +232,7 @@ class ControlLoop {
       unsigned long suppressed = 0;
       if (refusal_limiters_[which].allow(now, &suppressed)) {
         log(LogLevel::kWarn, "security",
-            "refused a %s connection from %s: key %s is not allowed; %lu similar suppressed, %llu in total",
+            "refused a connection to the %s socket from %s: key %s is not allowed; %lu similar suppressed, %llu in total",
             kZapDomains[which], r->address.data(), r->key.data(), suppressed,
             static_cast<unsigned long long>(zap->counters().refused[which].get()));
       }

@@ -296,13 +296,33 @@ class MetricsServer::Collector final : public prometheus::Collectable {
   const ControlCounters& control_;
 };
 
-MetricsServer::MetricsServer(const std::string& address, const Pipeline& pipeline, const ControlCounters& control)
+MetricsServer::MetricsServer(const MetricsEndpoint& endpoint, const Pipeline& pipeline, const ControlCounters& control)
     : collector_(std::make_shared<Collector>(pipeline, control)) {
+  const std::string& address = endpoint.address;
+  std::string user, password;
+  if (!endpoint.basic_auth_file.empty()) {
+    std::ifstream in(endpoint.basic_auth_file);
+    std::string line;
+    std::getline(in, line);
+    const std::size_t colon = line.find(':');
+    if (!in || colon == std::string::npos || colon == 0) {
+      throw StartError("metrics.basic_auth_file \"" + endpoint.basic_auth_file +
+                       "\": expected one line user:password, got an unreadable file or no colon");
+    }
+    user = line.substr(0, colon);
+    password = line.substr(colon + 1);
+  }
+  // One civetweb thread: scrapes are rare and the machine has few cores (ENGINEERING.md §1e).
+  const std::vector<std::string> options = {"listening_ports", address, "num_threads", "1"};
   try {
-    // One civetweb thread: scrapes are rare and the machine has few cores (ENGINEERING.md §1e).
-    exposer_ = std::make_unique<prometheus::Exposer>(address, 1);
+    exposer_ = std::make_unique<prometheus::Exposer>(options);
   } catch (const std::exception& e) {
-    throw StartError("cannot bind metrics address \"" + address + "\": " + e.what());
+    throw StartError("cannot serve metrics on \"" + address + "\": " + e.what());
+  }
+  if (!user.empty()) {
+    exposer_->RegisterAuth(
+        [user, password](const std::string& u, const std::string& p) { return u == user && p == password; },
+        "kneeloadd", "/metrics");
   }
   exposer_->RegisterCollectable(collector_, "/metrics");
   const std::vector<int> ports = exposer_->GetListeningPorts();

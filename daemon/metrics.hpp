@@ -37,10 +37,17 @@ struct ControlCounters {
 std::vector<prometheus::MetricFamily> collect_metrics(const Pipeline& pipeline,
                                                       const ControlCounters& control);
 
+struct MetricsEndpoint {
+  std::string address;          // "host:port"; port 0 picks a free one
+  std::string basic_auth_file;  // "user:password"; empty: no authentication
+};
+
 class MetricsServer {
  public:
-  // Binds address ("host:port", port 0 picks a free one). Throws StartError if it cannot.
-  MetricsServer(const std::string& address, const Pipeline& pipeline, const ControlCounters& control);
+  // Binds the endpoint. Throws StartError if it cannot (address in use, unreadable auth file).
+  // No TLS: Debian 12's civetweb resets the TLS handshake under OpenSSL 3 (tried with a
+  // self-signed certificate and curl); README: Metrics says how to put TLS in front.
+  MetricsServer(const MetricsEndpoint& endpoint, const Pipeline& pipeline, const ControlCounters& control);
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;

@@ -171,11 +171,33 @@ class Daemon {
   std::string ingest_, publish_, metrics_;
 };
 
+// A CURVE key pair (Z85), as kneeloadctl keygen makes it.
+struct KeyPair {
+  std::string public_key;
+  std::string secret_key;
+};
+inline KeyPair curve_key_pair() {
+  char pub[41], sec[41];
+  zmq_curve_keypair(pub, sec);
+  return {pub, sec};
+}
+// Makes `socket` a CURVE client of a daemon whose public key is `server_public`; call before
+// connect().
+inline void curve_client(zmq::socket_t& socket, const std::string& server_public, const KeyPair& mine) {
+  socket.set(zmq::sockopt::curve_serverkey, server_public);
+  socket.set(zmq::sockopt::curve_publickey, mine.public_key);
+  socket.set(zmq::sockopt::curve_secretkey, mine.secret_key);
+}
+
 // A subscriber that has provably joined: it waits for the first status heartbeat, so nothing
 // sent afterwards is lost to the PUB slow-joiner window.
 class Subscriber {
  public:
-  Subscriber(zmq::context_t& ctx, const std::string& endpoint) : socket_(ctx, zmq::socket_type::sub) {
+  // With `server_public` non-empty the subscriber is a CURVE client with key pair `mine`.
+  Subscriber(zmq::context_t& ctx, const std::string& endpoint, const std::string& server_public = {},
+             const KeyPair& mine = {})
+      : socket_(ctx, zmq::socket_type::sub) {
+    if (!server_public.empty()) curve_client(socket_, server_public, mine);
     socket_.set(zmq::sockopt::rcvhwm, 0);  // tests must not lose messages on their side
     socket_.set(zmq::sockopt::subscribe, "");
     socket_.connect(endpoint);

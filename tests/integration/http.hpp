@@ -21,8 +21,10 @@ struct HttpResponse {
   std::string body;
 };
 
-// GET http://host:port/path (IPv4 host). nullopt when the connection fails.
-inline std::optional<HttpResponse> http_get(const std::string& host_port, const std::string& path) {
+// GET http://host:port/path (IPv4 host), with an Authorization header when `authorization` is
+// set ("Basic dXNlcjpwYXNz"). nullopt when the connection fails.
+inline std::optional<HttpResponse> http_get(const std::string& host_port, const std::string& path,
+                                            const std::string& authorization = {}) {
   const auto colon = host_port.rfind(':');
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -36,7 +38,8 @@ inline std::optional<HttpResponse> http_get(const std::string& host_port, const 
     ::close(fd);
     return std::nullopt;
   }
-  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: " + host_port + "\r\nConnection: close\r\n\r\n";
+  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: " + host_port + "\r\nConnection: close\r\n" +
+                              (authorization.empty() ? "" : "Authorization: " + authorization + "\r\n") + "\r\n";
   if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
     ::close(fd);
     return std::nullopt;
