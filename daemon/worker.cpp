@@ -4,6 +4,9 @@
 #include <thread>
 
 #include "daemon/registry.hpp"
+#ifdef KNEELOAD_FAULT_POINTS
+#include "daemon/fault_points.hpp"
+#endif
 
 namespace kneeload::daemon {
 
@@ -148,7 +151,13 @@ void Worker::run() {
   int since_ring = 0;
   batch_now_us_ = worker_now_us();
   std::int64_t next_idle_check_us = batch_now_us_ + kIdleFlushUs / 4;
+#ifdef KNEELOAD_FAULT_POINTS
+  const fault::WorkerWedge wedge(index_);
+#endif
   for (;;) {
+#ifdef KNEELOAD_FAULT_POINTS
+    wedge.check();
+#endif
     counters_.progress.inc();  // idle wake-ups count too: only a wedged worker stands still
     WorkItem* item = input_.front();
     if (item == nullptr || since_ring == 0) {
