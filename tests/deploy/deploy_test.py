@@ -110,6 +110,12 @@ def check_install(build, tmp):
           f"prefix /opt/kneeload: Documentation= is {got!r}")
     check(os.path.isfile(os.path.join(other, "opt/kneeload/share/doc/kneeload/README.md")),
           "prefix /opt/kneeload: the README that Documentation= names is missing")
+    provider = read(os.path.join(other, "opt/kneeload/share/kneeload/grafana/provisioning/dashboards/kneeload.yml"))
+    got = re.findall(r"^\s*path:\s*(\S+)", provider, re.M)
+    check(got == ["/opt/kneeload/share/kneeload/grafana/dashboards"],
+          f"prefix /opt/kneeload: Grafana provider path expected /opt/kneeload/share/kneeload/grafana/dashboards, got {got}")
+    check(os.path.isfile(os.path.join(other, "opt/kneeload/share/kneeload/grafana/dashboards/kneeload-floor.json")),
+          "prefix /opt/kneeload: the dashboards are not where the Grafana provider looks")
     print(f"install layout OK: {len(expected_files)} files; prefix /usr and /opt/kneeload; operator config kept")
 
 
