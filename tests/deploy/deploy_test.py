@@ -5,6 +5,10 @@
   deploy_test.py BUILD_DIR systemd_verify    systemd-analyze verify on the installed unit
   deploy_test.py BUILD_DIR systemd_security  systemd-analyze security --offline: exposure <= 2.0
   deploy_test.py BUILD_DIR systemd_sysusers  systemd-sysusers creates the unit's User= and Group=
+  deploy_test.py BUILD_DIR systemd_syscalls  every system call and socket family kneeloadd uses
+                                             (strace: start, ingest, scrape, reload, drain) is
+                                             allowed by the unit's SystemCallFilter= and
+                                             RestrictAddressFamilies=
 
 Each check installs the build into its own temporary DESTDIR (removed afterwards, also on
 failure), so they can run in parallel and never touch the real /etc or /usr.
@@ -14,10 +18,14 @@ Debian's python3, standard library only.
 import os
 import re
 import shutil
+import signal
+import socket
 import stat
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 
 SKIP = 77
 MAX_EXPOSURE = 2.0
@@ -177,8 +185,121 @@ def check_sysusers(build, tmp):
     print(f"systemd-sysusers: {':'.join(entry)}")
 
 
+def syscall_groups():
+    """{"@group": [members, "@nested", ...]} from `systemd-analyze syscall-filter`."""
+    out = subprocess.run(["systemd-analyze", "syscall-filter", "--no-pager"], capture_output=True, text=True,
+                         check=True).stdout
+    groups, current = {}, None
+    for line in out.splitlines():
+        if line.startswith("@"):
+            current = groups.setdefault(line.strip(), [])
+        elif current is not None and line.strip() and not line.strip().startswith("#"):
+            current.append(line.strip())
+    return groups
+
+
+def expand(name, groups):
+    if not name.startswith("@"):
+        return {name}
+    out = set()
+    for member in groups.get(name, []):
+        out |= expand(member, groups)
+    return out
+
+
+def unit_syscall_filter(unit, groups):
+    """The allowed set, applying SystemCallFilter= lines in order as systemd does: the first
+    (not inverted) line starts an allow list (with @default); later lines add, ~lines remove."""
+    allowed = None
+    for line in re.findall(r"^SystemCallFilter=(.*)$", unit, re.M):
+        invert = line.startswith("~")
+        names = set()
+        for word in line.lstrip("~").split():
+            names |= expand(word, groups)
+        check(allowed is not None or not invert, "SystemCallFilter=: expected an allow list first")
+        if allowed is None:
+            allowed = expand("@default", groups)
+        allowed = allowed - names if invert else allowed | names
+    check(allowed is not None, "no SystemCallFilter= in the unit")
+    return allowed
+
+
+def check_syscalls(build, tmp):
+    need("systemd-analyze")
+    need("strace")
+    install(build, tmp, "/usr")
+    unit = read(os.path.join(tmp, UNIT))
+    allowed = unit_syscall_filter(unit, syscall_groups())
+    families = set(unit_value(unit, "RestrictAddressFamilies").split())
+    kneeloadd = os.path.join(build, "daemon/kneeloadd")
+    ctl = os.path.join(build, "tools/ctl/kneeloadctl")
+    config, endpoints, trace = (os.path.join(tmp, n) for n in ("kneeloadd.toml", "endpoints", "trace"))
+    with open(config, "w", encoding="utf-8") as f:
+        subprocess.run([ctl, "sim", "--print-config", "--stations", "2"], stdout=f, check=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        metrics_port = s.getsockname()[1]
+    log = open(os.path.join(tmp, "kneeloadd.log"), "w+", encoding="utf-8")
+    daemon = subprocess.Popen(["strace", "-f", "-qq", "-o", trace, kneeloadd, "--config", config,
+                               "--ingest", "tcp://127.0.0.1:*", "--publish", "tcp://127.0.0.1:*",
+                               "--metrics", f"127.0.0.1:{metrics_port}", "--endpoints-file", endpoints],
+                              stderr=log)
+    try:
+        deadline = time.monotonic() + 15
+        while not os.path.exists(endpoints) and daemon.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not os.path.exists(endpoints):
+            log.seek(0)
+            head = log.read()
+            if "ptrace" in head or "Operation not permitted" in head:
+                print(f"SKIP: strace cannot trace here:\n{head}")
+                sys.exit(SKIP)
+            raise Failure(f"kneeloadd did not start under strace (exit {daemon.poll()}):\n{head}")
+        # Signals go to kneeloadd itself, strace's child: strace does not forward them.
+        children = read(f"/proc/{daemon.pid}/task/{daemon.pid}/children").split()
+        check(len(children) == 1, f"expected strace to have one child, kneeloadd; got {children}")
+        pid = int(children[0])
+        ingest = dict(l.split("=", 1) for l in read(endpoints).split())["ingest"]
+        subprocess.run([ctl, "sim", "--endpoint", ingest, "--stations", "2", "--duration", "20", "--rate", "max"],
+                       check=True, stderr=subprocess.DEVNULL, timeout=60)
+        try:  # the metrics endpoint's calls too, where this build serves it
+            urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2).read()
+        except OSError:
+            pass
+        os.kill(pid, signal.SIGHUP)
+        time.sleep(0.5)
+        os.kill(pid, signal.SIGTERM)
+        code = daemon.wait(15)  # strace exits with its tracee's exit code
+    finally:
+        if daemon.poll() is None:
+            try:
+                for child in read(f"/proc/{daemon.pid}/task/{daemon.pid}/children").split():
+                    os.kill(int(child), signal.SIGKILL)
+            except OSError:
+                pass
+            daemon.kill()
+            daemon.wait()
+        log.close()
+    check(code == 0, f"kneeloadd under strace: expected exit 0 after SIGTERM, got {code}:\n{read(log.name)}")
+    used, used_families = {}, set()
+    for line in read(trace).splitlines():
+        m = re.match(r"^\d+\s+(?:<\.\.\. )?([a-z0-9_]+)[( ]", line)
+        if m:
+            used[m.group(1)] = used.get(m.group(1), 0) + 1
+        used_families |= set(re.findall(r"\bsocket\((AF_[A-Z0-9]+)", line))
+    check(len(used) > 20, f"expected a trace of the whole run, got {len(used)} distinct calls")
+    # execve runs before the filter applies (systemd installs it on the way to exec).
+    refused = sorted(n for n in used if n not in allowed and n != "execve")
+    print(f"strace: {len(used)} distinct system calls, socket families {sorted(used_families)}")
+    check(not refused, "calls that SystemCallFilter= refuses (EPERM): "
+          + ", ".join(f"{n} ({used[n]}x)" for n in refused))
+    check(used_families <= families, f"socket families outside RestrictAddressFamilies={' '.join(sorted(families))}: "
+          f"{sorted(used_families - families)}")
+    print("all allowed by the unit")
+
+
 CHECKS = {"install": check_install, "systemd_verify": check_verify, "systemd_security": check_security,
-          "systemd_sysusers": check_sysusers}
+          "systemd_sysusers": check_sysusers, "systemd_syscalls": check_syscalls}
 
 
 def main():
