@@ -7,9 +7,10 @@
       is defined; the floor board repeats one row per station. Every metric name in the
       dashboards' and rules.yml's expressions is in CONTRACT (the names issue 5 specifies).
   check_dashboards.py exported KNEELOADD KNEELOADCTL
-      Starts the real kneeloadd with a one-station config and a free metrics port, streams
-      30 simulated seconds into it with `kneeloadctl sim`, scrapes /metrics and requires every
-      metric name used by the dashboards and rules.yml to be exported.
+      Starts the real kneeloadd with a one-station config and --metrics 127.0.0.1:0 (the port
+      it chose is in its --endpoints-file), streams 30 simulated seconds into it with
+      `kneeloadctl sim`, scrapes /metrics and requires every metric name used by the
+      dashboards and rules.yml, and every name in CONTRACT, to be exported.
 
 Debian's python3, standard library only. Exit 0 pass, 1 fail (the missing names are listed).
 """
@@ -18,7 +19,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,15 +31,16 @@ DASHBOARDS = sorted(glob.glob(os.path.join(DEPLOY, "grafana/dashboards/*.json"))
 DATASOURCES = os.path.join(DEPLOY, "grafana/provisioning/datasources/kneeload.yml")
 RULES = os.path.join(DEPLOY, "prometheus/rules.yml")
 
-# The exported names (issue 5); histograms as their _bucket/_sum/_count series.
+# The exported names (issue 5 and README "Metrics"); histograms as their _bucket/_sum/_count
+# series.
 CONTRACT = {
     "kneeload_frames_received_total", "kneeload_frames_rejected_total", "kneeload_samples_ingested_total",
     "kneeload_samples_rejected_total", "kneeload_dropped_total", "kneeload_outputs_published_total",
     "kneeload_risk_events_total", "kneeload_filter_gated_total", "kneeload_clock_jumps_total",
     "kneeload_reloads_total", "kneeload_ring_depth", "kneeload_ring_capacity", "kneeload_active_devices",
-    "kneeload_active_runners", "kneeload_active_stations", "kneeload_stale_devices",
+    "kneeload_active_runners", "kneeload_active_stations", "kneeload_stale_devices", "kneeload_configured_devices",
     "kneeload_config_generation", "kneeload_build_info", "kneeload_start_time_seconds",
-    "process_resident_memory_bytes", "process_open_fds",
+    "process_resident_memory_bytes", "process_open_fds", "process_cpu_seconds_total",
     "kneeload_station_cadence_steps_per_minute", "kneeload_station_contact_time_seconds",
     "kneeload_station_peak_knee_flexion_degrees", "kneeload_station_pfj_stress_pascals",
     "kneeload_station_stress_time_integral_pascal_seconds", "kneeload_station_damage_index",
@@ -213,12 +214,6 @@ def check_static():
     return report(errors)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def check_exported(kneeloadd, kneeloadctl):
     errors = []
     used = used_names(errors)
@@ -227,12 +222,9 @@ def check_exported(kneeloadd, kneeloadctl):
     endpoints = os.path.join(tmp, "endpoints")
     with open(config, "w", encoding="utf-8") as f:
         subprocess.run([kneeloadctl, "sim", "--print-config", "--stations", "1"], stdout=f, check=True)
-    # kneeloadd does not (yet) report a metrics port it chose itself, so take a free one; if
-    # the endpoints file gains a metrics= line, that wins.
-    port = free_port()
     log = open(os.path.join(tmp, "kneeloadd.log"), "w+", encoding="utf-8")
     daemon = subprocess.Popen([kneeloadd, "--config", config, "--ingest", "tcp://127.0.0.1:*",
-                               "--publish", "tcp://127.0.0.1:*", "--metrics", f"127.0.0.1:{port}",
+                               "--publish", "tcp://127.0.0.1:*", "--metrics", "127.0.0.1:0",
                                "--endpoints-file", endpoints], stderr=log)
     try:
         deadline = time.monotonic() + 10
@@ -242,7 +234,9 @@ def check_exported(kneeloadd, kneeloadctl):
             log.seek(0)
             return report([f"kneeloadd did not start (exit {daemon.poll()}); its log:\n{log.read()}"])
         eps = dict(l.split("=", 1) for l in open(endpoints, encoding="utf-8").read().split())
-        url = f"http://{eps.get('metrics', f'127.0.0.1:{port}')}/metrics"
+        if "metrics" not in eps:
+            return report([f"no metrics= line in the endpoints file (is the metrics endpoint in this build?): {eps}"])
+        url = f"http://{eps['metrics']}/metrics"
         subprocess.run([kneeloadctl, "sim", "--endpoint", eps["ingest"], "--stations", "1", "--duration", "30",
                         "--rate", "max"], check=True, stderr=subprocess.DEVNULL, timeout=60)
         time.sleep(1.0)  # let the workers fuse what is queued and the gauges update
@@ -254,7 +248,7 @@ def check_exported(kneeloadd, kneeloadctl):
                 last_error = e
                 time.sleep(0.1)
         if text is None:
-            return report([f"no /metrics at {url}: {last_error} (is the metrics endpoint in this build?)"])
+            return report([f"no /metrics at {url}: {last_error}"])
     finally:
         daemon.send_signal(signal.SIGTERM)
         try:
