@@ -1,9 +1,9 @@
 // kneeloadd and systemd's notify protocol, without systemd: the test owns the NOTIFY_SOCKET
 // (a unix datagram socket) and sets WATCHDOG_USEC/WATCHDOG_PID as systemd would for
-// Type=notify with WatchdogSec=. It checks READY=1 once the sockets are bound, STATUS= with
-// live counts, WATCHDOG=1 at half the interval, STOPPING=1 on SIGTERM, and that a wedged
-// worker (kneeloadd_faultpoints, daemon/fault_points.hpp) stops the pings while the other
-// threads run on.
+// Type=notify with WatchdogSec=. It checks READY=1 once the sockets (ingest, publish, metrics)
+// accept connections, STATUS= with live counts, WATCHDOG=1 at half the interval, STOPPING=1 on
+// SIGTERM, and that a wedged worker (kneeloadd_faultpoints, daemon/fault_points.hpp) stops the
+// pings while the other threads run on.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -131,7 +131,8 @@ class NotifiedDaemon {
         stderr_(dir_.path() / "stderr.log") {
     write_file(config_, toml);
     const std::vector<std::string> argv{binary, "--config", config_.string(), "--ingest", "tcp://127.0.0.1:*",
-                                        "--publish", "tcp://127.0.0.1:*", "--endpoints-file", endpoints_.string()};
+                                        "--publish", "tcp://127.0.0.1:*", "--endpoints-file", endpoints_.string(),
+                                        "--metrics", "127.0.0.1:0"};
     started_at_ = Clock::now();
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -178,7 +179,7 @@ class NotifiedDaemon {
     }
     return exit_code_;
   }
-  // "ingest" or "publish" from the endpoints file; empty until the daemon wrote it.
+  // "ingest", "publish" or "metrics" from the endpoints file; empty until the daemon wrote it.
   std::string endpoint(const std::string& key) const {
     std::istringstream in(read_file(endpoints_));
     std::string line;
@@ -221,7 +222,7 @@ v1::Frame insole_frame(std::uint32_t seq, std::int64_t t_us) {
 
 std::string config(int workers = 1) { return base_toml(3.0, workers) + registry_toml(2); }
 
-TEST(NotifyTest, ReadyOnlyOnceIngestAndPublishSocketsAcceptConnections) {
+TEST(NotifyTest, ReadyOnlyOnceIngestPublishAndMetricsSocketsAcceptConnections) {
   NotifiedDaemon d(daemon_binary(), config(), std::nullopt);
   ASSERT_TRUE(d.notes().bound()) << "cannot bind the notify socket " << d.notes().path();
   const auto ready = d.notes().wait_for("READY=1", 10s);
@@ -230,6 +231,8 @@ TEST(NotifyTest, ReadyOnlyOnceIngestAndPublishSocketsAcceptConnections) {
   ASSERT_TRUE(d.endpoints_written()) << "READY=1 before the endpoints file was written";
   EXPECT_TRUE(tcp_listening(d.endpoint("ingest"))) << "ingest " << d.endpoint("ingest") << " not listening at READY";
   EXPECT_TRUE(tcp_listening(d.endpoint("publish"))) << "publish " << d.endpoint("publish") << " not listening at READY";
+  EXPECT_TRUE(tcp_listening("tcp://" + d.endpoint("metrics")))
+      << "metrics " << d.endpoint("metrics") << " not listening at READY";
   EXPECT_EQ(*ready, 0u) << "READY=1 should be the first notification; got:\n" << d.notes().dump();
   // No WATCHDOG_USEC: the daemon must not ping (systemd would log them as unexpected).
   d.notes().collect_for(1500ms);
