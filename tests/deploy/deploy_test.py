@@ -11,7 +11,8 @@
                                              RestrictAddressFamilies=
 
 Each check installs the build into its own temporary DESTDIR (removed afterwards, also on
-failure), so they can run in parallel and never touch the real /etc or /usr.
+failure), so none touches the real /etc or /usr. `cmake --install` writes its rewritten files
+into BUILD_DIR/install/ first, so ctest runs these checks one at a time (RESOURCE_LOCK).
 Exit codes: 0 pass, 1 fail (with expected/got on stderr), 77 skipped (a tool is missing).
 Debian's python3, standard library only.
 """
@@ -61,7 +62,7 @@ def unit_value(text, key):
 
 def need(tool):
     if shutil.which(tool) is None:
-        print(f"SKIP: {tool} is not installed (Debian package systemd)")
+        print(f"SKIP: {tool} is not installed (Debian package {'strace' if tool == 'strace' else 'systemd'})")
         sys.exit(SKIP)
 
 
