@@ -7,10 +7,11 @@
       is defined; the floor board repeats one row per station. Every metric name in the
       dashboards' and rules.yml's expressions is in CONTRACT (the names issue 5 specifies).
   check_dashboards.py exported KNEELOADD KNEELOADCTL
-      Starts the real kneeloadd with a one-station config and --metrics 127.0.0.1:0 (the port
-      it chose is in its --endpoints-file), streams 30 simulated seconds into it with
-      `kneeloadctl sim`, scrapes /metrics and requires every metric name used by the
-      dashboards and rules.yml, and every name in CONTRACT, to be exported.
+      Starts the real kneeloadd with a one-station config, CURVE on (its metrics exist only
+      then) and --metrics 127.0.0.1:0 (the port it chose is in its --endpoints-file), streams
+      30 simulated seconds into it with `kneeloadctl sim` as a gateway, scrapes /metrics and
+      requires every metric name used by the dashboards and rules.yml, and every name in
+      CONTRACT, to be exported.
 
 Debian's python3, standard library only. Exit 0 pass, 1 fail (the missing names are listed).
 """
@@ -37,7 +38,7 @@ CONTRACT = {
     "kneeload_frames_received_total", "kneeload_frames_rejected_total", "kneeload_samples_ingested_total",
     "kneeload_samples_rejected_total", "kneeload_dropped_total", "kneeload_outputs_published_total",
     "kneeload_risk_events_total", "kneeload_filter_gated_total", "kneeload_clock_jumps_total",
-    "kneeload_reloads_total", "kneeload_ring_depth", "kneeload_ring_capacity", "kneeload_active_devices",
+    "kneeload_reloads_total", "kneeload_curve_connections_total", "kneeload_ring_depth", "kneeload_ring_capacity", "kneeload_active_devices",
     "kneeload_active_runners", "kneeload_active_stations", "kneeload_stale_devices", "kneeload_configured_devices",
     "kneeload_config_generation", "kneeload_build_info", "kneeload_start_time_seconds",
     "process_resident_memory_bytes", "process_open_fds", "process_cpu_seconds_total",
@@ -220,8 +221,14 @@ def check_exported(kneeloadd, kneeloadctl):
     tmp = tempfile.mkdtemp(prefix="kneeload-metrics-")
     config = os.path.join(tmp, "kneeloadd.toml")
     endpoints = os.path.join(tmp, "endpoints")
+    for who in ("daemon", "gateway"):
+        subprocess.run([kneeloadctl, "keygen", "--out", os.path.join(tmp, who)], check=True, capture_output=True)
+    gateway_public = re.search(r'public_key = "([^"]+)"',
+                               open(os.path.join(tmp, "gateway.key"), encoding="utf-8").read()).group(1)
     with open(config, "w", encoding="utf-8") as f:
         subprocess.run([kneeloadctl, "sim", "--print-config", "--stations", "1"], stdout=f, check=True)
+        f.write(f'\n[security]\ncurve = true\nsecret_key_file = "{os.path.join(tmp, "daemon.key_secret")}"\n'
+                f'gateway_keys = ["{gateway_public}"]\n')
     log = open(os.path.join(tmp, "kneeloadd.log"), "w+", encoding="utf-8")
     daemon = subprocess.Popen([kneeloadd, "--config", config, "--ingest", "tcp://127.0.0.1:*",
                                "--publish", "tcp://127.0.0.1:*", "--metrics", "127.0.0.1:0",
@@ -238,7 +245,9 @@ def check_exported(kneeloadd, kneeloadctl):
             return report([f"no metrics= line in the endpoints file (is the metrics endpoint in this build?): {eps}"])
         url = f"http://{eps['metrics']}/metrics"
         subprocess.run([kneeloadctl, "sim", "--endpoint", eps["ingest"], "--stations", "1", "--duration", "30",
-                        "--rate", "max"], check=True, stderr=subprocess.DEVNULL, timeout=60)
+                        "--rate", "max", "--server-key", os.path.join(tmp, "daemon.key"),
+                        "--key-file", os.path.join(tmp, "gateway.key_secret")],
+                       check=True, stderr=subprocess.DEVNULL, timeout=60)
         time.sleep(1.0)  # let the workers fuse what is queued and the gauges update
         text, last_error, scrape_deadline = None, None, time.monotonic() + 3
         while text is None and time.monotonic() < scrape_deadline:
