@@ -116,6 +116,15 @@ struct RunnerSession::State {
     double stride_fy = 0.0;
     int stride_n = 0;
     std::int64_t stride_ic_t_us = kNoTime;
+    bool stride_whole = false;  // the sums began at the stride's IC and saw no gap
+    // A gap in this knee's data (a dropout, or samples lost to a device clock stepping back)
+    // leaves θ and φ_s extrapolated across it, wrong by however far the leg turned meanwhile.
+    // φ_s (the moment arm, MODEL.md §3A) is known again after a whole stride's gravity
+    // constraint, θ once the knee filter accepts an angle measurement (it may gate them until
+    // its lockout re-opens). Steps whose stance began before both carry a wrong load.
+    bool tilt_reacquiring = false;
+    bool angle_reacquiring = false;
+    std::int64_t reacquired_t_us = kNoTime;  // when the later of the two was found again
   };
 
   // Per device slot: the last aligned time fused, and whether F1 was raised from the data.
@@ -405,12 +414,19 @@ void end_contact(Ctx& c, int i, std::int64_t to) {
   }
   g.midfoot_peak_pressure_pa = foot.midfoot_peak_pa > 0.0 ? foot.midfoot_peak_pa : kNaN;
   // A step measured while this insole has a saturating or stuck cell (F2/F3) carries a wrong
-  // force: it is published, but kept out of the windows the gait rules judge, so a sensor fault
-  // is reported as one and not as a knee-load change.
+  // force, and one whose stance began before the knee's θ and φ_s were re-acquired after a gap
+  // in its data (a dropout, a clock step back) a wrong load: it is published, but kept out of
+  // the windows the gait rules judge, so a sensor fault is reported as one and not as a
+  // knee-load change.
   const auto& insole = st.slots[static_cast<std::size_t>(i)];
   const bool faulty = st.rules.fault_active(RuleId::kSensorSaturation, insole.device) ||
                       st.rules.fault_active(RuleId::kStuckCell, insole.device);
-  if (!faulty) st.trends.add_step(side_of_index(i), to, g, st.belt_speed_mps, st.incline_fraction);
+  const auto& knee = st.knees[si];
+  const bool knee_interrupted =
+      knee.tilt_reacquiring || knee.angle_reacquiring || knee.reacquired_t_us > foot.ic_t_us;
+  if (!faulty && !knee_interrupted) {
+    st.trends.add_step(side_of_index(i), to, g, st.belt_speed_mps, st.incline_fraction);
+  }
 
   RuleInputs in;
   in.t_us = to;
@@ -550,6 +566,17 @@ void on_knee(Ctx& c, const Sample& s, const KneeSample& k) {
   auto& kn = st.knees[si];
   if (kn.t_us != kNoTime && c.t <= kn.t_us) return;
   const double dt = kn.t_us == kNoTime ? 0.0 : seconds(c.t - kn.t_us);
+  const double gap_s = c.config.model.shank.max_dt_s;  // the tilt filter's own gap limit
+  if (dt > gap_s) {
+    kn.tilt_reacquiring = kn.angle_reacquiring = true;
+    kn.stride_whole = false;
+  }
+  auto reacquired = [&kn, &c](bool& flag) {
+    if (!flag) return;
+    flag = false;
+    if (!kn.tilt_reacquiring && !kn.angle_reacquiring) kn.reacquired_t_us = c.t;
+  };
+  if (!k.has_imus) reacquired(kn.tilt_reacquiring);  // a sleeve alone gives no φ_s to wait for
   KneeAngleFilter& filter = st.knee[si];
   if (k.has_imus) {
     const auto& foot = st.feet[si];
@@ -563,7 +590,8 @@ void on_knee(Ctx& c, const Sample& s, const KneeSample& k) {
       kn.shank_gyro[static_cast<std::size_t>(a)] = static_cast<double>(k.shank.gyro_radps[a]);
     }
     kn.have_gyro = true;
-    filter.on_imu_pair(thigh, shank, st.axes[si], dt, accel_ok);
+    const KneeImuResult imu = filter.on_imu_pair(thigh, shank, st.axes[si], dt, accel_ok);
+    if (imu.accel == UpdateStatus::kAccepted) reacquired(kn.angle_reacquiring);
     ShankTiltFilter& tilt = st.shank[si];
     tilt.predict(st.axes[si].shank.rate_radps(k.shank), dt);
     // Standing (no IC for 2 s): the accelerometer tilt is gravity (MODEL.md §9 quasi-static
@@ -579,10 +607,17 @@ void on_knee(Ctx& c, const Sample& s, const KneeSample& k) {
     // stride and corrects the gyro-driven tilt (its bias) without any quasi-static moment.
     if (foot.last_ic_t_us != kNoTime) {
       if (kn.stride_ic_t_us != foot.last_ic_t_us) {
-        if (kn.stride_ic_t_us != kNoTime && kn.stride_n >= 20) {
+        if (kn.stride_ic_t_us != kNoTime && kn.stride_whole && kn.stride_n >= 20) {
+          // |e| < 0.5 rad rejects a disturbed stride; after a gap any error is possible, and a
+          // whole stride measures it exactly (a constant tilt error rotates the mean by itself).
           const double e = std::atan2(kn.stride_fx, kn.stride_fy);
-          if (std::fabs(e) < 0.5) tilt.update_tilt(tilt.tilt_rad() - e);
+          if ((std::fabs(e) < 0.5 || kn.tilt_reacquiring) &&
+              tilt.update_tilt(tilt.tilt_rad() - e) == UpdateStatus::kAccepted) {
+            reacquired(kn.tilt_reacquiring);
+          }
         }
+        // Whole only if it starts at its IC: not after a gap, nor at a first sample mid-stride.
+        kn.stride_whole = seconds(c.t - foot.last_ic_t_us) <= gap_s;
         kn.stride_ic_t_us = foot.last_ic_t_us;
         kn.stride_fx = kn.stride_fy = 0.0;
         kn.stride_n = 0;
@@ -599,7 +634,10 @@ void on_knee(Ctx& c, const Sample& s, const KneeSample& k) {
   }
   if (k.has_angle) {
     if (!k.has_imus) filter.predict(dt);
-    filter.update_sleeve_angle(static_cast<double>(k.knee_angle_rad));
+    const double sleeve_rad = static_cast<double>(k.knee_angle_rad);
+    if (filter.update_sleeve_angle(sleeve_rad) == UpdateStatus::kAccepted) {
+      reacquired(kn.angle_reacquiring);
+    }
   }
   kn.prev_t_us = kn.t_us;
   kn.prev_angle_rad = kn.angle_rad;
@@ -832,6 +870,8 @@ void RunnerSession::on_device_stale(std::uint32_t device, Side side, SensorKind 
       foot.last_t_us = kNoTime;
     } else if (kind == SensorKind::kKnee && i >= 0) {
       st.knees[static_cast<std::size_t>(i)] = State::Knee{};
+      st.knees[static_cast<std::size_t>(i)].tilt_reacquiring = true;
+      st.knees[static_cast<std::size_t>(i)].angle_reacquiring = true;
     } else if (kind == SensorKind::kTreadmill) {
       st.belt_speed_mps = kNaN;
       st.incline_fraction = kNaN;
