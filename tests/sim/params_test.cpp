@@ -42,6 +42,9 @@ TEST(Params, ValidateNamesTheKeyExpectedAndGot) {
   c.plan.drift.incline_fraction = -0.5;  // the drifted runner is checked too
   EXPECT_EQ(validate(c).rfind("runner+drift.incline_fraction", 0), 0u) << validate(c);
   c = SimConfig{};
+  c.plan.habit.cadence_spm = -80.0;  // so is the habitual one, before any drift
+  EXPECT_EQ(validate(c).rfind("runner+habit.cadence_spm", 0), 0u) << validate(c);
+  c = SimConfig{};
   c.plan.faults.push_back({FaultKind::kStuckCell, fusion::DeviceRole::kKneeLeft, 10, 1, 0, 0, 0});
   EXPECT_EQ(validate(c), "plan.faults.device: expected an insole for stuck-cell");
 }
@@ -71,6 +74,18 @@ TEST(Params, DriftedAddsScaledDeltas) {
   EXPECT_DOUBLE_EQ(half.cadence_spm, base.cadence_spm - 5.0);
   EXPECT_DOUBLE_EQ(half.contact_time_factor[1], 1.05);
   EXPECT_DOUBLE_EQ(half.contact_time_factor[0], 1.0);
+}
+
+// A habit is there from the first step; the drift after the onset is added on top of it.
+TEST(Params, HabitAppliesFromTheStartAndDriftOnTopOfIt) {
+  RunnerParams base;
+  ScenarioPlan plan = make_scenario(Scenario::kFatigue, base);
+  const RunnerParams start = habitual(base, plan);
+  EXPECT_DOUBLE_EQ(start.cadence_spm, 178.0);
+  EXPECT_DOUBLE_EQ(drifted(start, plan.drift, 1.0).cadence_spm, 178.0 * (1.0 - 0.045));
+  plan = make_scenario(Scenario::kOverstride, base);
+  EXPECT_DOUBLE_EQ(habitual(base, plan).cadence_spm, 155.0);
+  EXPECT_DOUBLE_EQ(drifted(habitual(base, plan), plan.drift, 1.0).cadence_spm, 155.0);
 }
 
 TEST(Params, WinterLengthsUnlessGiven) {

@@ -106,11 +106,11 @@ RunnerParams drifted(const RunnerParams& base, const ParamsDrift& drift, double 
 
 enum class Scenario : std::uint8_t {
   kHealthy = 0,
-  kOverstride,  // cadence → 155 spm, θ_IC −7°, thigh further forward, impact +25 % (§3, R2)
-  kItb,         // θ_IC → 24° (20–30° zone), stance peak −8°, downhill −5 % (§5, R6)
-  kFatigue,     // t_c +7 %, cadence −4 %, θ_IC +4°, impact +25 %, PTA +40 % (§6, R7)
-  kAsymmetry,   // right t_c +8 %, peak F −18 %, stance peak −6° (§7, R8)
-  kWornShoes,   // shoe_wear 0 → 1 (§8, R9)
+  kOverstride,  // habit: 155 spm, θ_IC −7°, thigh further forward, impact +25 % (§3, R2)
+  kItb,         // θ_IC → 22° (20–30° zone), stance peak −9°, downhill −5 % (§5, R6)
+  kFatigue,     // 178 spm habit; t_c +7 %, cadence −4.5 %, θ_IC +4°, impact +10 % (§6, R7)
+  kAsymmetry,   // habit: right t_c +8 %, peak F −18 %, stance peak −6° (§7, R8)
+  kWornShoes,   // shoe_wear 0 → 1: impact +16 %, CoP medial, midfoot +30 % (§8, R9)
   kPain,        // anterior knee pain reports 2 then 4 mid-run (R10)
   kFaults,      // dropout, clock jumps, duplicate and reordered frames, bad cells (F-rules)
   kMixed,       // demo blend: partial fatigue and shoe wear, a lateral pain report, a dropout
@@ -154,18 +154,26 @@ struct ScenarioTiming {
   double ramp_s = 1200.0;  // smooth (C²) ramp from no drift to full drift
 };
 
-// Everything scripted about a session: parameter drift after onset, pain reports, faults.
+// Everything scripted about a session: the runner's habits, parameter drift after onset, pain
+// reports, faults. The gait at time t is drifted(drifted(runner, habit, 1), drift, amount(t)).
 struct ScenarioPlan {
   Scenario scenario = Scenario::kHealthy;
   ScenarioTiming timing;
+  // Present from the first step, so it is part of the baseline (minutes 3-8, MODEL.md §6): a
+  // habit or a lasting condition (overstriding, a post-injury gait), not an in-session change.
+  // Baseline-relative rules cannot see it; absolute ones (R2's 166 spm, R8's SI) can.
+  ParamsDrift habit;
   ParamsDrift drift;
   std::vector<PainEvent> pain;
   std::vector<FaultSpec> faults;
 };
 
-// The plan for a scenario, its drift sized against `base` (e.g. cadence → 155 spm is
+// The plan for a scenario, its habit and drift sized against `base` (e.g. cadence 155 spm is
 // 155 − base.cadence_spm). Pain reports and faults are placed inside [onset, onset + ramp].
 ScenarioPlan make_scenario(Scenario s, const RunnerParams& base, const ScenarioTiming& timing = {});
+
+// `base` with the plan's habit applied: the runner before any drift.
+RunnerParams habitual(const RunnerParams& base, const ScenarioPlan& plan);
 
 // Drift amount 0..1 at t_s: 0 until onset, a quintic smoothstep over ramp_s, then 1.
 double drift_amount(const ScenarioTiming& timing, double t_s);
