@@ -115,9 +115,8 @@ TEST(Scenario, HealthyStaysAtItsBaseline) {
 
 // The same window of two runs: the scenario against the healthy runner.
 Change versus_healthy(const Simulator& healthy, const Simulator& sim,
-                      const std::function<double(const StepTruth&)>& metric, Side side = Side::kNone) {
-  return {window(healthy, 15.0, kDurationS, metric, side),
-          window(sim, 15.0, kDurationS, metric, side)};
+                      const std::function<double(const StepTruth&)>& metric) {
+  return {window(healthy, 15.0, kDurationS, metric), window(sim, 15.0, kDurationS, metric)};
 }
 
 // A habit, not a drift: lower cadence, an extended knee, a harder impact than a healthy runner
