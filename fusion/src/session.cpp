@@ -598,8 +598,10 @@ void on_knee(Ctx& c, const Sample& s, const KneeSample& k) {
     // update). Running, a |‖a‖ − g| < 0.15 g reading is as likely a swing whose linear
     // acceleration happens to have that size, so it is not used; the stride constraint is.
     const bool standing = foot.last_ic_t_us == kNoTime || seconds(c.t - foot.last_ic_t_us) > 2.0;
-    if (standing && quasi_static(k.shank)) {
-      tilt.update_tilt(accel_shank_tilt_rad(k.shank, st.axes[si].shank));
+    if (standing && quasi_static(k.shank) &&
+        tilt.update_tilt(accel_shank_tilt_rad(k.shank, st.axes[si].shank)) ==
+            UpdateStatus::kAccepted) {
+      reacquired(kn.tilt_reacquiring);
     }
     // Stride-mean gravity: over a stride of periodic running the mean linear acceleration of any
     // point of the body is zero, so the mean specific force in the world frame is (0, g). With
@@ -869,9 +871,10 @@ void RunnerSession::on_device_stale(std::uint32_t device, Side side, SensorKind 
       foot.force_n = kNaN;
       foot.last_t_us = kNoTime;
     } else if (kind == SensorKind::kKnee && i >= 0) {
-      st.knees[static_cast<std::size_t>(i)] = State::Knee{};
-      st.knees[static_cast<std::size_t>(i)].tilt_reacquiring = true;
-      st.knees[static_cast<std::size_t>(i)].angle_reacquiring = true;
+      auto& knee = st.knees[static_cast<std::size_t>(i)];
+      const std::int64_t last_t_us = knee.t_us;
+      knee = State::Knee{};
+      knee.t_us = last_t_us;  // the next sample's dt spans the silence: on_knee sees a gap
     } else if (kind == SensorKind::kTreadmill) {
       st.belt_speed_mps = kNaN;
       st.incline_fraction = kNaN;

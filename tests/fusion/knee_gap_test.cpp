@@ -9,10 +9,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <cstdio>
+#include <ostream>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "gait_signal.hpp"
@@ -53,7 +53,13 @@ SessionConfig short_trend_config(const GaitParams& p) {
 // The left knee's samples over one swing are lost: from the TO of the first left step after
 // 40 s to the next left IC. The shank swings back from φ_TO (+38°, at rest) to φ_IC (−5°)
 // unseen, and the filter, extrapolating from that zero rate, keeps it near +38°: a 0.75 rad
-// error that lengthens the moment arm, as in the faults scenario.
+// error that lengthens the moment arm, as in the faults scenario. The session learns of the
+// gap from the data alone (frames lost, or dropped as late after a clock step back), or also
+// from the daemon's stale timer (RunnerSession::on_device_stale) around it.
+enum class Gap { kNone, kLostFrames, kStaleDevice };
+void PrintTo(Gap g, std::ostream* os) {
+  *os << (g == Gap::kNone ? "no gap" : g == Gap::kLostFrames ? "lost frames" : "stale device");
+}
 struct GapRun {
   std::vector<StepMetrics> steps;
   std::vector<RiskEvent> events;
@@ -61,7 +67,7 @@ struct GapRun {
   std::int64_t gap_to_us = 0;
 };
 
-GapRun run_with_knee_gap(bool gap) {
+GapRun run_with_knee_gap(Gap gap) {
   GaitParams p;
   p.duration_s = p.run_s = 90.0;
   p.knee = testing::KneeDevice::kSleeveWithImus;  // the sleeve anchors θ; the shank IMU gives φ_s
@@ -78,9 +84,16 @@ GapRun run_with_knee_gap(bool gap) {
   RunnerSession session(short_trend_config(p));
   CollectingSink sink;
   Sample s;
+  bool stale = false;
   while (gen.next(s)) {
-    const bool lost = gap && s.kind == SensorKind::kKnee && s.side == Side::kLeft &&
-                      s.device_t_us >= r.gap_from_us && s.device_t_us < r.gap_to_us;
+    const bool left_knee = s.kind == SensorKind::kKnee && s.side == Side::kLeft;
+    const bool lost = gap != Gap::kNone && left_knee && s.device_t_us >= r.gap_from_us &&
+                      s.device_t_us < r.gap_to_us;
+    if (gap == Gap::kStaleDevice && left_knee && lost != stale) {
+      stale = lost;
+      session.on_device_stale(testing::kKneeLeftDevice, Side::kLeft, SensorKind::kKnee, stale,
+                              sink);
+    }
     if (!lost) session.on_sample(s, sink);
   }
   session.finish(sink);
@@ -95,9 +108,11 @@ GapRun run_with_knee_gap(bool gap) {
 // and not on θ (whose filter re-opens on its own lockout, reacquire_after samples): from the
 // second stride after the gap it must be what it would have been, within the stride
 // constraint's noise (±0.01 rad of tilt, ~2 % of the moment). Before the fix it read +220 %.
-TEST(KneeGap, ShankTiltIsReacquiredWithinTwoStridesOfTheGap) {
-  const GapRun with = run_with_knee_gap(true);
-  const GapRun without = run_with_knee_gap(false);
+class KneeGap : public ::testing::TestWithParam<Gap> {};
+
+TEST_P(KneeGap, ShankTiltIsReacquiredWithinTwoStridesOfTheGap) {
+  const GapRun with = run_with_knee_gap(GetParam());
+  const GapRun without = run_with_knee_gap(Gap::kNone);
   ASSERT_EQ(with.steps.size(), without.steps.size());
   const std::int64_t gap_us = with.gap_to_us;
   const std::int64_t settled_us = gap_us + 2 * 60'000'000 * 2 / 170;  // two strides at 170 spm
@@ -117,9 +132,9 @@ TEST(KneeGap, ShankTiltIsReacquiredWithinTwoStridesOfTheGap) {
 
 // R1 compares rolling medians with the baseline; the gap must add no R1 event to those the run
 // raises without it (GaitSignal's level changes may raise some: they are the same in both).
-TEST(KneeGap, AddsNoPfjOverloadEvent) {
-  const GapRun with = run_with_knee_gap(true);
-  const GapRun without = run_with_knee_gap(false);
+TEST_P(KneeGap, AddsNoPfjOverloadEvent) {
+  const GapRun with = run_with_knee_gap(GetParam());
+  const GapRun without = run_with_knee_gap(Gap::kNone);
   auto r1 = [](const GapRun& r) {
     std::vector<std::pair<Side, std::int64_t>> v;
     for (const RiskEvent& e : r.events) {
@@ -139,6 +154,12 @@ TEST(KneeGap, AddsNoPfjOverloadEvent) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(DataOnlyOrStaleTimer, KneeGap,
+                         ::testing::Values(Gap::kLostFrames, Gap::kStaleDevice),
+                         [](const ::testing::TestParamInfo<Gap>& i) {
+                           return i.param == Gap::kLostFrames ? "LostFrames" : "StaleDevice";
+                         });
 
 }  // namespace
 }  // namespace kneeload::fusion
