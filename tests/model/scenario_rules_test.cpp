@@ -277,9 +277,9 @@ Window rule_window(RuleId rule, const sim::Simulator& simulator, const SimRun& r
   Window w;
   auto first_fault = [&](sim::FaultKind kind) {
     for (const sim::FaultTruth& f : simulator.faults()) {
-      if (f.spec.kind == kind) return f.start_t_us;
+      if (f.spec.kind == kind) return f;
     }
-    return std::int64_t{0};
+    return sim::FaultTruth{};
   };
   switch (rule) {
     case RuleId::kPainReport:
@@ -290,11 +290,11 @@ Window rule_window(RuleId rule, const sim::Simulator& simulator, const SimRun& r
         }
       }
       w.persist_s = p.pain.timing.persist_s;
-      w.lag_s = 0.1;  // the console message's latency and alignment (ms), rounded up
+      w.lag_s = 0.1;  // the console message's latency and alignment, a few ms, rounded up
       w.basis = "pain report >= 3/10";
       return w;
     case RuleId::kSensorDropout:
-      w.condition_true_us = first_fault(sim::FaultKind::kDropout);
+      w.condition_true_us = first_fault(sim::FaultKind::kDropout).start_t_us;
       w.persist_s = sc.model.device_silent_s;
       // Silence counts from the last sample fused (the dropout starts after a whole frame) and
       // is checked as other devices' samples are fused: one frame of slack.
@@ -302,7 +302,7 @@ Window rule_window(RuleId rule, const sim::Simulator& simulator, const SimRun& r
       w.basis = "dropout starts";
       return w;
     case RuleId::kSensorSaturation:
-      w.condition_true_us = first_fault(sim::FaultKind::kSaturatingCell);
+      w.condition_true_us = first_fault(sim::FaultKind::kSaturatingCell).start_t_us;
       w.persist_s = (p.faults.saturation_min_samples + 1) / cfg.insole.rate_hz;
       // The gain error starts at any phase; the cell reaches full scale at the next push-off of
       // that foot: up to one stride.
@@ -310,20 +310,26 @@ Window rule_window(RuleId rule, const sim::Simulator& simulator, const SimRun& r
       w.basis = "cell gain x4 starts";
       return w;
     case RuleId::kStuckCell:
-      w.condition_true_us = first_fault(sim::FaultKind::kStuckCell);
+      w.condition_true_us = first_fault(sim::FaultKind::kStuckCell).start_t_us;
       w.persist_s = p.faults.stuck_s;
       w.lag_s = frame_period_s(cfg.insole.batch, cfg.insole.rate_hz);
       w.basis = "cell stuck";
       return w;
     case RuleId::kClockJump: {
-      w.condition_true_us = first_fault(sim::FaultKind::kClockJump);
-      const auto role = static_cast<std::size_t>(fusion::DeviceRole::kKneeLeft);
-      w.persist_s = static_cast<double>(sc.model.clock.aligners[role].jump_confirm_us) / 1e6;
+      const sim::FaultTruth jump = first_fault(sim::FaultKind::kClockJump);
+      w.condition_true_us = jump.start_t_us;
+      const fusion::DeviceRole role = jump.spec.device;
+      w.persist_s = static_cast<double>(
+                        sc.model.clock.aligners[static_cast<std::size_t>(role)].jump_confirm_us) /
+                    1e6;
+      const bool insole =
+          role == fusion::DeviceRole::kInsoleLeft || role == fusion::DeviceRole::kInsoleRight;
+      const double frame_s = insole ? frame_period_s(cfg.insole.batch, cfg.insole.rate_hz)
+                                    : frame_period_s(cfg.knee.batch, cfg.knee.rate_hz);
       // Whole frames: the one holding the step (the first candidate), the confirmation span
       // rounded up to a frame, the one whose arrival closes the confirming frame; and a
       // frame's latency (mean + 3 sd).
-      w.lag_s = 3.0 * frame_period_s(cfg.knee.batch, cfg.knee.rate_hz) +
-                (cfg.clock.latency_ms + 3.0 * cfg.clock.latency_jitter_ms) / 1e3;
+      w.lag_s = 3.0 * frame_s + (cfg.clock.latency_ms + 3.0 * cfg.clock.latency_jitter_ms) / 1e3;
       w.basis = "device clock steps";
       return w;
     }
