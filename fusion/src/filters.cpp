@@ -151,6 +151,8 @@ HingeAxis::HingeAxis(const std::array<double, 3>& axis_sensor) {
 
 double HingeAxis::rate_radps(const Imu6& imu) const { return vec(imu.gyro_radps).dot(j_); }
 
+double HingeAxis::axial_mps2(const Imu6& imu) const { return vec(imu.accel_mps2).dot(y_); }
+
 double HingeAxis::gravity_angle_rad(const Imu6& imu) const {
   const Eigen::Vector3d a = vec(imu.accel_mps2);
   const double ax = a.dot(x_);

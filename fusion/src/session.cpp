@@ -57,6 +57,17 @@ LoadModelParams load_params(const SessionConfig& c) {
   return p;
 }
 
+CopPathParams cop_params(const SessionConfig& c) {
+  CopPathParams p;
+  p.foot_length_m = default_leg_geometry(c.runner_params.height_m).foot_length_m;
+  p.insole_width_m = c.model.insole_width_m;
+  return p;
+}
+
+// Shank axial readings kept per leg: PTA's window opens at an IC that is detected up to one
+// insole sample interval (and the lead) later. 128 readings span 128 ms at 1 kHz.
+constexpr int kAxialHistory = 128;
+
 }  // namespace
 
 // Everything that changes per sample, behind one pointer so session.hpp stays small.
@@ -68,6 +79,7 @@ struct RunnerSession::State {
         force{ForceFilter(c.model.force), ForceFilter(c.model.force)},
         calibration(c.model.calibration),
         stance{StepLoad(load_params(c)), StepLoad(load_params(c))},
+        cop{CopPath(cop_params(c)), CopPath(cop_params(c))},
         session_load(c.model.session_load),
         trends(c.model.trends),
         rules(c.model.rules, load_model_id(c.model.area_model, c.model.damage_exponents)) {
@@ -99,6 +111,11 @@ struct RunnerSession::State {
     double midfoot_peak_pa = 0.0;
     double sample_interval_s = kNaN;   // for force_rate_hz
     std::int64_t filter_t_us = kNoTime;  // the vGRF filter's time (advances even when gated)
+    // PTA of the stance in progress: the window on the aligned clock and the peak so far.
+    std::int64_t pta_from_t_us = kNoTime;
+    std::int64_t pta_until_t_us = kNoTime;
+    double pta_peak_mps2 = kNaN;
+    double pta_rate_hz = kNaN;  // the shank IMU's rate over the stride before this IC
   };
   struct Knee {
     std::array<double, 3> thigh_gyro{};  // previous sample's gyros, for angular acceleration
@@ -125,6 +142,16 @@ struct RunnerSession::State {
     bool tilt_reacquiring = false;
     bool angle_reacquiring = false;
     std::int64_t reacquired_t_us = kNoTime;  // when the later of the two was found again
+    // Shank axial readings (ring, oldest first from axial_head) for PTA, and the IMU samples
+    // counted since this leg's foot last touched down, for the IMU rate.
+    std::array<std::int64_t, kAxialHistory> axial_t_us{};
+    std::array<double, kAxialHistory> axial_mps2{};
+    int axial_head = 0;
+    int axial_size = 0;
+    int imu_count = 0;
+    std::int64_t imu_first_t_us = kNoTime;  // device clock
+    std::int64_t imu_last_t_us = kNoTime;
+    std::int64_t imu_min_dt_us = 0;  // shortest positive device interval; 0 = none yet
   };
 
   // Per device slot: the last aligned time fused, and whether F1 was raised from the data.
@@ -147,6 +174,7 @@ struct RunnerSession::State {
   std::array<ForceFilter, 2> force;
   ForceCalibration calibration;
   std::array<StepLoad, 2> stance;
+  std::array<CopPath, 2> cop;
   SessionLoad session_load;
   GaitTrends trends;
   RiskRules rules;
@@ -218,6 +246,7 @@ void RunnerSession::reconfigure(const SessionConfig& config) {
   st.rules.set_model_id(model_id_);
   st.session_load.set_params(config.model.session_load);
   for (StepLoad& s : st.stance) s.set_params(load_params(config));
+  for (CopPath& p : st.cop) p.set_params(cop_params(config));
   st.set_axes(config);
   if (rate_changed && st.last_state_t_us != kNoTime) {
     st.state_origin_t_us = st.last_state_t_us;
@@ -294,6 +323,62 @@ double contact_threshold_n(const Ctx& c) {
                   c.config.model.contact_threshold_bw * c.body_weight_n());
 }
 
+// PTA's window opens at IC (MODEL.md §0/§1, ModelParams::pta_lead_s): the shank readings
+// already fused since IC − lead are in the leg's history. The IMU rate is measured over the
+// stride that this IC closes, on the device's own clock, in whole hertz: the nominal rate is the
+// shortest sample interval, unless samples/span disagrees with it by more than 10 % (jittery
+// timestamps make a short interval meaningless; then samples/span is used). Samples/span alone
+// read a 500 Hz IMU as 499 Hz after a single lost sample.
+void open_pta(Ctx& c, int i, std::int64_t ic) {
+  auto& st = c.st;
+  auto& foot = st.feet[static_cast<std::size_t>(i)];
+  auto& kn = st.knees[static_cast<std::size_t>(i)];
+  foot.pta_rate_hz = kNaN;
+  if (kn.imu_count >= 2 && kn.imu_last_t_us > kn.imu_first_t_us && kn.imu_min_dt_us > 0) {
+    const double mean_hz = static_cast<double>(kn.imu_count - 1) /
+                           seconds(kn.imu_last_t_us - kn.imu_first_t_us);
+    const double nominal_hz = 1.0 / seconds(kn.imu_min_dt_us);
+    foot.pta_rate_hz = std::round(mean_hz >= 0.9 * nominal_hz ? nominal_hz : mean_hz);
+  }
+  kn.imu_count = 0;
+  kn.imu_min_dt_us = 0;
+  foot.pta_from_t_us = ic - std::llround(c.config.model.pta_lead_s * kUsPerS);
+  foot.pta_until_t_us = ic + std::llround(c.config.model.pta_window_s * kUsPerS);
+  foot.pta_peak_mps2 = kNaN;
+  for (int k = 0; k < kn.axial_size; ++k) {
+    const auto slot = static_cast<std::size_t>((kn.axial_head + k) % kAxialHistory);
+    const std::int64_t t = kn.axial_t_us[slot];
+    if (t >= foot.pta_from_t_us && t <= foot.pta_until_t_us) {
+      foot.pta_peak_mps2 = std::fmax(foot.pta_peak_mps2, kn.axial_mps2[slot]);
+    }
+  }
+}
+
+// One shank axial reading: into the leg's history, and into the open PTA window of its foot.
+void note_axial(Ctx& c, int i, std::int64_t device_t_us, double axial_mps2) {
+  auto& kn = c.st.knees[static_cast<std::size_t>(i)];
+  auto& foot = c.st.feet[static_cast<std::size_t>(i)];
+  const int slot = (kn.axial_head + kn.axial_size) % kAxialHistory;
+  kn.axial_t_us[static_cast<std::size_t>(slot)] = c.t;
+  kn.axial_mps2[static_cast<std::size_t>(slot)] = axial_mps2;
+  if (kn.axial_size < kAxialHistory) {
+    ++kn.axial_size;
+  } else {
+    kn.axial_head = (kn.axial_head + 1) % kAxialHistory;
+  }
+  if (kn.imu_count == 0) {
+    kn.imu_first_t_us = device_t_us;
+  } else if (device_t_us > kn.imu_last_t_us) {
+    const std::int64_t dt = device_t_us - kn.imu_last_t_us;
+    if (kn.imu_min_dt_us == 0 || dt < kn.imu_min_dt_us) kn.imu_min_dt_us = dt;
+  }
+  kn.imu_last_t_us = device_t_us;
+  ++kn.imu_count;
+  if (foot.in_contact && c.t >= foot.pta_from_t_us && c.t <= foot.pta_until_t_us) {
+    foot.pta_peak_mps2 = std::fmax(foot.pta_peak_mps2, axial_mps2);
+  }
+}
+
 // Step time and flight time are fixed at IC, and only when the previous IC of any foot was the
 // other foot's: "this IC − the previous IC" is a step time only when the feet alternate (MODEL.md
 // §1); otherwise NaN rather than a stride time read as a step time.
@@ -337,6 +422,8 @@ void start_contact(Ctx& c, int i, std::int64_t ic, double x_cop, double force_n)
   foot.cop_y_n = 0;
   foot.midfoot_peak_pa = 0.0;
   st.stance[static_cast<std::size_t>(i)].begin(ic, contact_threshold_n(c));
+  st.cop[static_cast<std::size_t>(i)].begin(ic);
+  open_pta(c, i, ic);
   if (!st.session_open) st.pending_distance_m = 0.0;
 }
 
@@ -359,6 +446,9 @@ void end_contact(Ctx& c, int i, std::int64_t to) {
   foot.in_contact = false;
   foot.last_to_t_us = to;
   const StepLoadResult load = st.stance[si].finish(to);
+  const CopPathResult cop = st.cop[si].finish(to);
+  const bool pta_rate_ok = foot.pta_rate_hz >= c.config.model.rules.impact.min_pta_rate_hz;
+  const double pta_g = pta_rate_ok ? foot.pta_peak_mps2 / kGravityMps2 : kNaN;
 
   if (!st.session_open) open_session(c, foot.ic_t_us);
   st.session_distance_m += st.pending_distance_m;
@@ -392,6 +482,10 @@ void end_contact(Ctx& c, int i, std::int64_t to) {
   m.itb_zone_time_s = static_cast<float>(load.itb_zone_time_s);
   m.valr_bw_per_s = static_cast<float>(load.loading_rate.valr_bw_per_s);
   m.vilr_bw_per_s = static_cast<float>(load.loading_rate.vilr_bw_per_s);
+  m.pfjrf_impulse_bw_s = static_cast<float>(load.pfjrf_impulse_bw_s);
+  m.cop_path_length_m = static_cast<float>(cop.path_length_m);
+  m.cop_ml_excursion_m = static_cast<float>(cop.ml_excursion_m);
+  m.pta_g = static_cast<float>(pta_g);
   ++c.counters.steps;
   c.emit(o);
 
@@ -403,6 +497,7 @@ void end_contact(Ctx& c, int i, std::int64_t to) {
   g.peak_force_bw = foot.peak_force_n / bw;
   g.impact_peak_bw = load.loading_rate.impact_peak_bw;
   g.valr_bw_per_s = load.loading_rate.valr_bw_per_s;
+  g.pta_g = pta_g;
   g.knee_angle_ic_rad = foot.knee_ic_rad;
   g.knee_angle_peak_rad = foot.knee_peak_rad;
   g.pfj_stress_peak_mpa = load.peak_stress_mpa;
@@ -436,7 +531,7 @@ void end_contact(Ctx& c, int i, std::int64_t to) {
   in.force_rate_hz = std::isfinite(foot.sample_interval_s) && foot.sample_interval_s > 0.0
                          ? 1.0 / foot.sample_interval_s
                          : kNaN;
-  // PTA needs a shank IMU at ≥ 500 Hz (MODEL.md §0); not computed in v1, so R3 uses VALR only.
+  in.pta_rate_hz = foot.pta_rate_hz;  // R3 uses PTA only at ≥ min_pta_rate_hz (MODEL.md §0)
   in.session_distance_m = st.session_distance_m;
   in.session_damage_index = st.load_steps > 0 ? st.session_load.damage_index() : kNaN;
   in.history = c.config.history;
@@ -531,6 +626,7 @@ void on_insole(Ctx& c, const Sample& s, const InsoleSample& in) {
   ss.x_cop_norm = x_cop;
   st.stance[si].add(ss);
   if (sum_pa > 0.0) {
+    st.cop[si].add(c.t, x_cop, sum_pay / sum_pa);
     foot.cop_y_sum += sum_pay / sum_pa;
     ++foot.cop_y_n;
   }
@@ -590,6 +686,9 @@ void on_knee(Ctx& c, const Sample& s, const KneeSample& k) {
       kn.shank_gyro[static_cast<std::size_t>(a)] = static_cast<double>(k.shank.gyro_radps[a]);
     }
     kn.have_gyro = true;
+    // PTA reads the shank sensor as it is (the distal-tibia reading of the literature), not
+    // shifted to the joint.
+    note_axial(c, i, s.device_t_us, st.axes[si].shank.axial_mps2(k.shank));
     const KneeImuResult imu = filter.on_imu_pair(thigh, shank, st.axes[si], dt, accel_ok);
     if (imu.accel == UpdateStatus::kAccepted) reacquired(kn.angle_reacquiring);
     ShankTiltFilter& tilt = st.shank[si];
@@ -684,6 +783,10 @@ void close_session(Ctx& c, bool explicit_end) {
   sum.stress_time_integral_mpa_s =
       static_cast<float>(has_load ? st.session_load.stress_time_integral_mpa_s() : kNaN);
   sum.damage_index = static_cast<float>(has_load ? st.session_load.damage_index() : kNaN);
+  sum.damage_index_sensitivity =
+      static_cast<float>(has_load ? st.session_load.damage_index_sensitivity() : kNaN);
+  sum.pfjrf_impulse_bw_s =
+      static_cast<float>(has_load ? st.session_load.pfjrf_impulse_bw_s() : kNaN);
   sum.risk_events = st.session_events;
   sum.ended_explicitly = explicit_end;
   st.rules.end_session(st.last_step_t_us, st.events);

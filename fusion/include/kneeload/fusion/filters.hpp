@@ -66,6 +66,11 @@ class HingeAxis {
   // is below 0.05 g (free fall, or gravity along the hinge): no angle can be read.
   double gravity_angle_rad(const Imu6& imu) const;
 
+  // a·ŷ (m/s²): the specific force along the segment's long axis, gravity included as the
+  // sensor reads it. For the shank IMU this is the tibial axis of peak tibial acceleration
+  // (docs/model-conventions.md: sensor y runs up the leg).
+  double axial_mps2(const Imu6& imu) const;
+
  private:
   Eigen::Vector3d j_;
   Eigen::Vector3d x_;

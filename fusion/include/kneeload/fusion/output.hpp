@@ -43,6 +43,10 @@ struct StepMetrics {
   float itb_zone_time_s;
   float valr_bw_per_s;
   float vilr_bw_per_s;
+  float pfjrf_impulse_bw_s;   // MODEL.md §4: ∫PFJRF dt over stance
+  float cop_path_length_m;    // MODEL.md §1/§9: CoP path over stance (cop_path.hpp)
+  float cop_ml_excursion_m;   // MODEL.md §1: medio-lateral CoP excursion, IC → 30 % of stance
+  float pta_g;                // peak tibial acceleration; NaN below the PTA rate (MODEL.md §0)
 };
 
 // Rule identifiers: R1..R10 of MODEL.md §9, then sensor faults.
@@ -118,7 +122,9 @@ struct SessionSummary {
   float distance_m;
   float duration_s;
   float stress_time_integral_mpa_s;
-  float damage_index;
+  float damage_index;              // MODEL.md §4: b = damage_exponents.primary (4)
+  float damage_index_sensitivity;  // the same sum with b = damage_exponents.sensitivity (8)
+  float pfjrf_impulse_bw_s;        // Σ of the steps' PFJRF impulses
   std::uint32_t risk_events;
   bool ended_explicitly;  // console end message, as opposed to inactivity or shutdown
 };

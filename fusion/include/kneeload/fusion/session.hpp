@@ -18,6 +18,7 @@
 #include <limits>
 #include <memory>
 
+#include "kneeload/fusion/cop_path.hpp"
 #include "kneeload/fusion/filters.hpp"
 #include "kneeload/fusion/load_model.hpp"
 #include "kneeload/fusion/output.hpp"
@@ -79,6 +80,14 @@ struct ModelParams {
   bool dynamic_calibration = true;      // MODEL.md §1/§9: stride-mean = 1 BW outer loop
   double calibration_max_incline = 0.005;  // "level" for the calibration loop (rise/run)
   double calibration_max_speed_change_mps = 0.05;  // "constant speed" between strides
+  // PTA (MODEL.md §0, §1): the peak of the shank accelerometer's axial reading, in g, from
+  // pta_lead_s before IC to pta_window_s after it (or TO if sooner). The lead covers the
+  // insole-to-IMU clock alignment error (a few ms); the window holds the impact transient, which
+  // peaks within ~10 ms of IC, and ends before the mid-stance push (up to ~2.5 g axially). PTA is
+  // published only while the shank IMU's rate over the previous stride, in whole hertz, is at
+  // least rules.impact.min_pta_rate_hz (500 Hz, MODEL.md §0); otherwise NaN.
+  double pta_lead_s = 0.010;
+  double pta_window_s = 0.100;
   ContactAreaModel area_model = ContactAreaModel::kMriMale;  // MODEL.md §3D
   DamageExponents damage_exponents;     // MODEL.md §4: b = 4, sensitivity b = 8
 
