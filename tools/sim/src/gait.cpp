@@ -19,6 +19,7 @@
 #include <limits>
 #include <numbers>
 
+#include "kneeload/fusion/load_model.hpp"
 #include "kneeload/sim/random.hpp"
 
 namespace kneeload::sim::detail {
@@ -474,6 +475,17 @@ void GaitModel::footprint(double force, double cx, double cy, double midfoot_gai
   for (std::size_t i = 0; i < kCells; ++i) p[i] += k * w[i];
 }
 
+void GaitModel::cop_target(const StepPlan& s, double t, double* cx, double* cy) const {
+  // Stance fraction between the threshold crossings: the CoP is at the strike point at IC
+  // (MODEL.md §1 strike index) and held there on the short ramps outside.
+  const double u = std::clamp((t - s.t_ic) / (s.t_to - s.t_ic), 0.0, 1.0);
+  // To the metatarsal heads by 60 % of stance, onto the toes in the last 30 %.
+  const double a = 1.0 - std::min(u / 0.6, 1.0);
+  const double b = std::clamp((u - 0.7) / 0.3, 0.0, 1.0);
+  *cx = s.x0 + (kForefootX - s.x0) * (1.0 - a * a) + (s.x1 - kForefootX) * b * b * (3.0 - 2.0 * b);
+  *cy = s.y0 + (s.y1 - s.y0) * (1.0 - std::pow(1.0 - u, s.y_k)) + s.y_shift;
+}
+
 double GaitModel::ideal_pressures(int side, double t, std::span<double, kCells> p) const {
   std::fill(p.begin(), p.end(), 0.0);
   const double r = blend(t).y;
@@ -484,15 +496,9 @@ double GaitModel::ideal_pressures(int side, double t, std::span<double, kCells> 
       const StepPlan& s = steps_[static_cast<std::size_t>(k)];
       const double f = r * run_force(s, t);
       if (f > 0.0) {
-        // Stance fraction between the threshold crossings: the CoP is at the strike point at IC
-        // (MODEL.md §1 strike index) and held there on the short ramps outside.
-        const double u = std::clamp((t - s.t_ic) / (s.t_to - s.t_ic), 0.0, 1.0);
-        // To the metatarsal heads by 60 % of stance, onto the toes in the last 30 %.
-        const double a = 1.0 - std::min(u / 0.6, 1.0);
-        const double b = std::clamp((u - 0.7) / 0.3, 0.0, 1.0);
-        const double cx = s.x0 + (kForefootX - s.x0) * (1.0 - a * a) +
-                          (s.x1 - kForefootX) * b * b * (3.0 - 2.0 * b);
-        const double cy = s.y0 + (s.y1 - s.y0) * (1.0 - std::pow(1.0 - u, s.y_k)) + s.y_shift;
+        double cx = 0.0;
+        double cy = 0.0;
+        cop_target(s, t, &cx, &cy);
         footprint(f, cx, cy, s.midfoot_gain, p);
         total += f;
       }
@@ -514,6 +520,17 @@ double GaitModel::shank_spike_mps2(int side, double t) const {
   if (tau < 0.0 || tau >= kSpikeLength) return 0.0;
   return blend(t).y * s.spike_mps2 * spike_norm_ * std::exp(-tau / kSpikeTau) *
          std::sin(kSpikeOmega * tau);
+}
+
+std::array<double, 2> GaitModel::shank_specific_force(const LegKinematics& k,
+                                                      double spike_mps2) const {
+  // docs/model-conventions.md: specific force a − g = a + (0, g) in the world, rotated into the
+  // shank frame (the world rotated by −φ_s); the impact spike is axial (sensor y).
+  const double cs = std::cos(k.shank.y);
+  const double ss = std::sin(k.shank.y);
+  const double fx = k.shank_acc[0];
+  const double fy = k.shank_acc[1] + kG;
+  return {cs * fx - ss * fy, ss * fx + cs * fy + spike_mps2};
 }
 
 double GaitModel::knee_angle(int side, double t) const {
@@ -575,6 +592,7 @@ void GaitModel::build_truths() {
   truths_.reserve(n);
   std::array<double, kCells> p{};
   const double mass = config_.runner.body_mass_kg;
+  const fusion::ModelParams pta_defaults;
   for (std::size_t k = 1; k + 1 < n; ++k) {
     const StepPlan& s = steps_[k];
     if (s.sup_start < running_s_ || to[k] > config_.duration_s || ic[k] < 0.0) continue;
@@ -599,6 +617,28 @@ void GaitModel::build_truths() {
                               s.impact_n * 0.5 * (s.u_ip + s.u_fall);
     tr.impulse_bw_s = (t_c * (threshold_n_ + mean_above) + threshold_n_ * kRampS) / bw_n_;
     tr.shank_impact_g = s.spike_mps2 / kG;
+    const double pta_from = ic[k] - pta_defaults.pta_lead_s;
+    const double pta_until = std::min(to[k], ic[k] + pta_defaults.pta_window_s);
+    const auto axial = [&](double t) {
+      return shank_specific_force(kinematics(side, t), shank_spike_mps2(side, t))[1];
+    };
+    tr.pta_g = maximize(axial, pta_from, pta_until, 220, nullptr) / kG;
+
+    // CoP path on the scheduled CoP (the footprint puts the pressure centroid there).
+    constexpr int kPathGrid = 1000;
+    double path = 0.0;
+    double px = 0.0;
+    double py = 0.0;
+    cop_target(s, ic[k], &px, &py);
+    for (int g = 1; g <= kPathGrid; ++g) {
+      double cx = 0.0;
+      double cy = 0.0;
+      cop_target(s, ic[k] + t_c * g / kPathGrid, &cx, &cy);
+      path += std::hypot((cx - px) * foot_len_, (cy - py) * foot_width_);
+      px = cx;
+      py = cy;
+    }
+    tr.cop_path_length_m = path;
 
     // Loading rate (MODEL.md §1): 20–80 % of the impact peak, else 3–12 % of stance.
     tr.impact_peak_bw = kNaN;
@@ -665,6 +705,8 @@ void GaitModel::build_truths() {
     double y_hi = y;
     double mid_peak = 0.0;
     double moment = 0.0;
+    double impulse = 0.0;
+    double prev_pfjrf = 0.0;
     for (int g = 0; g <= kGrid; ++g) {
       const double t = ic[k] + t_c * g / kGrid;
       const double f = centroid(t, &x, &y);
@@ -680,10 +722,17 @@ void GaitModel::build_truths() {
       const double phi_s = shank_angle(side, t);
       const double d = shank_len_ * std::sin(phi_s) + (kAnkleXNorm - x) * foot_len_;
       moment = std::max(moment, f * d / mass);
+      const double pfjrf =
+          fusion::pfj_load(f * d, knee_angle(side, t) / kDeg, fusion::ContactAreaModel::kMriMale)
+              .pfjrf_n / bw_n_;
+      if (g > 0) impulse += 0.5 * (prev_pfjrf + pfjrf) * t_c / kGrid;
+      prev_pfjrf = pfjrf;
     }
     tr.cop_mean_x_norm = sum_x / (kGrid + 1);
     tr.cop_mean_y_norm = sum_y / (kGrid + 1);
     tr.cop_ml_excursion_norm = y_hi - y_lo;
+    tr.cop_ml_excursion_m = tr.cop_ml_excursion_norm * foot_width_;
+    tr.pfjrf_impulse_bw_s = impulse;
     tr.midfoot_peak_pressure_pa = mid_peak;
     tr.peak_knee_moment_nm_per_kg = moment;
     truths_.push_back(tr);

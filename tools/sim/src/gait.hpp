@@ -68,6 +68,9 @@ class GaitModel {
   double ideal_pressures(int side, double t, std::span<double, kCells> p) const;
   // Shank axial impact spike (m/s²) following this foot's latest initial contact.
   double shank_spike_mps2(int side, double t) const;
+  // The noise-free shank accelerometer reading (m/s², sensor x and y): the specific force of
+  // the sensor point rotated into the shank frame, plus the axial spike.
+  std::array<double, 2> shank_specific_force(const LegKinematics& k, double spike_mps2) const;
 
   RunnerParams params_at(double t) const;
   double belt_speed(double t) const;
@@ -84,6 +87,8 @@ class GaitModel {
   int find_step(int side, double t) const;  // last step of `side` with sup_start <= t, or −1
   double run_force(const StepPlan& s, double t) const;
   double run_force(int side, double t) const;
+  // The scheduled CoP of a stance at t (normalised), held at the ends outside [t_ic, t_to].
+  void cop_target(const StepPlan& s, double t, double* cx, double* cy) const;
   double hip_accel(double t) const;
   void footprint(double force_n, double cx, double cy, double midfoot_gain,
                  std::span<double, kCells> p) const;

@@ -463,13 +463,10 @@ void Simulator::Impl::render_knee(const Stream& s, std::int64_t n, double t,
     const double st = std::sin(kin.thigh.y);
     const double tfx = kin.thigh_acc[0];
     const double tfy = kin.thigh_acc[1] + kG;
-    const double cs = std::cos(kin.shank.y);
-    const double ss = std::sin(kin.shank.y);
-    const double sfx = kin.shank_acc[0];
-    const double sfy = kin.shank_acc[1] + kG;
+    const std::array<double, 2> shank = gait.shank_specific_force(kin, spike);
     const double accel[2][3] = {
         {ct * tfx + st * tfy, -st * tfx + ct * tfy + km.thigh_impact_ratio * spike, 0.0},
-        {cs * sfx - ss * sfy, ss * sfx + cs * sfy + spike, 0.0}};
+        {shank[0], shank[1], 0.0}};
     const double gyro[2][3] = {{0.0, 0.0, kin.thigh.dy}, {0.0, 0.0, -kin.shank.dy}};
     fusion::Imu6* imus[2] = {&k.thigh, &k.shank};
     for (int m = 0; m < 2; ++m) {

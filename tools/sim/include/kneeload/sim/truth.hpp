@@ -32,11 +32,21 @@ struct StepTruth {
   double vilr_bw_per_s = 0.0;   // max dF/dt in the same window
   double impulse_bw_s = 0.0;    // ∫F dt over stance
   double shank_impact_g = 0.0;  // peak of the axial impact spike added to the shank IMU
+  // Peak tibial acceleration (g): the maximum of the shank IMU's noise-free axial reading
+  // (specific force along the shank, gravity and the impact spike included) from
+  // fusion::ModelParams' pta_lead_s before IC to pta_window_s after it, or TO if sooner; in
+  // continuous time, so independent of the IMU rate.
+  double pta_g = 0.0;
 
   double strike_index_pct = 0.0;       // 100 · x_CoP at IC, from the ideal cell pressures
   double cop_mean_x_norm = 0.0;        // time-mean over stance
   double cop_mean_y_norm = 0.0;        // 0 medial .. 1 lateral
   double cop_ml_excursion_norm = 0.0;  // max − min of y_CoP over IC .. 30 % of stance (§1)
+  double cop_ml_excursion_m = 0.0;     // the same, × foot width (fusion/cop_path.hpp)
+  // Length of the CoP's path over stance, IC .. TO, in metres (x × foot length, y × foot
+  // width), on a 1000-point grid of the scheduled CoP, which the footprint reproduces in the
+  // ideal pressures' centroid (cop_path.hpp has the definition).
+  double cop_path_length_m = 0.0;
   double midfoot_peak_pressure_pa = 0.0;  // max over stance and midfoot cells (§8)
 
   double knee_ic_rad = 0.0;           // θ at IC
@@ -46,6 +56,9 @@ struct StepTruth {
   // MODEL.md §3A with docs/model-conventions.md: max over stance of F·d / body mass, with
   // d = L_s·sin φ_s + (ankle_x_norm − x_CoP)·L_foot and ankle_x_norm = 0.25.
   double peak_knee_moment_nm_per_kg = 0.0;
+  // MODEL.md §3C/§4: ∫PFJRF dt over stance (BW·s), PFJRF = k(θ)·M_k/MA(θ) clipped at 0, with
+  // the true force, CoP, θ and φ_s (fusion::pfj_load), trapezoid rule on 101 points.
+  double pfjrf_impulse_bw_s = 0.0;
   // MODEL.md §5: time from IC to the stance peak with 20° ≤ θ ≤ 30° and F ≥ 0.5 BW.
   double itb_zone_time_s = 0.0;
 };
