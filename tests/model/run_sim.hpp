@@ -64,6 +64,49 @@ inline SimRun run_sim(const sim::SimConfig& cfg, const sim::Simulator** keep = n
 
 inline double deg(double rad) { return rad * 180.0 / M_PI; }
 
+// An estimated step and the true step it was matched with.
+struct MatchedStep {
+  const fusion::StepMetrics* est;
+  const sim::StepTruth* truth;
+};
+
+// Pairs each true step whose IC is at or after from_true_us with the estimated step of that
+// side whose IC is nearest, within 60 ms once the constant aligned-clock offset (the median
+// nearest-IC difference: the unobservable minimum transport latency) is removed.
+inline std::vector<MatchedStep> match_steps(const SimRun& run, std::int64_t from_true_us) {
+  std::vector<double> offsets;
+  for (const auto& e : run.steps) {
+    double best = 1e9;
+    for (const auto& t : run.truth) {
+      if (t.side != e.side) continue;
+      const double d = static_cast<double>(e.ic_t_us - t.ic_t_us);
+      if (std::fabs(d) < std::fabs(best)) best = d;
+    }
+    if (std::fabs(best) < 100'000) offsets.push_back(best);
+  }
+  std::sort(offsets.begin(), offsets.end());
+  const double offset_us = offsets.empty() ? 0.0 : offsets[offsets.size() / 2];
+  std::vector<MatchedStep> matched;
+  std::vector<bool> used(run.steps.size(), false);
+  for (const auto& t : run.truth) {
+    std::size_t best = run.steps.size();
+    double best_d = 60'000;
+    for (std::size_t i = 0; i < run.steps.size(); ++i) {
+      if (used[i] || run.steps[i].side != t.side) continue;
+      const double d =
+          std::fabs(static_cast<double>(run.steps[i].ic_t_us - t.ic_t_us) - offset_us);
+      if (d < best_d) {
+        best_d = d;
+        best = i;
+      }
+    }
+    if (best == run.steps.size()) continue;
+    used[best] = true;
+    if (t.ic_t_us >= from_true_us) matched.push_back({&run.steps[best], &t});
+  }
+  return matched;
+}
+
 inline double percentile(std::vector<double> v, double p) {
   if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
   std::sort(v.begin(), v.end());
