@@ -124,6 +124,10 @@ void fill(v1::StepMetrics& m, const fusion::StepMetrics& s) {
   m.set_itb_zone_time_s(s.itb_zone_time_s);
   m.set_valr_bw_per_s(s.valr_bw_per_s);
   m.set_vilr_bw_per_s(s.vilr_bw_per_s);
+  m.set_pfjrf_impulse_bw_s(s.pfjrf_impulse_bw_s);
+  m.set_cop_path_length_m(s.cop_path_length_m);
+  m.set_cop_ml_excursion_m(s.cop_ml_excursion_m);
+  m.set_pta_g(s.pta_g);
 }
 
 void fill(v1::RiskEvent& m, const fusion::RiskEvent& e, std::string_view device) {
@@ -162,6 +166,8 @@ void fill(v1::SessionSummary& m, const fusion::SessionSummary& s) {
   m.set_damage_index(s.damage_index);
   m.set_risk_events(s.risk_events);
   m.set_ended_explicitly(s.ended_explicitly);
+  m.set_damage_index_sensitivity(s.damage_index_sensitivity);
+  m.set_pfjrf_impulse_bw_s(s.pfjrf_impulse_bw_s);
 }
 
 void fill_counts(pb::RepeatedPtrField<v1::Count>* dst, std::span<const NamedCount> counts) {

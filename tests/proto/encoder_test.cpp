@@ -59,6 +59,10 @@ fusion::StepMetrics step_metrics() {
   m.itb_zone_time_s = 0.03f;
   m.valr_bw_per_s = 70.0f;
   m.vilr_bw_per_s = 90.0f;
+  m.pfjrf_impulse_bw_s = 0.62f;
+  m.cop_path_length_m = 0.185f;
+  m.cop_ml_excursion_m = 0.0095f;
+  m.pta_g = kNaN;  // below 500 Hz
   return m;
 }
 
@@ -86,6 +90,8 @@ fusion::SessionSummary session_summary() {
   s.duration_s = 3600.0f;
   s.stress_time_integral_mpa_s = 1234.5f;
   s.damage_index = 0.0125f;
+  s.damage_index_sensitivity = 0.00031f;
+  s.pfjrf_impulse_bw_s = 6200.5f;
   s.risk_events = 3;
   s.ended_explicitly = true;
   return s;
@@ -171,6 +177,10 @@ TEST_F(OutputEncoderTest, StepMetricsRoundTripsWithToeOffAsHeaderTime) {
   EXPECT_EQ(m.itb_zone_time_s(), 0.03f);
   EXPECT_EQ(m.valr_bw_per_s(), 70.0f);
   EXPECT_EQ(m.vilr_bw_per_s(), 90.0f);
+  EXPECT_EQ(m.pfjrf_impulse_bw_s(), 0.62f);
+  EXPECT_EQ(m.cop_path_length_m(), 0.185f);
+  EXPECT_EQ(m.cop_ml_excursion_m(), 0.0095f);
+  EXPECT_TRUE(std::isnan(m.pta_g())) << "got " << m.pta_g();
 }
 
 TEST_F(OutputEncoderTest, RiskEventRoundTripsWithRuleTextsEvidenceAndEnums) {
@@ -300,6 +310,8 @@ TEST_F(OutputEncoderTest, SessionSummaryRoundTripsWithEndAsHeaderTime) {
   EXPECT_EQ(m.duration_s(), 3600.0f);
   EXPECT_EQ(m.stress_time_integral_mpa_s(), 1234.5f);
   EXPECT_EQ(m.damage_index(), 0.0125f);
+  EXPECT_EQ(m.damage_index_sensitivity(), 0.00031f);
+  EXPECT_EQ(m.pfjrf_impulse_bw_s(), 6200.5f);
   EXPECT_EQ(m.risk_events(), 3u);
   EXPECT_TRUE(m.ended_explicitly());
 }
