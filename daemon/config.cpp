@@ -789,7 +789,8 @@ void parse_model(const Section& s, fusion::ModelParams& out,
   s.refuse_unknown({"state_rate_hz", "contact_threshold_n", "contact_threshold_bw",
                     "contact_hysteresis", "refractory_s", "session_idle_end_s", "pain_high_score",
                     "accel_ic_exclusion_s", "ankle_x_norm", "insole_width_m", "midfoot_x_min",
-                    "midfoot_x_max", "device_silent_s", "dynamic_calibration",
+                    "midfoot_x_max", "device_silent_s", "dynamic_calibration", "pta_lead_s",
+                    "pta_window_s",
                     "calibration_max_incline", "calibration_max_speed_change_mps",
                     "pfj_area_model", "damage_exponent", "damage_exponent_sensitivity", "knee",
                     "shank", "force", "calibration", "loading_rate", "session_load", "trends",
@@ -815,6 +816,8 @@ void parse_model(const Section& s, fusion::ModelParams& out,
   out.midfoot_x_min = s.number("midfoot_x_min", kFractionRange, out.midfoot_x_min);
   out.midfoot_x_max = s.number("midfoot_x_max", kFractionRange, out.midfoot_x_max);
   require_order(s, "midfoot_x_min", out.midfoot_x_min, "midfoot_x_max", out.midfoot_x_max, true);
+  out.pta_lead_s = s.number("pta_lead_s", {0.0, 0.1, true, "s"}, out.pta_lead_s);
+  out.pta_window_s = s.number("pta_window_s", {0.005, 0.5, false, "s"}, out.pta_window_s);
   out.device_silent_s =
       s.number("device_silent_s", {0.1, 3600.0, false, "s"}, out.device_silent_s);
   out.dynamic_calibration = s.boolean("dynamic_calibration", out.dynamic_calibration);

@@ -85,7 +85,8 @@ struct ModelParams {
   // insole-to-IMU clock alignment error (a few ms); the window holds the impact transient, which
   // peaks within ~10 ms of IC, and ends before the mid-stance push (up to ~2.5 g axially). PTA is
   // published only while the shank IMU's rate over the previous stride, in whole hertz, is at
-  // least rules.impact.min_pta_rate_hz (500 Hz, MODEL.md §0); otherwise NaN.
+  // least rules.impact.min_pta_rate_hz (key rules.r3_impact.min_pta_rate_hz; 500 Hz, MODEL.md
+  // §0); otherwise NaN.
   double pta_lead_s = 0.010;
   double pta_window_s = 0.100;
   ContactAreaModel area_model = ContactAreaModel::kMriMale;  // MODEL.md §3D
