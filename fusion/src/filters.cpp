@@ -251,6 +251,16 @@ KneeAngleFilter::KneeAngleFilter(const KneeAngleParams& params)
   reset();
 }
 
+void KneeAngleFilter::set_params(const KneeAngleParams& params) {
+  params_ = params;
+  motion_ = KneeMotionModel{params.angular_accel_sigma, params.bias_walk_sigma};
+  gyro_ = knee_measurement(0.0, 1.0, 1.0, params.gyro_sigma_radps, params.gate_chi2);
+  accel_ = knee_measurement(1.0, 0.0, 0.0, params.accel_angle_sigma_rad, params.gate_chi2);
+  sleeve_ = knee_measurement(1.0, 0.0, 0.0, params.sleeve_angle_sigma_rad, params.gate_chi2);
+  const KalmanFilter<3> bounds = knee_kalman(params);
+  kf_.set_variance_bounds(bounds.variance_floor(), bounds.variance_ceiling());
+}
+
 void KneeAngleFilter::reset() {
   // MODEL.md §9: initialise from a standing pose (0–5°), at rest, bias difference unknown.
   const Eigen::Vector3d x0(params_.standing_angle_rad, 0.0, 0.0);
@@ -348,6 +358,15 @@ ShankTiltFilter::ShankTiltFilter(const ShankTiltParams& params)
   reset();
 }
 
+void ShankTiltFilter::set_params(const ShankTiltParams& params) {
+  params_ = params;
+  motion_ = ShankTiltModel{params.gyro_noise_density, params.bias_walk_sigma};
+  tilt_.r(0, 0) = sq(params.tilt_sigma_rad);
+  tilt_.gate_chi2 = params.gate_chi2;
+  const KalmanFilter<2> bounds = shank_kalman(params);
+  kf_.set_variance_bounds(bounds.variance_floor(), bounds.variance_ceiling());
+}
+
 void ShankTiltFilter::reset() {
   const Eigen::Vector2d sigma0(params_.initial_tilt_sigma_rad, params_.initial_bias_sigma_radps);
   kf_.reset(Eigen::Vector2d(params_.initial_tilt_rad, 0.0), sigma0.cwiseAbs2().asDiagonal());
@@ -417,6 +436,17 @@ ForceFilter::ForceFilter(const ForceFilterParams& params)
   reset();
 }
 
+void ForceFilter::set_params(const ForceFilterParams& params) {
+  params_ = params;
+  motion_ = ForceMotionModel{params.rate_noise_sigma};
+  force_.r(0, 0) = sq(params.force_sigma_bw);
+  force_.gate_chi2 = params.gate_chi2;
+  swing_.r = Eigen::Vector2d(sq(params.swing_force_sigma_bw), sq(params.swing_rate_sigma_bwps))
+                 .asDiagonal();
+  const KalmanFilter<2> bounds = force_kalman(params);
+  kf_.set_variance_bounds(bounds.variance_floor(), bounds.variance_ceiling());
+}
+
 void ForceFilter::reset() {
   const Eigen::Vector2d sigma0(params_.initial_force_sigma_bw, params_.initial_rate_sigma_bwps);
   kf_.reset(Eigen::Vector2d::Zero(), sigma0.cwiseAbs2().asDiagonal());
@@ -466,6 +496,11 @@ void ForceCalibration::reset() {
   window_s_ = 0.0;
   window_start_gain_ = gain_;
   last_stride_gain_ = 0.0;
+}
+
+void ForceCalibration::set_params(const ForceCalibrationParams& params) {
+  params_ = params;
+  gain_ = std::clamp(gain_, params_.min_gain, params_.max_gain);
 }
 
 void ForceCalibration::add_sample(double raw_force_bw, double dt_s) {

@@ -154,6 +154,20 @@ void GaitTrends::start_session(std::int64_t t0_us) {
   baseline_incline_fraction_ = kNaN;
 }
 
+bool GaitTrends::set_params(const GaitTrendParams& params, std::int64_t now_us) {
+  if (params.rolling_capacity_steps == params_.rolling_capacity_steps &&
+      params.baseline_capacity_steps == params_.baseline_capacity_steps) {
+    params_ = params;
+    const std::int64_t span_us = std::max<std::int64_t>(1, micros(params.rolling_window_s));
+    for (SideState& s : sides_) s.rolling.set_span_us(span_us);
+    return true;
+  }
+  const bool started = started_;
+  *this = GaitTrends(params);
+  if (started) start_session(now_us);
+  return false;
+}
+
 void GaitTrends::add_step(Side side, std::int64_t t_us, const GaitMetrics& m, double belt_speed_mps,
                           double incline_fraction) {
   const int i = side_index(side);

@@ -111,6 +111,18 @@ ClockAligner::ClockAligner(const AlignerParams& params) : params_(params) {
   cand_.resize(static_cast<std::size_t>(std::max(params_.jump_confirm_frames, 1)));
 }
 
+void ClockAligner::set_params(const AlignerParams& params) {
+  assert(invalid_reason(params) == nullptr);
+  const AlignerParams old = params_;
+  params_ = params;
+  params_.bucket_us = old.bucket_us;
+  params_.bucket_count = old.bucket_count;
+  if (params.jump_confirm_frames != old.jump_confirm_frames) {
+    cand_.assign(static_cast<std::size_t>(std::max(params.jump_confirm_frames, 1)), Point{});
+    clear_candidates();
+  }
+}
+
 void ClockAligner::reset() {
   state_ = ClockState::kNoData;
   frame_open_ = false;
@@ -450,6 +462,11 @@ ReorderBuffer::ReorderBuffer(const ReorderParams& params) : params_(params) {
   for (std::size_t i = slots; i > 0; --i) free_.push_back(static_cast<std::uint32_t>(i - 1));
 }
 
+void ReorderBuffer::set_window_us(std::int64_t window_us) {
+  assert(window_us >= 0);
+  params_.window_us = window_us;
+}
+
 bool ReorderBuffer::later(const Key& a, const Key& b) {
   if (a.t_us != b.t_us) return a.t_us > b.t_us;
   if (a.slot != b.slot) return a.slot > b.slot;
@@ -538,6 +555,11 @@ std::array<ClockAligner, kDeviceRoleCount> make_aligners(const RunnerClockParams
 RunnerClock::RunnerClock(const RunnerClockParams& params)
     : aligners_(make_aligners(params, std::make_index_sequence<kDeviceRoleCount>{})),
       reorder_(params.reorder) {}
+
+void RunnerClock::set_params(const RunnerClockParams& params) {
+  for (std::size_t i = 0; i < aligners_.size(); ++i) aligners_[i].set_params(params.aligners[i]);
+  reorder_.set_window_us(params.reorder.window_us);
+}
 
 ClockAdmission RunnerClock::on_sample(const Sample& sample) {
   const DeviceRole role = role_of(sample.kind, sample.side);

@@ -226,6 +226,11 @@ class KneeAngleFilter {
 
   explicit KneeAngleFilter(const KneeAngleParams& params = {});
 
+  // New noise, gate, timing and covariance-bound parameters (a reload), from the next call on.
+  // θ, θ̇, b_Δ and their covariance are kept (P is clamped into the new bounds): re-initialising
+  // would throw away a converged gyro bias. The initial-state parameters apply at reset() only.
+  void set_params(const KneeAngleParams& params);
+
   // Back to the standing pose; counters are kept.
   void reset();
 
@@ -311,6 +316,8 @@ class ShankTiltFilter {
   static constexpr int kBias = 1;
 
   explicit ShankTiltFilter(const ShankTiltParams& params = {});
+  // As KneeAngleFilter::set_params: φ_s, b_s and P are kept.
+  void set_params(const ShankTiltParams& params);
   void reset();
 
   // Integrates the shank's hinge rate ω·j₂ (rad/s, bias included) over dt_s. A non-finite rate
@@ -374,6 +381,8 @@ class ForceFilter {
   static constexpr int kRate = 1;
 
   explicit ForceFilter(const ForceFilterParams& params = {});
+  // As KneeAngleFilter::set_params: F, Ḟ and P are kept.
+  void set_params(const ForceFilterParams& params);
   void reset();
 
   bool predict(double dt_s);
@@ -444,6 +453,10 @@ class ForceCalibration {
  public:
   explicit ForceCalibration(const ForceCalibrationParams& params = {});
   void reset();  // back to initial_gain, disarmed, not converged; counters kept
+  // New loop parameters (a reload): the learnt g_cal is kept, clamped into [min_gain, max_gain];
+  // the stride in progress and the convergence window carry on under the new limits.
+  // initial_gain applies at reset() only.
+  void set_params(const ForceCalibrationParams& params);
 
   // One insole sample of either foot: raw_force_bw = ΣpA/(m·g) WITHOUT g_cal (so the loop does
   // not feed on its own output), held over dt_s seconds (the time to that foot's next sample).

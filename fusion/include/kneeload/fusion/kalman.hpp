@@ -205,6 +205,14 @@ class KalmanFilter {
     return update<M>(z, m.h, m.r, m.gate_chi2);
   }
 
+  // New variance bounds (a reload); the state is kept and P is brought inside them at once.
+  // REQUIRES: as the constructor's.
+  void set_variance_bounds(const Vector& variance_floor, const Vector& variance_ceiling) {
+    floor_ = variance_floor;
+    ceiling_ = variance_ceiling;
+    bound_covariance();
+  }
+
   // Raises P(i,i) to at least `variance` (a re-acquisition after a run of gated updates).
   // Adding to the diagonal keeps P positive definite.
   void inflate_variance(int i, double variance) {

@@ -298,6 +298,13 @@ class GaitTrends {
   // session CoP_y into `in`; leaves every other field alone.
   void fill(std::int64_t t_us, RuleInputs& in);
 
+  // New parameters (a reload). With unchanged capacities the collected steps are kept: the
+  // rolling span and the baseline window apply from the next step (a baseline already frozen
+  // stays as computed); returns true. A capacity change re-sizes the buffers (allocates) and,
+  // inside a session, restarts the windows and the baseline at now_us, so minutes 3-8 count
+  // from the reload; returns false.
+  bool set_params(const GaitTrendParams& params, std::int64_t now_us);
+
   // The baseline window has closed with enough steps on at least one side.
   bool baseline_ready() const { return baseline_ready_; }
 

@@ -76,6 +76,12 @@ class TimeWindow {
   int capacity() const { return static_cast<int>(values_.size()); }
   bool empty() const { return size_ == 0; }
   std::int64_t span_us() const { return span_us_; }
+  // A new span (a reload): entries older than it leave at the next push or evict_before().
+  // REQUIRES: span_us > 0.
+  void set_span_us(std::int64_t span_us) {
+    assert(span_us > 0);
+    span_us_ = span_us;
+  }
   std::uint64_t overflow() const { return overflow_; }
   // i = 0 is the oldest entry. REQUIRES: 0 <= i < size().
   const T& value_at(int i) const { return values_[index(i)]; }

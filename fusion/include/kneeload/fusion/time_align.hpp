@@ -114,6 +114,14 @@ class ClockAligner {
   // REQUIRES: invalid_reason(params) == nullptr. Allocates all storage here.
   explicit ClockAligner(const AlignerParams& params = AlignerParams{});
 
+  // New thresholds (a reload), applied from the next sample; the offset and drift estimates
+  // are kept. bucket_us and bucket_count size the evidence ring and stay as built. A changed
+  // jump_confirm_frames re-sizes the candidate ring (allocates) and drops a jump candidate run
+  // in progress, which then has to be seen again. A changed min_latency_us moves this device's
+  // aligned times by the difference at once (samples moved behind released ones are late).
+  // REQUIRES: invalid_reason(params) == nullptr.
+  void set_params(const AlignerParams& params);
+
   // Feeds one sample. Samples of one frame share arrival_t_us and come in device order; a new
   // arrival time closes the previous frame, whose evidence is folded in then (so a jump is
   // confirmed on the first sample after the confirming frame). The returned aligned time never
@@ -254,6 +262,10 @@ class ReorderBuffer {
   // REQUIRES: invalid_reason(params) == nullptr. Allocates all storage here.
   explicit ReorderBuffer(const ReorderParams& params = ReorderParams{});
 
+  // A new window (a reload), from the next pop_ready(). The capacity stays as built: it sizes
+  // the storage the held samples live in. REQUIRES: window_us >= 0.
+  void set_window_us(std::int64_t window_us);
+
   // REQUIRES: slot < kDeviceRoleCount. Over capacity after the push, the next pop_ready()
   // releases the oldest early (counted) rather than hold back newer data; pushing again before
   // that pop discards the oldest (kDroppedOldest).
@@ -336,6 +348,10 @@ class RunnerClock {
  public:
   // REQUIRES: every invalid_reason(...) of params == nullptr. Allocates all storage here.
   explicit RunnerClock(const RunnerClockParams& params = RunnerClockParams{});
+
+  // New aligner parameters and reorder window (a reload); see ClockAligner::set_params and
+  // ReorderBuffer::set_window_us. The reorder capacity stays as built.
+  void set_params(const RunnerClockParams& params);
 
   // Aligns the sample on its device's clock and queues it. The slot is role_of(kind, side).
   // REQUIRES: drain with pop_ready() until it returns false before the next on_sample(); an
