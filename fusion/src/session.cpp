@@ -237,9 +237,21 @@ SessionLive RunnerSession::live() const {
   return l;
 }
 
+// Everything a reload can change takes effect from the next sample, and the estimates carry
+// over: a converged gyro bias, g_cal and the clock fits took minutes to learn, and the new
+// parameters describe the same runner and devices. The parts whose buffers were sized from the
+// old values are the exceptions: the reorder capacity stays as built (RunnerClock::set_params),
+// and new trend capacities restart the rolling windows and the baseline (GaitTrends::set_params;
+// the daemon logs it when it reloads).
 void RunnerSession::reconfigure(const SessionConfig& config) {
   State& st = *state_;
   const bool rate_changed = config.model.state_rate_hz != config_.model.state_rate_hz;
+  for (KneeAngleFilter& f : st.knee) f.set_params(config.model.knee);
+  for (ShankTiltFilter& f : st.shank) f.set_params(config.model.shank);
+  for (ForceFilter& f : st.force) f.set_params(config.model.force);
+  st.calibration.set_params(config.model.calibration);
+  st.trends.set_params(config.model.trends, last_t_us_ == kNoTime ? 0 : last_t_us_);
+  st.clock.set_params(config.model.clock);
   config_ = config;
   model_id_ = load_model_id(config.model.area_model, config.model.damage_exponents);
   st.rules.set_params(config.model.rules);

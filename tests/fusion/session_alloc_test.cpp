@@ -250,5 +250,65 @@ TEST(RunnerSessionAllocation, NoHeapAllocationAfterConstruction) {
   EXPECT_EQ(n.event_overflow, 0u);
 }
 
+// A reload (reconfigure) may allocate: new trend capacities re-size the windows, a new
+// jump_confirm_frames the aligners' candidate rings. Fusion after it must not: 10 s of running,
+// a reconfigure that changes every model group the daemon re-applies on SIGHUP, then 30 s of
+// running and finish() counted. Knee IMUs at 500 Hz, so the PTA path runs too.
+TEST(RunnerSessionAllocation, NoHeapAllocationAfterReconfigure) {
+  testing::GaitParams p;
+  p.insole_hz = 200.0;
+  p.knee_hz = 500.0;
+  p.run_s = 40.0;
+  p.duration_s = 40.0;
+  testing::GaitSignal gen(p);
+  const std::int64_t t0 = p.t0_us;
+  const SessionConfig c = testing::test_config(p);
+  RunnerSession session(c);
+  SessionOutputs out{};
+
+  SessionConfig next = c;
+  next.model.knee.accel_angle_sigma_rad *= 2.0;
+  next.model.knee.gate_chi2 = 6.63;
+  next.model.shank.tilt_sigma_rad *= 2.0;
+  next.model.force.force_sigma_bw = 0.05;
+  next.model.force.gate_chi2 = 20.0;
+  next.model.calibration.time_constant_s = 30.0;
+  next.model.trends.rolling_window_s = 60.0;
+  next.model.trends.rolling_capacity_steps = 256;
+  for (AlignerParams& a : next.model.clock.aligners) a.jump_confirm_frames = 7;
+  next.model.clock.reorder.window_us = 200'000;
+  next.model.pta_window_s = 0.05;
+
+  bool reconfigured = false;
+  Allocations hot;
+  std::uint64_t hot_calls = 0, outputs = 0;
+  Sample s;
+  while (gen.next(s)) {
+    if (!reconfigured && s.arrival_t_us >= t0 + 10'000'000) {
+      reconfigured = true;
+      session.reconfigure(next);
+    }
+    const Allocations a = count([&] { session.on_sample(s, out); });
+    if (reconfigured) {
+      hot += a;
+      ++hot_calls;
+    }
+    outputs += static_cast<std::uint64_t>(out.size());
+    out.clear();
+  }
+  hot += count([&] { session.finish(out); });
+  std::printf("[measured] %llu calls after reconfigure, %llu outputs, %llu steps; operator new "
+              "/ malloc calls after it: %llu/%llu\n",
+              static_cast<unsigned long long>(hot_calls), static_cast<unsigned long long>(outputs),
+              static_cast<unsigned long long>(session.counters().steps),
+              static_cast<unsigned long long>(hot.news),
+              static_cast<unsigned long long>(hot.mallocs));
+  ASSERT_TRUE(reconfigured);
+  EXPECT_EQ(hot.news, 0u) << "expected no operator new after reconfigure, got " << hot.news;
+  EXPECT_EQ(hot.mallocs, 0u) << "expected no malloc after reconfigure, got " << hot.mallocs;
+  EXPECT_GT(hot_calls, 30'000u) << "30 s at 1400 samples/s";
+  EXPECT_GE(session.counters().steps, 100u) << "40 s at 170 spm";
+}
+
 }  // namespace
 }  // namespace kneeload::fusion

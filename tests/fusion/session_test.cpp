@@ -16,9 +16,11 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <numbers>
 #include <set>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -1267,6 +1269,93 @@ TEST(RunnerSessionSummary, ReconfigureKeepsTheOpenSession) {
     ASSERT_GT(dt, 30'000) << "state " << i;
     ASSERT_LT(dt, 50'000) << "state " << i;
   }
+}
+
+// A reload that changes nothing must change nothing: no filter, calibration, clock or trend
+// state is reset by reconfigure(), so every output is the byte-for-byte output of a run without
+// it.
+TEST(RunnerSessionReload, SameModelMidRunChangesNoOutput) {
+  GaitParams p;
+  p.duration_s = p.run_s = 20.0;
+  GaitSignal plain_gen(p), reload_gen(p);
+  const SessionConfig c = testing::test_config(p);
+  Runner plain(c);
+  plain.run(plain_gen);
+  Runner reloaded(c);
+  bool done = false;
+  reloaded.run(reload_gen, [&](Sample& s, Runner& run) {
+    if (!done && s.arrival_t_us >= p.t0_us + 10'000'000) {
+      done = true;
+      run.session.reconfigure(c);
+    }
+  });
+  ASSERT_TRUE(done);
+  ASSERT_EQ(reloaded.outputs().size(), plain.outputs().size());
+  for (std::size_t i = 0; i < plain.outputs().size(); ++i) {
+    ASSERT_TRUE(same_bytes(plain.outputs()[i], reloaded.outputs()[i])) << "output " << i;
+  }
+}
+
+// SIGHUP's ConfigChange reaches reconfigure(): a wider vGRF gate (model.force.gate_chi2) takes
+// effect on the next sample. The 10 BW mid-swing spike that the default gate refuses (see
+// ForceSpikeMidSwingIsGatedAndMakesNoPhantomStep) passes the reloaded gate and is taken for a
+// contact; everything before the reload is as without it, so no state was reset.
+TEST(RunnerSessionReload, WiderForceGateAcceptsWhatTheOldGateRefused) {
+  GaitParams p;
+  p.duration_s = p.run_s = 10.0;
+  GaitSignal probe(p);
+  const std::int64_t to = probe.step(10).to_us;
+  const std::int64_t next_ic = probe.step(12).ic_us;
+  const std::int64_t period_us = std::llround(1e6 / p.insole_hz);
+  const std::int64_t mid = to + (next_ic - to) / 2;
+  const std::int64_t spike_t = p.t0_us + (mid - p.t0_us) / period_us * period_us;
+  const std::int64_t reload_t = probe.step(6).to_us;
+  const SessionConfig c = testing::test_config(p);
+  double area_sum_m2 = 0.0;
+  for (int i = 0; i < testing::kCells; ++i) {
+    area_sum_m2 += c.insoles[0].area_m2[static_cast<std::size_t>(i)];
+  }
+  const double spike_pa = 10.0 * p.body_mass_kg * kGravityMps2 / area_sum_m2;  // ΣpA = 10 BW
+  SessionConfig wide = c;
+  wide.model.force.gate_chi2 = 1e9;
+
+  const auto simulate = [&](bool reload) {
+    GaitSignal gen(p);
+    auto r = std::make_unique<Runner>(c);
+    bool done = false;
+    std::size_t steps_at_reload = 0;
+    r->run(gen, [&](Sample& s, Runner& run) {
+      if (reload && !done && s.arrival_t_us >= reload_t) {
+        done = true;
+        steps_at_reload = run.all<StepMetrics>().size();
+        run.session.reconfigure(wide);
+      }
+      if (s.kind != SensorKind::kInsole || s.side != Side::kLeft || s.device_t_us != spike_t) {
+        return;
+      }
+      auto& in = std::get<InsoleSample>(s.payload);
+      for (int i = 0; i < testing::kCells; ++i) in.pressure_pa[i] += static_cast<float>(spike_pa);
+    });
+    return std::make_pair(std::move(r), steps_at_reload);
+  };
+  const auto [kept, unused] = simulate(false);
+  const auto [reloaded, steps_at_reload] = simulate(true);
+  (void)unused;
+  ASSERT_GT(steps_at_reload, 5u);
+  EXPECT_EQ(kept->session.counters().force_gated, 1u) << "the default gate refuses the spike";
+  EXPECT_EQ(reloaded->session.counters().force_gated, 0u)
+      << "the reloaded gate (chi2 1e9) accepts it";
+  const auto a = kept->all<StepMetrics>();
+  const auto b = reloaded->all<StepMetrics>();
+  EXPECT_EQ(b.size(), a.size() + 1) << "the accepted spike is taken for a contact";
+  // Between the reload and the spike the clean stream has nothing the gate decides, so those
+  // steps show whether the reload reset any estimate (the filter, g_cal, the clock fits).
+  std::size_t compared_after_reload = 0;
+  for (std::size_t i = 0; i < a.size() && i < b.size() && a[i].to_t_us < spike_t; ++i) {
+    ASSERT_TRUE(same_bytes(a[i], b[i])) << "step " << i << " differs";
+    if (i >= steps_at_reload) ++compared_after_reload;
+  }
+  EXPECT_GE(compared_after_reload, 3u);
 }
 
 // ---------------------------------------------------------------------------------------------

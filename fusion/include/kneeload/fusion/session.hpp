@@ -164,7 +164,11 @@ class RunnerSession {
   // Shutdown or removal: fuse what the window holds, then emit the summary of an open session.
   void finish(OutputSink& out);
 
-  // Reload: new parameters and calibration; the open session and its totals are kept.
+  // Reload: new parameters and calibration, from the next sample on; the open session and its
+  // totals are kept, and so are the estimates (filter states, g_cal, clock fits). Exceptions,
+  // because a buffer was sized from the old value: the reorder capacity stays as built, and new
+  // trend capacities restart the rolling windows and the baseline. May allocate (those
+  // buffers); on_sample() after it does not.
   void reconfigure(const SessionConfig& config);
 
   const SessionConfig& config() const { return config_; }
