@@ -1546,55 +1546,6 @@ void apply_overrides(Config& config, const Overrides& overrides) {
   config.metrics_address = std::move(metrics);
 }
 
-namespace {
-
-// The model parts a running session keeps from its construction: RunnerSession::reconfigure()
-// applies the rules, the load model, session_load and the [model] scalars, but not the filters,
-// the calibration loop, the trend windows (their buffers are sized once) or the clock. Only the
-// fields a config key can set are compared; the others are always the struct defaults.
-bool same(const fusion::KneeAngleParams& a, const fusion::KneeAngleParams& b) {
-  return std::tie(a.angular_accel_sigma, a.gyro_sigma_radps, a.accel_angle_sigma_rad,
-                  a.sleeve_angle_sigma_rad, a.accel_norm_diff_max_g, a.gate_chi2,
-                  a.reacquire_after, a.max_dt_s) ==
-         std::tie(b.angular_accel_sigma, b.gyro_sigma_radps, b.accel_angle_sigma_rad,
-                  b.sleeve_angle_sigma_rad, b.accel_norm_diff_max_g, b.gate_chi2,
-                  b.reacquire_after, b.max_dt_s);
-}
-bool same(const fusion::ShankTiltParams& a, const fusion::ShankTiltParams& b) {
-  return std::tie(a.gyro_noise_density, a.tilt_sigma_rad, a.quasi_static_tol_g, a.gate_chi2,
-                  a.reacquire_after, a.max_dt_s) ==
-         std::tie(b.gyro_noise_density, b.tilt_sigma_rad, b.quasi_static_tol_g, b.gate_chi2,
-                  b.reacquire_after, b.max_dt_s);
-}
-bool same(const fusion::ForceFilterParams& a, const fusion::ForceFilterParams& b) {
-  return std::tie(a.rate_noise_sigma, a.force_sigma_bw, a.gate_chi2, a.reacquire_after,
-                  a.max_dt_s) ==
-         std::tie(b.rate_noise_sigma, b.force_sigma_bw, b.gate_chi2, b.reacquire_after, b.max_dt_s);
-}
-bool same(const fusion::ForceCalibrationParams& a, const fusion::ForceCalibrationParams& b) {
-  return std::tie(a.time_constant_s, a.min_gain, a.max_gain, a.min_stride_s, a.max_stride_s,
-                  a.min_steady_s, a.convergence_window_s, a.convergence_tolerance) ==
-         std::tie(b.time_constant_s, b.min_gain, b.max_gain, b.min_stride_s, b.max_stride_s,
-                  b.min_steady_s, b.convergence_window_s, b.convergence_tolerance);
-}
-bool same(const fusion::GaitTrendParams& a, const fusion::GaitTrendParams& b) {
-  return std::tie(a.rolling_window_s, a.baseline_start_s, a.baseline_end_s, a.baseline_min_steps,
-                  a.rolling_capacity_steps, a.baseline_capacity_steps) ==
-         std::tie(b.rolling_window_s, b.baseline_start_s, b.baseline_end_s, b.baseline_min_steps,
-                  b.rolling_capacity_steps, b.baseline_capacity_steps);
-}
-bool same(const fusion::RunnerClockParams& a, const fusion::RunnerClockParams& b) {
-  // [model.clock] sets every slot alike, so slot 0 stands for all.
-  const fusion::AlignerParams& x = a.aligners[0];
-  const fusion::AlignerParams& y = b.aligners[0];
-  return std::tie(a.reorder.window_us, a.reorder.capacity, x.jump_threshold_us,
-                  x.jump_confirm_frames, x.lock_span_us, x.min_latency_us, x.max_drift_ppm) ==
-         std::tie(b.reorder.window_us, b.reorder.capacity, y.jump_threshold_us,
-                  y.jump_confirm_frames, y.lock_span_us, y.min_latency_us, y.max_drift_ppm);
-}
-
-}  // namespace
-
 std::vector<std::string> restart_only_changes(const Config& running, const Config& next) {
   std::vector<std::string> changed;
   const auto note = [&](const char* key, bool differs) {
@@ -1623,14 +1574,24 @@ std::vector<std::string> restart_only_changes(const Config& running, const Confi
   note("pipeline.max_devices", running.pipeline.max_devices != next.pipeline.max_devices);
   note("pipeline.max_runners", running.pipeline.max_runners != next.pipeline.max_runners);
   note("pipeline.max_stations", running.pipeline.max_stations != next.pipeline.max_stations);
-  const fusion::ModelParams& a = running.model;
-  const fusion::ModelParams& b = next.model;
-  note("model.knee", !same(a.knee, b.knee));
-  note("model.shank", !same(a.shank, b.shank));
-  note("model.force", !same(a.force, b.force));
-  note("model.calibration", !same(a.calibration, b.calibration));
-  note("model.trends", !same(a.trends, b.trends));
-  note("model.clock", !same(a.clock, b.clock));
+  // RunnerSession::reconfigure() applies every other model key to running sessions; the
+  // reorder buffer's capacity sizes the storage its held samples live in, so a running session
+  // keeps it (new sessions take the new value).
+  note("model.clock.capacity",
+       running.model.clock.reorder.capacity != next.model.clock.reorder.capacity);
+  return changed;
+}
+
+std::vector<std::string> reload_resets(const Config& running, const Config& next) {
+  std::vector<std::string> changed;
+  const fusion::GaitTrendParams& a = running.model.trends;
+  const fusion::GaitTrendParams& b = next.model.trends;
+  if (a.rolling_capacity_steps != b.rolling_capacity_steps) {
+    changed.emplace_back("model.trends.rolling_capacity_steps");
+  }
+  if (a.baseline_capacity_steps != b.baseline_capacity_steps) {
+    changed.emplace_back("model.trends.baseline_capacity_steps");
+  }
   return changed;
 }
 

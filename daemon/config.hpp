@@ -110,9 +110,14 @@ void apply_overrides(Config& config, const Overrides& overrides);
 
 
 // Which keys a SIGHUP reload does not apply to running runners: sockets, threads and ring sizes,
-// and the model tables each runner's filters and windows are built from (model.knee, .shank,
-// .force, .calibration, .trends, .clock; new runners get them at once). Empty when the new
-// config differs from the running one only in parts a reload applies.
+// including a runner's reorder buffer (model.clock.capacity; new runners get it at once). Every
+// other model and rule key reaches running runners through RunnerSession::reconfigure(). Empty
+// when the new config differs from the running one only in parts a reload applies.
 std::vector<std::string> restart_only_changes(const Config& running, const Config& next);
+
+// Which applied keys restart part of each running runner's state, so the reload can say so:
+// new trend capacities re-size the rolling windows and the baseline, which start again from the
+// reload (minutes 3-8 then count from it). Everything else a reload applies keeps its estimates.
+std::vector<std::string> reload_resets(const Config& running, const Config& next);
 
 }  // namespace kneeload::daemon

@@ -137,6 +137,10 @@ class ControlLoop {
         log(LogLevel::kWarn, "config", "reload: %s changed but takes effect only after a restart; keeping the running value",
             key.c_str());
       }
+      for (const std::string& key : reload_resets(config_, next)) {
+        log(LogLevel::kInfo, "config", "reload: %s changed: running sessions restart their rolling windows and baseline",
+            key.c_str());
+      }
       pipeline_->reload(next);
       config_.devices = next.devices;
       config_.runners = next.runners;

@@ -1276,17 +1276,8 @@ TEST(ConfigReload, EachRestartOnlyKeyIsReportedAlone) {
       {"pipeline.max_devices", [](Config& c) { c.pipeline.max_devices = 100; }},
       {"pipeline.max_runners", [](Config& c) { c.pipeline.max_runners = 100; }},
       {"pipeline.max_stations", [](Config& c) { c.pipeline.max_stations = 100; }},
-      // Built once per runner session; RunnerSession::reconfigure() does not apply them.
-      {"model.knee", [](Config& c) { c.model.knee.gate_chi2 = 6.63; }},
-      {"model.shank", [](Config& c) { c.model.shank.quasi_static_tol_g = 0.2; }},
-      {"model.force", [](Config& c) { c.model.force.force_sigma_bw = 0.05; }},
-      {"model.calibration", [](Config& c) { c.model.calibration.time_constant_s = 30.0; }},
-      {"model.trends", [](Config& c) { c.model.trends.rolling_window_s = 60.0; }},
-      {"model.clock", [](Config& c) { c.model.clock.reorder.window_us = 200'000; }},
-      {"model.clock",
-       [](Config& c) {
-         for (fusion::AlignerParams& a : c.model.clock.aligners) a.jump_threshold_us = 80'000;
-       }},
+      // Sizes each runner's reorder storage; running sessions keep theirs.
+      {"model.clock.capacity", [](Config& c) { c.model.clock.reorder.capacity = 1024; }},
   };
   const Config running = load_config(kExamplePath);
   for (const auto& [key, change] : cases) {
@@ -1295,6 +1286,49 @@ TEST(ConfigReload, EachRestartOnlyKeyIsReportedAlone) {
     EXPECT_EQ(restart_only_changes(running, next), std::vector<std::string>{key})
         << "after changing only " << key;
   }
+}
+
+// RunnerSession::reconfigure() re-applies the filters, the calibration loop, the trend windows
+// and the clock to running runners: none of their keys waits for a restart.
+TEST(ConfigReload, FilterCalibrationTrendAndClockChangesNeedNoRestart) {
+  const std::vector<std::pair<std::string, std::function<void(Config&)>>> cases{
+      {"model.knee", [](Config& c) { c.model.knee.gate_chi2 = 6.63; }},
+      {"model.knee", [](Config& c) { c.model.knee.angular_accel_sigma = 50.0; }},
+      {"model.shank", [](Config& c) { c.model.shank.quasi_static_tol_g = 0.2; }},
+      {"model.force", [](Config& c) { c.model.force.force_sigma_bw = 0.05; }},
+      {"model.calibration", [](Config& c) { c.model.calibration.time_constant_s = 30.0; }},
+      {"model.trends", [](Config& c) { c.model.trends.rolling_window_s = 60.0; }},
+      {"model.trends", [](Config& c) { c.model.trends.rolling_capacity_steps = 256; }},
+      {"model.clock", [](Config& c) { c.model.clock.reorder.window_us = 200'000; }},
+      {"model.clock",
+       [](Config& c) {
+         for (fusion::AlignerParams& a : c.model.clock.aligners) a.jump_threshold_us = 80'000;
+       }},
+      {"model.pta_window_s", [](Config& c) { c.model.pta_window_s = 0.05; }},
+  };
+  const Config running = load_config(kExamplePath);
+  for (const auto& [what, change] : cases) {
+    Config next = running;
+    change(next);
+    EXPECT_EQ(restart_only_changes(running, next), std::vector<std::string>{})
+        << "after changing only " << what;
+  }
+}
+
+// A reload says when it restarts part of the running sessions' state: only new trend
+// capacities do.
+TEST(ConfigReload, OnlyTrendCapacitiesRestartSessionState) {
+  const Config running = load_config(kExamplePath);
+  Config next = running;
+  next.model.knee.gate_chi2 = 6.63;
+  next.model.trends.rolling_window_s = 60.0;
+  next.model.clock.reorder.window_us = 200'000;
+  EXPECT_EQ(reload_resets(running, next), std::vector<std::string>{});
+  next.model.trends.rolling_capacity_steps = 256;
+  next.model.trends.baseline_capacity_steps = 2048;
+  const std::vector<std::string> expected{"model.trends.rolling_capacity_steps",
+                                          "model.trends.baseline_capacity_steps"};
+  EXPECT_EQ(reload_resets(running, next), expected);
 }
 
 TEST(ConfigReload, SeveralRestartOnlyChangesAreAllReported) {
