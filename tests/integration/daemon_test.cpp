@@ -189,7 +189,11 @@ TEST_F(DaemonTest, SighupReloadAddsAStationWithoutLosingSamples) {
     }
   };
   pain_batch(50);
-  write_file(daemon_->config_path(), base_toml() + registry_toml(2, kCellAreaCm2));
+  // Model filter and trend keys reach the running runners too: no restart warning for them,
+  // and the trend capacity's restart of the windows is said.
+  write_file(daemon_->config_path(),
+             base_toml() + "[model.force]\ngate_chi2 = 20.0\n\n[model.trends]\n"
+                           "rolling_capacity_steps = 600\n\n" + registry_toml(2, kCellAreaCm2));
   daemon_->process().signal(SIGHUP);
   pain_batch(50);
   ASSERT_TRUE(sub_->collect_until([&](const auto&) {
@@ -206,6 +210,9 @@ TEST_F(DaemonTest, SighupReloadAddsAStationWithoutLosingSamples) {
   EXPECT_EQ(sub_->decoded<RiskEvent>("risk/st1").size(), 150u);
   EXPECT_EQ(sub_->decoded<RiskEvent>("risk/st2").size(), 1u);
   EXPECT_NE(daemon_->log().find("reloaded"), std::string::npos);
+  EXPECT_EQ(daemon_->log().find("after a restart"), std::string::npos) << daemon_->log();
+  EXPECT_NE(daemon_->log().find("model.trends.rolling_capacity_steps changed"), std::string::npos)
+      << daemon_->log();
 }
 
 TEST_F(DaemonTest, SighupWithABadConfigIsRefusedAndTheRunningOneKept) {
