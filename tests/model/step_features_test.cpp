@@ -4,6 +4,9 @@
 // notes can quote them.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <string>
+
 #include "run_sim.hpp"
 
 namespace kneeload::testing {
@@ -123,6 +126,37 @@ TEST_P(PtaAtLowRate, IsAbsentBelow500Hz) {
 
 INSTANTIATE_TEST_SUITE_P(ShankImuRate, PtaAtLowRate, ::testing::Values(100.0, 200.0),
                          [](const auto& p) { return std::to_string(static_cast<int>(p.param)) + "Hz"; });
+
+// R3 reads PTA > 8 g (Crowell & Davis 2010) only from a shank IMU at >= 500 Hz: a runner whose
+// shank impacts reach ~11 g raises it at 1000 Hz, with the PTA as evidence, and not at 200 Hz,
+// where the step has no PTA (and this runner's VALR and impact peak are at their baseline).
+TEST(PtaRule, HighPtaRaisesImpactOnlyFromAFastShankImu) {
+  const auto impact_onsets = [](double knee_hz, float* pta_evidence) {
+    sim::SimConfig cfg = healthy(100.0, knee_hz);
+    cfg.duration_s = 300.0;
+    cfg.runner.shank_impact_g = 10.0;
+    const SimRun run = run_sim(cfg);
+    int onsets = 0;
+    for (const auto& e : run.events) {
+      if (e.rule != fusion::RuleId::kImpact || e.phase != fusion::EventPhase::kOnset) continue;
+      ++onsets;
+      for (int k = 0; k < e.evidence_count; ++k) {
+        const fusion::Evidence& ev = e.evidence[static_cast<std::size_t>(k)];
+        if (std::string(ev.metric) == "pta_g") *pta_evidence = ev.value;
+      }
+    }
+    return onsets;
+  };
+  float pta_fast = NAN, pta_slow = NAN;
+  const int fast = impact_onsets(1000.0, &pta_fast);
+  const int slow = impact_onsets(200.0, &pta_slow);
+  std::printf("[ R3 ] shank impact 10 g: onsets %d at 1000 Hz (PTA evidence %.2f g), %d at 200 Hz\n",
+              fast, pta_fast, slow);
+  EXPECT_GE(fast, 1) << "R3 onsets with a 1000 Hz shank IMU";
+  EXPECT_GT(pta_fast, 8.0f) << "R3's PTA evidence, g";
+  EXPECT_EQ(slow, 0) << "R3 onsets with a 200 Hz shank IMU";
+  EXPECT_TRUE(std::isnan(pta_slow));
+}
 
 // MODEL.md §4: the summary's damage indices are Σ(σᵢ/σ_ref)^b over the steps' peak stresses
 // (b = 4 and the b = 8 sensitivity variant) and its PFJRF impulse the steps' sum.
