@@ -1463,8 +1463,8 @@ Config parse_config(std::string_view toml_text, const std::string& source_name) 
   Config c;
   c.source = source_name;
   const Section root(c.source, root_table, "");
-  root.refuse_unknown({"ingest", "publish", "metrics", "security", "pipeline", "health", "model", "rules",
-                       "runners", "devices"},
+  root.refuse_unknown({"ingest", "publish", "metrics", "security", "pipeline", "health", "state_dir",
+                       "store", "model", "rules", "runners", "devices"},
                       "at the top level");
   if (const toml::table* t = root.table("ingest")) {
     parse_ingest(Section(c.source, *t, "ingest"), c.ingest);
@@ -1491,6 +1491,19 @@ Config parse_config(std::string_view toml_text, const std::string& source_name) 
     const Section s(c.source, *t, "health");
     s.refuse_unknown({"stale_after_s"}, "in [health]");
     c.stale_after_s = s.number("stale_after_s", {0.1, 3600.0, false, "s"}, c.stale_after_s);
+  }
+  if (auto dir = root.string("state_dir", "a directory path string (\"\" disables the store)")) {
+    c.state_dir = *dir;
+  }
+  if (const toml::table* t = root.table("store")) {
+    const Section s(c.source, *t, "store");
+    s.refuse_unknown({"enabled", "checkpoint_interval_s", "ring_capacity", "required"});
+    c.store.enabled = s.boolean("enabled", c.store.enabled);
+    c.store.checkpoint_interval_s =
+        s.number("checkpoint_interval_s", {0.1, 3600.0, false, "s"}, c.store.checkpoint_interval_s);
+    c.store.ring_capacity = static_cast<std::size_t>(s.integer(
+        "ring_capacity", {2, std::int64_t{1} << 24}, static_cast<std::int64_t>(c.store.ring_capacity)));
+    c.store.required = s.boolean("required", c.store.required);
   }
   std::optional<int> model_pain_high_score;
   if (const toml::table* t = root.table("model")) {
@@ -1541,6 +1554,7 @@ void apply_overrides(Config& config, const Overrides& overrides) {
                         metrics);
   check_transport_security(config, ingest, publish, keys);
   // Validated first, assigned after: a refused override leaves the config as it was.
+  if (overrides.state_dir) config.state_dir = *overrides.state_dir;
   config.ingest.endpoints = std::move(ingest);
   config.publish.endpoint = std::move(publish);
   config.metrics_address = std::move(metrics);
@@ -1566,6 +1580,12 @@ std::vector<std::string> restart_only_changes(const Config& running, const Confi
   note("security.secret_key_file", running.security.secret_key_file != next.security.secret_key_file ||
                                        running.security.secret_key != next.security.secret_key);
   note("security.allow_plaintext", running.security.allow_plaintext != next.security.allow_plaintext);
+  note("state_dir", running.state_dir != next.state_dir);
+  note("store.enabled", running.store.enabled != next.store.enabled);
+  note("store.checkpoint_interval_s",
+       running.store.checkpoint_interval_s != next.store.checkpoint_interval_s);
+  note("store.ring_capacity", running.store.ring_capacity != next.store.ring_capacity);
+  note("store.required", running.store.required != next.store.required);
   note("pipeline.workers", running.pipeline.workers != next.pipeline.workers);
   note("pipeline.ingest_ring_capacity",
        running.pipeline.ingest_ring_capacity != next.pipeline.ingest_ring_capacity);

@@ -66,7 +66,20 @@ struct PipelineConfig {
   std::size_t max_stations = 1024;
 };
 
+// The runner history store (daemon/store): where, whether, how often the open sessions are
+// checkpointed. Active iff enabled and Config::state_dir is not empty.
+struct StoreConfig {
+  bool enabled = true;
+  double checkpoint_interval_s = 5.0;  // the most a kill -9 can lose of an open session
+  std::size_t ring_capacity = 65536;   // records between the publisher and the store thread
+  // A history file that cannot be used at start-up (foreign, damaged, newer, read-only): true
+  // refuses to start (exit 2); false logs the error and runs without history.
+  bool required = true;
+};
+
 struct Config {
+  bool store_active() const { return store.enabled && !state_dir.empty(); }
+
   std::string source;  // path it was read from, for messages
   IngestConfig ingest;
   PublishConfig publish;
@@ -75,6 +88,8 @@ struct Config {
   SecurityConfig security;
   PipelineConfig pipeline;
   double stale_after_s = 3.0;
+  std::string state_dir = "/var/lib/kneeload";  // "" disables the store
+  StoreConfig store;
   fusion::ModelParams model;
   std::vector<RunnerConfig> runners;
   std::vector<DeviceConfig> devices;
@@ -103,6 +118,7 @@ struct Overrides {
   std::vector<std::string> ingest;  // replaces ingest.endpoints when non-empty
   std::optional<std::string> publish;
   std::optional<std::string> metrics;
+  std::optional<std::string> state_dir;
 };
 // Applies command-line overrides and re-validates the affected keys. Throws ConfigError.
 void apply_overrides(Config& config, const Overrides& overrides);

@@ -56,6 +56,8 @@ bool Ingest::handle_commands() {
       generation_seen_.store(registry_->generation, std::memory_order_release);
     } else if (const auto* stale = std::get_if<StaleChange>(cmd)) {
       push_control(workers_[stale->runner % workers_.size()], *stale);
+    } else if (const auto* history = std::get_if<HistoryUpdate>(cmd)) {
+      push_control(workers_[history->runner % workers_.size()], *history);
     } else {
       drain = true;
     }

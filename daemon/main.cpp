@@ -20,6 +20,8 @@ constexpr const char* kUsage =
     "  --publish ENDPOINT    bind the PUB socket here instead of the config's\n"
     "  --metrics ADDRESS     metrics address host:port (\"\" disables)\n"
     "  --endpoints-file PATH write the bound endpoints (ingest=..., publish=...) once started\n"
+    "  --state-dir DIR       keep the runner history here instead of the config's state_dir\n"
+    "                        (\"\" runs without history)\n"
     "  --log-level LEVEL     debug, info (default), warn or error\n"
     "  --help                this text\n"
     "  --version             print the version\n"
@@ -51,7 +53,7 @@ int main(int argc, char** argv) {
       std::printf("kneeloadd %s\n", KNEELOAD_VERSION);
       return 0;
     } else if (arg == "--config" || arg == "--ingest" || arg == "--publish" || arg == "--metrics" ||
-               arg == "--endpoints-file" || arg == "--log-level") {
+               arg == "--endpoints-file" || arg == "--log-level" || arg == "--state-dir") {
       const char* v = value(argv[i]);
       if (v == nullptr) return usage_error("missing value for", argv[i]);
       if (arg == "--config") options.config_path = v;
@@ -59,6 +61,7 @@ int main(int argc, char** argv) {
       if (arg == "--publish") options.overrides.publish = v;
       if (arg == "--metrics") options.overrides.metrics = v;
       if (arg == "--endpoints-file") options.endpoints_file = v;
+      if (arg == "--state-dir") options.overrides.state_dir = v;
       if (arg == "--log-level") {
         const std::string_view l = v;
         if (l == "debug") kneeload::daemon::set_log_level(LogLevel::kDebug);

@@ -1,6 +1,7 @@
 #include "daemon/pipeline.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "daemon/log.hpp"
 
@@ -27,8 +28,18 @@ std::string bind_or_throw(zmq::socket_t& socket, const std::string& endpoint, co
 constexpr const char* kDropNames[kDropReasonCount] = {
     "ingest.worker_ring_full", "worker.output_ring_full", "worker.rule_event_overflow",
     "worker.unknown_runner",   "publish.hwm",             "publish.encode_failed",
-    "worker.late_sample",      "worker.resent_sample",
+    "worker.late_sample",      "worker.resent_sample",    "store.ring_full",
+    "store.write_failed",
 };
+
+std::int64_t unix_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A store error is logged at most this often; the counts (store.write_failed) are exact.
+constexpr auto kStoreErrorLogInterval = std::chrono::seconds(10);
 
 }  // namespace
 
@@ -37,7 +48,8 @@ Pipeline::Pipeline(const Config& config)
       names_(config.pipeline.max_devices, config.pipeline.max_runners, config.pipeline.max_stations),
       stale_(config.pipeline.max_devices, false),
       station_gauges_(std::make_unique<StationGauges[]>(config.pipeline.max_stations)) {
-  generations_.push_back(build_registry(config_, names_, generation_));
+  if (config_.store_active()) open_store();
+  generations_.push_back(build_registry(config_, names_, generation_, history_lookup()));
   const Registry& registry = *generations_.back();
 
   if (config.security.curve) zap_ = std::make_unique<ZapHandler>(context_, generations_.back());
@@ -81,9 +93,24 @@ Pipeline::Pipeline(const Config& config)
                                      std::move(ports), commands_, &registry, config.security.curve);
   for (int i = 0; i < n; ++i) {
     const auto idx = static_cast<std::size_t>(i);
+    const auto checkpoint_us =
+        history_ ? static_cast<std::int64_t>(config.store.checkpoint_interval_s * 1e6) : 0;
     workers_.push_back(std::make_unique<Worker>(i, n, *worker_rings_[idx], *worker_bells_[idx],
                                                 *output_rings_[idx], publisher_bell_, registry,
-                                                station_gauges_.get()));
+                                                station_gauges_.get(), checkpoint_us));
+  }
+  StorePort store_port;
+  if (history_) {
+    store_ring_ = std::make_unique<SpscRing<StoreItem>>(config.store.ring_capacity);
+    std::unique_ptr<store::SqliteStore> writer_store;
+    try {
+      writer_store = store::SqliteStore::open(config_.state_dir, store::SqliteStore::Mode::kReadWrite);
+    } catch (const store::StoreError& e) {
+      throw StartError(e.what());
+    }
+    store_writer_ = std::make_unique<StoreWriter>(std::move(writer_store), *store_ring_, store_bell_,
+                                                  names_, config.store.checkpoint_interval_s);
+    store_port = StorePort{store_ring_.get(), &store_bell_};
   }
   status_rejected_.reserve(proto::kRejectCount);
   status_dropped_.reserve(kDropReasonCount);
@@ -91,11 +118,97 @@ Pipeline::Pipeline(const Config& config)
   const auto heartbeat = std::chrono::microseconds(
       static_cast<std::int64_t>(config.publish.heartbeat_s * 1e6));
   publisher_ = std::make_unique<Publisher>(std::move(pub), std::move(outs), publisher_bell_,
-                                           names_, *this, heartbeat, station_gauges_.get());
+                                           names_, *this, heartbeat, station_gauges_.get(), store_port);
 
+  // The publisher's end means every output reached the store ring; finished() waits for the
+  // store thread too, so a drain leaves everything accepted committed.
+  if (store_writer_) {
+    threads_.emplace_back([this] {
+      store_writer_->run();
+      store_finished_.store(true, std::memory_order_release);
+    });
+  } else {
+    store_finished_.store(true, std::memory_order_release);
+  }
   threads_.emplace_back([this] { publisher_->run(); finished_.store(true, std::memory_order_release); });
   for (auto& w : workers_) threads_.emplace_back([w = w.get()] { w->run(); });
   threads_.emplace_back([this] { ingest_->run(); });
+}
+
+// Start-up, main thread: open (create, migrate) the history, end the sessions a crash left
+// open, record the configured runners and shoes. A file that cannot be used stops the start
+// (StartError, exit 2) unless store.required is false, in which case the daemon runs without
+// history and says so.
+void Pipeline::open_store() {
+  try {
+    history_ = store::SqliteStore::open(config_.state_dir, store::SqliteStore::Mode::kReadWrite);
+    history_->begin();
+    try {
+      for (const store::SessionRow& r : history_->recover_open_sessions(unix_now_us())) {
+        log(LogLevel::kWarn, "store",
+            "recovered session %lld of runner %s on %s after an unclean stop: %llu steps, %.3f km, %.0f s as of "
+            "its last checkpoint; up to %.1f s after it were lost",
+            static_cast<long long>(r.id), r.runner.c_str(), r.station.c_str(),
+            static_cast<unsigned long long>(r.totals.steps), r.totals.distance_m / 1000.0, r.totals.duration_s,
+            std::isfinite(r.lost_at_most_s) ? r.lost_at_most_s : config_.store.checkpoint_interval_s);
+      }
+      store_runners(config_);
+      history_->commit();
+    } catch (...) {
+      history_->rollback();
+      throw;
+    }
+    log(LogLevel::kInfo, "store", "runner history in %s (schema %d, WAL), checkpoints every %.1f s",
+        history_->path().c_str(), history_->schema_version(), config_.store.checkpoint_interval_s);
+  } catch (const store::StoreError& e) {
+    history_.reset();
+    if (config_.store.required) throw StartError(e.what());
+    log(LogLevel::kError, "store", "%s; running WITHOUT runner history (store.required = false)", e.what());
+  }
+}
+
+void Pipeline::store_runners(const Config& config) {
+  const std::int64_t now = unix_now_us();
+  for (const RunnerConfig& r : config.runners) {
+    store::RunnerInfo info;
+    info.id = r.id;
+    info.body_mass_kg = r.params.body_mass_kg;
+    info.height_m = r.params.height_m;
+    info.shoe_id = r.shoe_id;
+    info.shoe_km = r.shoe_km;
+    history_->upsert_runner(info, now);
+  }
+}
+
+HistoryLookup Pipeline::history_lookup() {
+  if (!history_) return {};
+  return [this](std::string_view runner, fusion::TrainingHistory& h) {
+    try {
+      apply_history(history_->history(runner, unix_now_us()), h);
+    } catch (const store::StoreError& e) {
+      log(LogLevel::kError, "store", "runner %.*s: history unavailable, rules R4/R5 stay silent: %s",
+          static_cast<int>(runner.size()), runner.data(), e.what());
+    }
+  };
+}
+
+// Histories the store computed after sessions closed go to the runners' workers in-band.
+void Pipeline::forward_history() {
+  if (!store_writer_) return;
+  std::vector<HistoryUpdate> fresh = store_writer_->take_history();
+  history_pending_.insert(history_pending_.end(), fresh.begin(), fresh.end());
+  std::size_t sent = 0;
+  while (sent < history_pending_.size() && !drain_requested_ && push_command(history_pending_[sent])) ++sent;
+  history_pending_.erase(history_pending_.begin(), history_pending_.begin() + static_cast<std::ptrdiff_t>(sent));
+  std::uint64_t failures = 0;
+  const std::string error = store_writer_->last_error(&failures);
+  const auto now = std::chrono::steady_clock::now();
+  if (failures != store_failures_logged_ && now - store_error_logged_ >= kStoreErrorLogInterval) {
+    log(LogLevel::kError, "store", "%s (%llu failed transaction(s) so far; fusion and publishing go on)",
+        error.c_str(), static_cast<unsigned long long>(failures));
+    store_failures_logged_ = failures;
+    store_error_logged_ = now;
+  }
 }
 
 Pipeline::~Pipeline() {
@@ -108,7 +221,17 @@ bool Pipeline::push_command(const ControlCommand& command) {
 }
 
 void Pipeline::reload(const Config& next) {
-  auto registry = build_registry(next, names_, generation_ + 1);
+  if (history_) {
+    try {
+      history_->begin();
+      store_runners(next);
+      history_->commit();
+    } catch (const store::StoreError& e) {
+      history_->rollback();
+      log(LogLevel::kError, "store", "reload: runners not recorded: %s", e.what());
+    }
+  }
+  auto registry = build_registry(next, names_, generation_ + 1, history_lookup());
   if (!push_command(ConfigChange{registry.get()})) {
     throw ConfigError(next.source, "(reload)", "the ingest thread is not taking commands; try again");
   }
@@ -162,6 +285,7 @@ void Pipeline::tick(std::int64_t now_steady_us) {
   while (generations_.size() > 1 && generations_.front()->generation < oldest_in_use) {
     generations_.erase(generations_.begin());
   }
+  forward_history();
   update_snapshots();
 }
 
@@ -181,6 +305,7 @@ std::vector<std::uint64_t> Pipeline::thread_progress() const {
   std::vector<std::uint64_t> p{ingest_->counters().loop_iterations.get(),
                                publisher_->counters().progress.get()};
   for (const auto& w : workers_) p.push_back(w->counters().progress.get());
+  if (store_writer_) p.push_back(store_writer_->counters().progress.get());
   return p;
 }
 
@@ -202,7 +327,9 @@ std::array<DropCount, kDropReasonCount> Pipeline::drops() const {
            {kDropNames[4], publisher_->counters().dropped_hwm.get()},
            {kDropNames[5], publisher_->counters().dropped_encode.get()},
            {kDropNames[6], late},
-           {kDropNames[7], resent}}};
+           {kDropNames[7], resent},
+           {kDropNames[8], publisher_->counters().dropped_store.get()},
+           {kDropNames[9], store_writer_ ? store_writer_->counters().write_failed.get() : 0}}};
 }
 
 PipelineTotals Pipeline::totals() const {

@@ -25,6 +25,8 @@
 #include "daemon/registry.hpp"
 #include "daemon/spsc_ring.hpp"
 #include "daemon/station_gauges.hpp"
+#include "daemon/store/sqlite_store.hpp"
+#include "daemon/store/store_writer.hpp"
 #include "daemon/work_item.hpp"
 #include "daemon/worker.hpp"
 #include "daemon/zap.hpp"
@@ -43,7 +45,7 @@ struct DropCount {
   std::uint64_t value;
 };
 
-inline constexpr std::size_t kDropReasonCount = 8;
+inline constexpr std::size_t kDropReasonCount = 10;
 
 // Totals for logs, STATUS= and the final report.
 struct PipelineTotals {
@@ -58,7 +60,9 @@ struct PipelineTotals {
 
 class Pipeline final : public StatusSource {
  public:
-  // Binds every socket, then starts the threads. Throws StartError or ConfigError.
+  // Opens the runner store (when config.store_active(); recovering sessions a crash left open),
+  // binds every socket, then starts the threads. Throws StartError or ConfigError; a store that
+  // cannot be used is a StartError naming the file, unless store.required is false.
   explicit Pipeline(const Config& config);
   ~Pipeline() override;
   Pipeline(const Pipeline&) = delete;
@@ -78,8 +82,11 @@ class Pipeline final : public StatusSource {
 
   // Asks for a drain: everything accepted so far is fused and published, then threads end.
   void request_drain();
-  // True once the publisher has sent its final status; join() then returns at once.
-  bool finished() const { return finished_.load(std::memory_order_acquire); }
+  // True once the publisher has sent its final status and the store has committed everything
+  // it was handed; join() then returns at once.
+  bool finished() const {
+    return finished_.load(std::memory_order_acquire) && store_finished_.load(std::memory_order_acquire);
+  }
   void join();
 
   // One progress counter per pipeline thread. Idle threads still count their idle wake-ups
@@ -91,6 +98,17 @@ class Pipeline final : public StatusSource {
   std::size_t stale_devices() const { return stale_count_; }
   std::size_t active_devices() const;
   Ingest& ingest() { return *ingest_; }
+  // Whether runner history is being kept (store on and usable).
+  bool store_active() const { return store_writer_ != nullptr; }
+  // Records the store has committed since start (0 when off).
+  std::uint64_t store_records() const {
+    return store_writer_ ? store_writer_->counters().records.get() : 0;
+  }
+  // The runner's latest uncoupled EWMA acute:chronic ratio (MODEL.md §4), NaN if unknown: a
+  // metric only. Any thread.
+  double acute_chronic_ratio(std::uint32_t runner) const {
+    return store_writer_ ? store_writer_->acute_chronic_ratio(runner) : store::kUnknown;
+  }
 
   // --- For the metrics collector, on the scrape thread: read-only views of counters the
   // pipeline threads write (single-writer atomics) and snapshots the main thread keeps.
@@ -124,6 +142,10 @@ class Pipeline final : public StatusSource {
  private:
   bool push_command(const ControlCommand& command);
   void update_snapshots();
+  void open_store();
+  void store_runners(const Config& config);
+  HistoryLookup history_lookup();
+  void forward_history();
 
   Config config_;
   zmq::context_t context_{1};
@@ -142,11 +164,22 @@ class Pipeline final : public StatusSource {
   std::vector<std::unique_ptr<SpscRing<OutItem>>> output_rings_;
   Doorbell publisher_bell_;
 
+  // The runner store: the main thread's own connection (start-up, reload look-ups) and the
+  // writer thread with its ring. All null when the store is off.
+  std::unique_ptr<store::SqliteStore> history_;
+  std::unique_ptr<SpscRing<StoreItem>> store_ring_;
+  Doorbell store_bell_;
+  std::unique_ptr<StoreWriter> store_writer_;
+  std::vector<HistoryUpdate> history_pending_;  // main thread: not yet taken by the ingest ring
+  std::uint64_t store_failures_logged_ = 0;
+  std::chrono::steady_clock::time_point store_error_logged_{};
+
   std::unique_ptr<Ingest> ingest_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<Publisher> publisher_;
   std::vector<std::thread> threads_;
   std::atomic<bool> finished_{false};
+  std::atomic<bool> store_finished_{false};
   bool drain_requested_ = false;
 
   std::vector<bool> stale_;  // by device index, main thread only

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <thread>
 
 #include "daemon/ingest.hpp"
 
@@ -21,7 +22,8 @@ std::int64_t unix_now_us() {
 
 Publisher::Publisher(zmq::socket_t socket, std::vector<SpscRing<OutItem>*> rings,
                      Doorbell& doorbell, const Names& names, StatusSource& status,
-                     std::chrono::microseconds heartbeat, StationGauges* station_gauges)
+                     std::chrono::microseconds heartbeat, StationGauges* station_gauges,
+                     StorePort store)
     : socket_(std::move(socket)),
       rings_(std::move(rings)),
       doorbell_(doorbell),
@@ -31,7 +33,20 @@ Publisher::Publisher(zmq::socket_t socket, std::vector<SpscRing<OutItem>*> rings
       buffer_(kEncodeBufferBytes),
       seq_(names.stations.capacity() * proto::kTopicCount, 0),
       station_gauges_(station_gauges),
-      active_rules_(names.stations.capacity()) {}
+      active_rules_(names.stations.capacity()),
+      store_(store) {}
+
+void Publisher::to_store(const StoreItem& item) {
+  if (store_.ring == nullptr) return;
+  if (store_.ring->try_push(item)) {
+    if (++store_unrung_ >= kItemsPerRingVisit) {
+      store_.doorbell->ring();
+      store_unrung_ = 0;
+    }
+  } else {
+    counters_.dropped_store.inc();
+  }
+}
 
 bool Publisher::send(std::string_view topic, std::size_t payload_size) {
   // dontwait: the publisher never blocks. Without ZMQ_XPUB_NODROP a full subscriber pipe drops
@@ -139,6 +154,10 @@ void Publisher::run() {
         any = true;
         if (const auto* output = std::get_if<fusion::Output>(item)) {
           publish(*output);
+          // The store keeps what history needs: steps, events, summaries, not the states.
+          if (!std::holds_alternative<fusion::FusedState>(output->body)) to_store(StoreItem{*output});
+        } else if (const auto* checkpoint = std::get_if<SessionCheckpoint>(item)) {
+          to_store(StoreItem{*checkpoint});
         } else if (!drained[i]) {
           drained[i] = true;
           ++drained_count;
@@ -149,7 +168,19 @@ void Publisher::run() {
     const auto now = std::chrono::steady_clock::now();
     if (drained_count == rings_.size()) {
       publish_status(true);
+      if (store_.ring != nullptr) {
+        // The store's last record: it commits what it holds and ends. Waiting is fine now.
+        while (!store_.ring->try_push(StoreItem{DrainMarker{}})) {
+          store_.doorbell->ring();
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        store_.doorbell->ring();
+      }
       return;
+    }
+    if (store_unrung_ > 0 && !any) {
+      store_.doorbell->ring();
+      store_unrung_ = 0;
     }
     if (now >= next_status) {
       publish_status(false);

@@ -41,13 +41,21 @@ struct PublisherCounters {
   std::array<std::array<proto::Counter, 4>, fusion::kAllRules.size()> risk_onsets;
   // Frame arrival of the sample behind an output → handed to the PUB socket.
   SingleWriterHistogram latency = make_latency_histogram();
+  proto::Counter dropped_store;    // records the history store's ring had no room for
+};
+
+// Where the publisher hands steps, risk events, summaries and checkpoints on to the history
+// store's writer thread (daemon/store/store_writer.hpp); absent when the store is off.
+struct StorePort {
+  SpscRing<StoreItem>* ring = nullptr;
+  Doorbell* doorbell = nullptr;
 };
 
 class Publisher {
  public:
   Publisher(zmq::socket_t socket, std::vector<SpscRing<OutItem>*> rings, Doorbell& doorbell,
             const Names& names, StatusSource& status, std::chrono::microseconds heartbeat,
-            StationGauges* station_gauges);
+            StationGauges* station_gauges, StorePort store = {});
 
   // Thread body. Returns once every ring has delivered its DrainMarker and the final status
   // (draining = true) has been sent.
@@ -62,6 +70,8 @@ class Publisher {
   void update_gauges(const fusion::Output& output);
   bool send(std::string_view topic, std::size_t payload_size);
   bool all_empty();
+  // Never blocks fusion: a full store ring drops the record and counts it (store.ring_full).
+  void to_store(const StoreItem& item);
 
   zmq::socket_t socket_;
   std::vector<SpscRing<OutItem>*> rings_;
@@ -76,6 +86,8 @@ class Publisher {
   StationGauges* station_gauges_;  // by station index
   // By station: the severity of each rule while active (0 when clear), for risk_level.
   std::vector<std::array<std::uint8_t, fusion::kAllRules.size()>> active_rules_;
+  StorePort store_;
+  int store_unrung_ = 0;  // records pushed since the store's doorbell was last rung
   PublisherCounters counters_;
 };
 

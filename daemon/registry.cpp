@@ -44,7 +44,8 @@ std::uint32_t intern_or_throw(NameTable& table, std::string_view name, const Con
 }  // namespace
 
 std::shared_ptr<const Registry> build_registry(const Config& config, Names& names,
-                                               std::uint64_t generation) {
+                                               std::uint64_t generation,
+                                               const HistoryLookup& history) {
   auto reg = std::make_shared<Registry>();
   reg->generation = generation;
   reg->stale_after_s = config.stale_after_s;
@@ -80,8 +81,9 @@ std::shared_ptr<const Registry> build_registry(const Config& config, Names& name
     sc.runner_params = r.config->params;
     sc.model = config.model;
     // R9's km hook (MODEL.md §8): the shoe's distance before this session, from the runner's
-    // metadata. Other history (R4, R5, stored baselines) comes with the runner store (issue 6).
+    // metadata; the runner store (when on) replaces it with the km it has counted since.
     if (!r.config->shoe_id.empty()) sc.history.shoe_km_before_session = r.config->shoe_km;
+    if (history) history(r.config->id, sc.history);
     reg->sessions[r.index] = sc;
   }
   std::vector<bool> has_device(reg->sessions.size(), false);

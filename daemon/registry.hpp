@@ -10,6 +10,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -88,7 +89,11 @@ struct Registry {
 // Builds a generation. Interns new names (they stay interned even if this generation is later
 // dropped: the tables are append-only by design). Throws ConfigError when a table would
 // overflow its configured maximum.
+// `history`, when given, fills a runner's TrainingHistory from the runner store (daemon/store)
+// after the config's own hooks (shoe km) are set.
+using HistoryLookup = std::function<void(std::string_view runner, fusion::TrainingHistory& history)>;
 std::shared_ptr<const Registry> build_registry(const Config& config, Names& names,
-                                               std::uint64_t generation);
+                                               std::uint64_t generation,
+                                               const HistoryLookup& history = {});
 
 }  // namespace kneeload::daemon

@@ -7,6 +7,7 @@
 
 #include "kneeload/fusion/output.hpp"
 #include "kneeload/fusion/sample.hpp"
+#include "kneeload/fusion/session.hpp"
 
 namespace kneeload::daemon {
 
@@ -30,8 +31,34 @@ struct StaleChange {
 // Shutdown: everything before it is processed and passed on, then the thread ends.
 struct DrainMarker {};
 
-using ControlCommand = std::variant<ConfigChange, StaleChange, DrainMarker>;  // main → ingest
-using WorkItem = std::variant<fusion::Sample, ConfigChange, StaleChange, DrainMarker>;  // ingest → worker
-using OutItem = std::variant<fusion::Output, DrainMarker>;  // worker → publisher
+// The runner's history as the store computed it after one of its sessions closed
+// (daemon/store): the scalar TrainingHistory hooks, by value so the item owns nothing.
+// NaN = unknown. Travels main → ingest → the runner's worker, like StaleChange.
+struct HistoryUpdate {
+  std::uint32_t runner;
+  double max_session_distance_30d_m;
+  double max_session_damage_30d;
+  double previous_two_weeks_mean_km;
+  double week_km_before_session;
+  double shoe_km_before_session;
+  double previous_session_pain_score;
+  double acute_load_ewma_km;
+  double chronic_load_ewma_km;
+  double day_km_before_session;
+};
+
+// An open session's running totals, taken by its worker every store.checkpoint_interval_s and
+// passed through the publisher to the store (never published): what survives a kill -9.
+struct SessionCheckpoint {
+  std::uint32_t runner;
+  std::uint32_t station;
+  fusion::SessionProgress progress;
+  const char* model_id;  // string literal (load_model_id)
+};
+
+using ControlCommand = std::variant<ConfigChange, StaleChange, HistoryUpdate, DrainMarker>;  // main → ingest
+using WorkItem = std::variant<fusion::Sample, ConfigChange, StaleChange, HistoryUpdate, DrainMarker>;  // ingest → worker
+using OutItem = std::variant<fusion::Output, SessionCheckpoint, DrainMarker>;  // worker → publisher
+using StoreItem = std::variant<fusion::Output, SessionCheckpoint, DrainMarker>;  // publisher → store
 
 }  // namespace kneeload::daemon

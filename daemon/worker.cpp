@@ -29,14 +29,15 @@ std::int64_t worker_now_us() {
 
 Worker::Worker(int index, int worker_count, SpscRing<WorkItem>& input, Doorbell& input_bell,
                SpscRing<OutItem>& output, Doorbell& output_bell, const Registry& initial,
-               StationGauges* station_gauges)
+               StationGauges* station_gauges, std::int64_t checkpoint_interval_us)
     : index_(index),
       worker_count_(worker_count),
       input_(input),
       input_bell_(input_bell),
       output_(output),
       output_bell_(output_bell),
-      station_gauges_(station_gauges) {
+      station_gauges_(station_gauges),
+      checkpoint_interval_us_(checkpoint_interval_us) {
   apply(initial);
 }
 
@@ -46,6 +47,7 @@ void Worker::apply(const Registry& registry) {
     last_fed_us_.resize(registry.sessions.size(), 0);
     folded_.resize(registry.sessions.size());
     folded_live_.resize(registry.sessions.size());
+    checkpointed_steps_.resize(registry.sessions.size(), 0);
   }
   for (std::size_t r = 0; r < sessions_.size(); ++r) {
     if (static_cast<int>(r % static_cast<std::size_t>(worker_count_)) != index_) continue;
@@ -102,6 +104,41 @@ void Worker::on_stale(const StaleChange& change) {
       change.runner < sessions_.size() ? sessions_[change.runner].get() : nullptr;
   if (session == nullptr) return;
   session->on_device_stale(change.device, change.side, change.kind, change.stale, *this);
+}
+
+void Worker::on_history(const HistoryUpdate& u) {
+  fusion::RunnerSession* session = u.runner < sessions_.size() ? sessions_[u.runner].get() : nullptr;
+  if (session == nullptr) return;
+  fusion::TrainingHistory h = session->config().history;  // keeps the shoe baseline
+  h.max_session_distance_30d_m = u.max_session_distance_30d_m;
+  h.max_session_damage_30d = u.max_session_damage_30d;
+  h.previous_two_weeks_mean_km = u.previous_two_weeks_mean_km;
+  h.week_km_before_session = u.week_km_before_session;
+  h.shoe_km_before_session = u.shoe_km_before_session;
+  h.previous_session_pain_score = u.previous_session_pain_score;
+  h.acute_load_ewma_km = u.acute_load_ewma_km;
+  h.chronic_load_ewma_km = u.chronic_load_ewma_km;
+  h.day_km_before_session = u.day_km_before_session;
+  session->set_history(h);
+}
+
+// Checkpoints ride the output ring, in order with the session's outputs, so the store never sees
+// a checkpoint of a session whose summary it has already written. A full ring drops one (counted
+// as worker.output_ring_full); the next interval sends fresher totals anyway.
+void Worker::checkpoint_sessions() {
+  for (std::size_t r = 0; r < sessions_.size(); ++r) {
+    const fusion::RunnerSession* session = sessions_[r].get();
+    if (session == nullptr) continue;
+    const fusion::SessionProgress p = session->progress();
+    if (!p.open || p.steps == checkpointed_steps_[r]) continue;
+    const SessionCheckpoint cp{static_cast<std::uint32_t>(r), session->config().station, p,
+                               session->model_id()};
+    if (output_.try_push(OutItem{cp})) {
+      checkpointed_steps_[r] = p.steps;
+    } else {
+      counters_.dropped_output_ring_full.inc();
+    }
+  }
 }
 
 void Worker::fold_counters(std::size_t runner) {
@@ -166,6 +203,10 @@ void Worker::run() {
         flush_idle_sessions(batch_now_us_);
         next_idle_check_us = batch_now_us_ + kIdleFlushUs / 4;
       }
+      if (checkpoint_interval_us_ > 0 && batch_now_us_ >= next_checkpoint_us_) {
+        checkpoint_sessions();
+        next_checkpoint_us_ = batch_now_us_ + checkpoint_interval_us_;
+      }
     }
     if (item == nullptr) {
       if (since_ring > 0) {
@@ -181,6 +222,8 @@ void Worker::run() {
       apply(*change->registry);
     } else if (const auto* stale = std::get_if<StaleChange>(item)) {
       on_stale(*stale);
+    } else if (const auto* history = std::get_if<HistoryUpdate>(item)) {
+      on_history(*history);
     } else {
       input_.pop();
       draining_ = true;

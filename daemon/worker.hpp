@@ -45,9 +45,11 @@ inline constexpr std::uint32_t kFusionTimingEvery = 16;
 
 class Worker final : private fusion::OutputSink {
  public:
+  // checkpoint_interval_us > 0: every open session's totals go to the output ring that often
+  // (worker clock) as a SessionCheckpoint for the store; 0: never (no store).
   Worker(int index, int worker_count, SpscRing<WorkItem>& input, Doorbell& input_bell,
          SpscRing<OutItem>& output, Doorbell& output_bell, const Registry& initial,
-         StationGauges* station_gauges);
+         StationGauges* station_gauges, std::int64_t checkpoint_interval_us = 0);
 
   // Thread body; returns after a DrainMarker, once every session has emitted its summary and
   // the marker has been passed to the publisher.
@@ -60,6 +62,9 @@ class Worker final : private fusion::OutputSink {
   void apply(const Registry& registry);
   void on_sample(const fusion::Sample& sample);
   void on_stale(const StaleChange& change);
+  void on_history(const HistoryUpdate& update);
+  // Queues a SessionCheckpoint per open session whose step count moved since the last one.
+  void checkpoint_sessions();
   // OutputSink: a session's output goes straight into the ring; a full ring drops and counts,
   // except while draining, when nothing new arrives and waiting loses nothing.
   void emit(const fusion::Output& output) override;
@@ -82,6 +87,9 @@ class Worker final : private fusion::OutputSink {
   std::vector<fusion::SessionLive> folded_live_;  // by runner index: health counts already folded
   StationGauges* station_gauges_;                 // by station index
   std::uint32_t timing_countdown_ = kFusionTimingEvery;
+  std::vector<std::uint64_t> checkpointed_steps_;  // by runner index: steps at the last checkpoint
+  std::int64_t checkpoint_interval_us_;
+  std::int64_t next_checkpoint_us_ = 0;
   std::int64_t batch_now_us_ = 0;          // worker clock, read once per batch, not per sample
   bool draining_ = false;
   WorkerCounters counters_;

@@ -51,8 +51,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
+# The runner history stays under build/demo/ too (kneeloadctl runners --state-dir build/demo/state).
 "$daemon_bin" --config "$config" --ingest "$ingest" --publish "$publish" --endpoints-file "$endpoints" \
-  2>"$daemon_log" &
+  --state-dir "$dir/state" 2>"$daemon_log" &
 daemon=$!
 for _ in $(seq 100); do
   [ -f "$endpoints" ] && break

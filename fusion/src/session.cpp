@@ -777,6 +777,21 @@ void on_treadmill(Ctx& c, const TreadmillSample& t) {
   st.incline_fraction = static_cast<double>(t.incline_fraction);
 }
 
+// MODEL.md §4: the uncoupled EWMA ACWR (Williams 2017; Windt & Gabbett 2019) of daily km. The
+// acute EWMA (7-day span, λ = 2/(7+1)) takes today's km, this session included; the chronic one
+// (28-day span) stops the day before, so today's load is not in both (the coupling Lolli 2019
+// criticises). A metric only: Frandsen 2025 found no dose-response that would justify a rule.
+double acute_chronic_ratio(const TrainingHistory& h, double session_distance_m) {
+  constexpr double kAcuteLambda = 2.0 / (7.0 + 1.0);
+  if (!std::isfinite(h.acute_load_ewma_km) || !std::isfinite(h.chronic_load_ewma_km) ||
+      !std::isfinite(h.day_km_before_session) || !(h.chronic_load_ewma_km > 0.0)) {
+    return kNaN;
+  }
+  const double today_km = h.day_km_before_session + session_distance_m / 1000.0;
+  const double acute = kAcuteLambda * today_km + (1.0 - kAcuteLambda) * h.acute_load_ewma_km;
+  return acute / h.chronic_load_ewma_km;
+}
+
 // The summary spans first IC .. last step's TO for every kind of end (explicit, idle,
 // shutdown); a stance in progress is abandoned. Rules R1..R10 clear with the session.
 void close_session(Ctx& c, bool explicit_end) {
@@ -801,6 +816,7 @@ void close_session(Ctx& c, bool explicit_end) {
       static_cast<float>(has_load ? st.session_load.pfjrf_impulse_bw_s() : kNaN);
   sum.risk_events = st.session_events;
   sum.ended_explicitly = explicit_end;
+  sum.acute_chronic_ratio = static_cast<float>(acute_chronic_ratio(c.config.history, st.session_distance_m));
   st.rules.end_session(st.last_step_t_us, st.events);
   c.flush_events();
   st.session_open = false;
@@ -997,6 +1013,22 @@ void RunnerSession::on_device_stale(std::uint32_t device, Side side, SensorKind 
   }
   st.rules.on_device_stale(t, device, kind, side, stale, kNaN, st.events);
   c.flush_events();
+}
+
+SessionProgress RunnerSession::progress() const {
+  const State& st = *state_;
+  SessionProgress p{};
+  if (!st.session_open) return p;
+  p.open = true;
+  p.start_t_us = st.session_start_t_us;
+  p.last_step_t_us = st.last_step_t_us;
+  p.steps = st.session_steps;
+  p.distance_m = st.session_distance_m;
+  const bool has_load = st.load_steps > 0;
+  p.stress_time_integral_mpa_s = has_load ? st.session_load.stress_time_integral_mpa_s() : kNaN;
+  p.damage_index = has_load ? st.session_load.damage_index() : kNaN;
+  p.risk_events = st.session_events;
+  return p;
 }
 
 void RunnerSession::finish(OutputSink& out) {

@@ -168,6 +168,7 @@ void fill(v1::SessionSummary& m, const fusion::SessionSummary& s) {
   m.set_ended_explicitly(s.ended_explicitly);
   m.set_damage_index_sensitivity(s.damage_index_sensitivity);
   m.set_pfjrf_impulse_bw_s(s.pfjrf_impulse_bw_s);
+  m.set_acute_chronic_ratio(s.acute_chronic_ratio);
 }
 
 void fill_counts(pb::RepeatedPtrField<v1::Count>* dst, std::span<const NamedCount> counts) {

@@ -6,11 +6,13 @@
 // operator new (one per message over 33 bytes, ENGINEERING.md §1a). Everything of ours —
 // decoding (protobuf arena), rings, sessions, encoding (reused messages), status — is counted.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <new>
 #include <string>
 #include <thread>
@@ -57,6 +59,23 @@ namespace {
 
 constexpr double kCellAreaCm2 = 8.0;
 
+// A fresh state directory, removed at exit.
+std::string store_dir() {
+  struct Dir {
+    Dir() {
+      std::string tmpl = "/tmp/kneeload-alloc-XXXXXX";
+      path = ::mkdtemp(tmpl.data());
+    }
+    ~Dir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+    std::string path;
+  };
+  static const Dir dir;
+  return dir.path;
+}
+
 Config test_config() {
   Config c;
   c.source = "pipeline_alloc_test";
@@ -68,6 +87,9 @@ Config test_config() {
   c.pipeline.max_runners = 16;
   c.pipeline.max_stations = 16;
   c.metrics_address = "";
+  // The runner store runs too, in a fresh directory: its ring and writer thread are part of the
+  // claim (the writer binds prepared statements; SQLite's own malloc is outside operator new).
+  c.state_dir = store_dir();
   for (int r = 0; r < 2; ++r) {
     RunnerConfig rc;
     rc.id = "r" + std::to_string(r);
@@ -207,6 +229,7 @@ TEST(PipelineAllocation, SteadyStateMakesNoHeapAllocationPerSample) {
   ASSERT_EQ(pipeline.totals().samples_accepted, warm_samples);
 
   const PipelineTotals before = pipeline.totals();
+  const std::uint64_t stored_before = pipeline.store_records();
   g_allocations.store(0);
   g_counting.store(true);
   for (const auto& f : measured) {
@@ -221,11 +244,15 @@ TEST(PipelineAllocation, SteadyStateMakesNoHeapAllocationPerSample) {
   const std::uint64_t published = after.published - before.published;
   EXPECT_EQ(fused, measured_samples) << "every measured sample must have gone through";
   EXPECT_EQ(after.dropped, 0u);
+  EXPECT_TRUE(pipeline.store_active()) << "the runner store ran through the window";
+  const std::uint64_t stored = pipeline.store_records() - stored_before;
+  EXPECT_GT(stored, 100u) << "steps and events were written to the store in the window";
   EXPECT_GT(published, 1000u) << "states, steps, events and heartbeats were published";
   EXPECT_EQ(g_allocations.load(), 0u) << "operator new calls while fusing " << fused << " samples and publishing "
                                       << published << " messages";
-  std::printf("[ measured ] %llu samples fused, %llu messages published, %llu heap allocations\n",
+  std::printf("[ measured ] %llu samples fused, %llu messages published, %llu records stored, %llu heap allocations\n",
               static_cast<unsigned long long>(fused), static_cast<unsigned long long>(published),
+              static_cast<unsigned long long>(stored),
               static_cast<unsigned long long>(g_allocations.load()));
 }
 

@@ -126,14 +126,19 @@ struct Received {
 class Daemon {
  public:
   // Starts kneeloadd with `config_toml` (endpoints are forced to loopback with OS-chosen ports).
+  // The runner history goes to a fresh state directory of this daemon's own (state_dir()), so
+  // tests never touch /var/lib/kneeload and each starts with no history; extra_args may name
+  // another --state-dir (the last one given wins), e.g. to restart on the same history.
   explicit Daemon(const std::string& config_toml, std::vector<std::string> extra_args = {})
       : config_path_(dir_.path() / "kneeloadd.toml"),
         endpoints_path_(dir_.path() / "endpoints"),
-        stderr_path_(dir_.path() / "stderr.log") {
+        stderr_path_(dir_.path() / "stderr.log"),
+        state_dir_(dir_.path() / "state") {
     write_file(config_path_, config_toml);
     std::vector<std::string> argv{daemon_binary(), "--config", config_path_.string(),
                                   "--ingest", "tcp://127.0.0.1:*", "--publish", "tcp://127.0.0.1:*",
                                   "--endpoints-file", endpoints_path_.string(),
+                                  "--state-dir", state_dir_.string(),
                                   // Any free port: tests run in parallel; extra_args may override.
                                   "--metrics", "127.0.0.1:0"};
     // extra_args may add more --ingest endpoints; the first tcp one stays ingest_endpoint().
@@ -161,11 +166,12 @@ class Daemon {
   // "host:port" of the Prometheus endpoint; empty when metrics are disabled.
   const std::string& metrics_address() const { return metrics_; }
   const fs::path& config_path() const { return config_path_; }
+  const fs::path& state_dir() const { return state_dir_; }
   std::string log() const { return read_file(stderr_path_); }
 
  private:
   TempDir dir_;
-  fs::path config_path_, endpoints_path_, stderr_path_;
+  fs::path config_path_, endpoints_path_, stderr_path_, state_dir_;
   std::optional<Process> process_;
   bool started_ = false;
   std::string ingest_, publish_, metrics_;

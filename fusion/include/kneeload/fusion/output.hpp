@@ -127,6 +127,9 @@ struct SessionSummary {
   float pfjrf_impulse_bw_s;        // Σ of the steps' PFJRF impulses
   std::uint32_t risk_events;
   bool ended_explicitly;  // console end message, as opposed to inactivity or shutdown
+  // MODEL.md §4: uncoupled EWMA acute:chronic ratio of daily km including this session, from
+  // the runner's stored history (TrainingHistory); NaN without one. A metric, never an alert.
+  float acute_chronic_ratio;
 };
 
 using OutputBody = std::variant<FusedState, StepMetrics, RiskEvent, SessionSummary>;

@@ -82,6 +82,11 @@ struct TrainingHistory {
   double week_km_before_session = std::numeric_limits<double>::quiet_NaN();       // R5
   double shoe_km_before_session = std::numeric_limits<double>::quiet_NaN();       // R9
   double previous_session_pain_score = std::numeric_limits<double>::quiet_NaN();  // R10 evidence
+  // MODEL.md §4 uncoupled EWMA acute:chronic ratio of daily km (a metric, no rule): both EWMAs
+  // through the day before the session's day, and the km already run on that day.
+  double acute_load_ewma_km = std::numeric_limits<double>::quiet_NaN();
+  double chronic_load_ewma_km = std::numeric_limits<double>::quiet_NaN();
+  double day_km_before_session = std::numeric_limits<double>::quiet_NaN();
   // R9 drift: impact_peak_bw, valr_bw_per_s, cop_y_m and midfoot_peak_pressure_pa of the first
   // sessions in the current shoes, at shoe_baseline_speed_mps; other fields unused.
   std::array<GaitMetrics, 2> shoe_baseline{};

@@ -139,6 +139,19 @@ struct SessionLive {
   std::uint64_t clock_jumps = 0;  // device clock jumps reported (F4)
 };
 
+// The open session's running totals, for the daemon's crash-safe checkpoints. `open` false:
+// no session (the other fields are zero).
+struct SessionProgress {
+  bool open;
+  std::int64_t start_t_us;
+  std::int64_t last_step_t_us;
+  std::uint64_t steps;
+  double distance_m;
+  double stress_time_integral_mpa_s;  // NaN until a step with load values
+  double damage_index;                // NaN likewise
+  std::uint32_t risk_events;
+};
+
 class RunnerSession {
  public:
   // Allocates every buffer the session will ever use.
@@ -170,6 +183,12 @@ class RunnerSession {
   // trend capacities restart the rolling windows and the baseline. May allocate (those
   // buffers); on_sample() after it does not.
   void reconfigure(const SessionConfig& config);
+
+  // The runner's history changed (the store closed a session): R4, R5, R9 and R10 read it from
+  // the next step on, the summary's acute:chronic ratio at the session's end. No allocation.
+  void set_history(const TrainingHistory& history) { config_.history = history; }
+  // Running totals of the open session; cheap, no allocation.
+  SessionProgress progress() const;
 
   const SessionConfig& config() const { return config_; }
   const SessionCounters& counters() const { return counters_; }
