@@ -26,8 +26,8 @@ void ArgParser::option(std::string name, std::string metavar, std::string help, 
   options_.push_back(Option{std::move(name), std::move(metavar), std::move(help), std::move(set), nullptr});
 }
 
-void ArgParser::positional(std::string metavar, std::string help, std::string* out) {
-  positionals_.push_back(Positional{std::move(metavar), std::move(help), out});
+void ArgParser::positional(std::string metavar, std::string help, std::string* out, bool required) {
+  positionals_.push_back(Positional{std::move(metavar), std::move(help), out, required});
 }
 
 int ArgParser::usage_error(const std::string& message) const {
@@ -101,7 +101,7 @@ std::optional<int> ArgParser::parse(int argc, char** argv) {
       return usage_error(std::string(name) + " " + why + ", got " + quoted(value));
     }
   }
-  if (next_positional < positionals_.size()) {
+  if (next_positional < positionals_.size() && positionals_[next_positional].required) {
     return usage_error("missing " + positionals_[next_positional].metavar);
   }
   return std::nullopt;

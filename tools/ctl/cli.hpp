@@ -29,8 +29,8 @@ class ArgParser {
   void flag(std::string name, std::string help, bool* out);
   // `help` may hold '\n' for further lines; they are indented under the first.
   void option(std::string name, std::string metavar, std::string help, Setter set);
-  // A required positional, in the order declared.
-  void positional(std::string metavar, std::string help, std::string* out);
+  // A positional, in the order declared; optional ones (required = false) come last.
+  void positional(std::string metavar, std::string help, std::string* out, bool required = true);
 
   // Parses argv[0..argc) (the words after the subcommand). Returns nullopt when the command
   // should run, else the exit code to return at once: 0 after --help (printed on stdout), 2
@@ -55,6 +55,7 @@ class ArgParser {
     std::string metavar;
     std::string help;
     std::string* out;
+    bool required = true;
   };
 
   std::string program_;

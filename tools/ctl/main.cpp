@@ -6,6 +6,7 @@
 
 #include "cli.hpp"
 #include "command.hpp"
+#include "history.hpp"
 #include "record.hpp"
 #include "replay.hpp"
 #include "curve.hpp"
@@ -23,6 +24,9 @@ const Command* const kCommands[] = {
     &kneeload::ctl::kReplayCommand,
     &kneeload::ctl::kSimCommand,
     &kneeload::ctl::kKeygenCommand,
+    &kneeload::ctl::kRunnersCommand,
+    &kneeload::ctl::kSessionsCommand,
+    &kneeload::ctl::kExportCommand,
 };
 
 void print_usage(std::FILE* out) {
@@ -30,7 +34,7 @@ void print_usage(std::FILE* out) {
       "Usage: kneeloadctl <command> [options]\n"
       "\n"
       "Companion CLI of kneeloadd: watch what it publishes, record what devices send it, replay,\n"
-      "simulate stations.\n"
+      "simulate stations, read the runner history it keeps.\n"
       "\n"
       "Commands:\n",
       out);
