@@ -157,6 +157,12 @@ StoreError::Kind kind_of(int rc) {
   }
 }
 
+StoreError damaged(const std::string& path, const std::string& why) {
+  return StoreError(StoreError::Kind::kCorrupt,
+                    path + ": the history database is damaged (" + why +
+                        "); keep it for inspection and start with another --state-dir");
+}
+
 }  // namespace
 
 class SqliteStore::Stmt {
@@ -295,11 +301,12 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& state_dir, Mod
       version = probe.i64(2);
     }
   } catch (const StoreError& e) {
-    if (e.kind() == StoreError::Kind::kForeign || e.kind() == StoreError::Kind::kCorrupt) {
+    if (e.kind() == StoreError::Kind::kForeign) {
       throw StoreError(StoreError::Kind::kForeign,
                        path + ": not a kneeload history database (" + sqlite3_errmsg(db) +
                            "); move it away or point --state-dir elsewhere");
     }
+    if (e.kind() == StoreError::Kind::kCorrupt) throw damaged(path, sqlite3_errmsg(db));
     throw;
   }
   const bool fresh = app_id == 0 && tables == 0;
@@ -320,12 +327,14 @@ std::unique_ptr<SqliteStore> SqliteStore::open(const std::string& state_dir, Mod
     throw StoreError(StoreError::Kind::kIo, path + ": an empty database, no runner history yet");
   }
   if (!fresh) {
-    const std::string check = store->integrity_check();
-    if (check != "ok") {
-      throw StoreError(StoreError::Kind::kCorrupt,
-                       path + ": the history database is damaged (PRAGMA quick_check: " + check +
-                           "); keep it for inspection and start with another --state-dir");
+    std::string check;
+    try {
+      check = store->integrity_check();
+    } catch (const StoreError& e) {
+      if (e.kind() != StoreError::Kind::kCorrupt) throw;
+      check = sqlite3_errmsg(db);
     }
+    if (check != "ok") throw damaged(path, "PRAGMA quick_check: " + check);
   }
   store->schema_version_ = static_cast<int>(version);
   if (mode == Mode::kReadWrite) {
