@@ -136,6 +136,11 @@ TEST(ConfigExample, SectionValuesEqualTheCodeDefaults) {
   EXPECT_EQ(c.pipeline.max_runners, d.pipeline.max_runners);
   EXPECT_EQ(c.pipeline.max_stations, d.pipeline.max_stations);
   EXPECT_EQ(c.stale_after_s, d.stale_after_s);
+  EXPECT_EQ(c.state_dir, d.state_dir);
+  EXPECT_EQ(c.store.enabled, d.store.enabled);
+  EXPECT_EQ(c.store.checkpoint_interval_s, d.store.checkpoint_interval_s);
+  EXPECT_EQ(c.store.ring_capacity, d.store.ring_capacity);
+  EXPECT_EQ(c.store.required, d.store.required);
   EXPECT_EQ(c.model.state_rate_hz, d.model.state_rate_hz);
   EXPECT_EQ(c.model.contact_threshold_n, d.model.contact_threshold_n);
   EXPECT_EQ(c.model.contact_threshold_bw, d.model.contact_threshold_bw);
@@ -1456,6 +1461,51 @@ kind = "treadmill"
   ASSERT_TRUE(registry->sessions[r2].has_value());
   EXPECT_TRUE(std::isnan(registry->sessions[r2]->history.shoe_km_before_session))
       << "no shoe id: the km are unknown, so R9's km rule stays silent";
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runner store: state_dir, [store], --state-dir
+
+TEST(ConfigStore, DefaultsKeepHistoryInVarLibKneeload) {
+  const Config c = parse("");
+  EXPECT_EQ(c.state_dir, "/var/lib/kneeload");
+  EXPECT_TRUE(c.store.enabled);
+  EXPECT_TRUE(c.store_active());
+  EXPECT_EQ(c.store.checkpoint_interval_s, 5.0);
+  EXPECT_TRUE(c.store.required);
+}
+
+TEST(ConfigStore, AnEmptyStateDirOrEnabledFalseTurnsTheStoreOff) {
+  EXPECT_FALSE(parse("state_dir = \"\"\n").store_active());
+  EXPECT_FALSE(parse("[store]\nenabled = false\n").store_active());
+  const Config c = parse("state_dir = \"/srv/kl\"\n[store]\ncheckpoint_interval_s = 0.5\nring_capacity = 1024\n"
+                         "required = false\n");
+  EXPECT_EQ(c.state_dir, "/srv/kl");
+  EXPECT_EQ(c.store.checkpoint_interval_s, 0.5);
+  EXPECT_EQ(c.store.ring_capacity, 1024u);
+  EXPECT_FALSE(c.store.required);
+}
+
+TEST(ConfigStore, BadStoreKeysAreRefusedWithWhatWasExpected) {
+  EXPECT_TRUE(Refused("[store]\ncheckpoint_interval_s = 0\n", "store.checkpoint_interval_s", {"0.1", "got 0"}));
+  EXPECT_TRUE(Refused("[store]\nring_capacity = 1.5\n", "store.ring_capacity", {"integer"}));
+  EXPECT_TRUE(Refused("[store]\nenabled = \"yes\"\n", "store.enabled", {"boolean"}));
+  EXPECT_TRUE(Refused("[store]\npath = \"/x\"\n", "store.path", {"checkpoint_interval_s", "got unknown key"}));
+  EXPECT_TRUE(Refused("state_dir = 3\n", "state_dir", {"directory path string", "got"}));
+}
+
+TEST(ConfigStore, StateDirOverrideReplacesTheFilesValueAndNeedsARestart) {
+  Config c = parse("state_dir = \"/srv/kl\"\n");
+  Overrides o;
+  o.state_dir = "/tmp/elsewhere";
+  apply_overrides(c, o);
+  EXPECT_EQ(c.state_dir, "/tmp/elsewhere");
+  const Config running = load_config(kExamplePath);
+  Config next = running;
+  next.state_dir = "/srv/other";
+  next.store.checkpoint_interval_s = 1.0;
+  EXPECT_EQ(restart_only_changes(running, next),
+            (std::vector<std::string>{"state_dir", "store.checkpoint_interval_s"}));
 }
 
 }  // namespace

@@ -84,7 +84,7 @@ void json_str(std::string& out, const char* key, const std::string& v, bool& fir
 
 std::string end_text(const store::SessionRow& s) {
   if (s.end != store::SessionEnd::kRecovered) return store::session_end_name(s.end);
-  return "recovered (<=" + cell(s.lost_at_most_s, "%.0f") + " s lost)";
+  return "recovered (<=" + cell(s.lost_at_most_s, "%.1f") + " s lost)";
 }
 
 struct HistoryOptions {
