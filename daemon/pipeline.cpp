@@ -108,8 +108,12 @@ Pipeline::Pipeline(const Config& config)
     } catch (const store::StoreError& e) {
       throw StartError(e.what());
     }
+    store::BaselineWindow baseline;
+    baseline.start_s = config.model.trends.baseline_start_s;
+    baseline.end_s = config.model.trends.baseline_end_s;
+    baseline.min_steps = config.model.trends.baseline_min_steps;
     store_writer_ = std::make_unique<StoreWriter>(std::move(writer_store), *store_ring_, store_bell_,
-                                                  names_, config.store.checkpoint_interval_s);
+                                                  names_, config.store.checkpoint_interval_s, baseline);
     store_port = StorePort{store_ring_.get(), &store_bell_};
   }
   status_rejected_.reserve(proto::kRejectCount);

@@ -45,7 +45,14 @@ struct HistoryUpdate {
   double acute_load_ewma_km;
   double chronic_load_ewma_km;
   double day_km_before_session;
+  // The stored runner baseline (store::kBaselineMetrics order), floats to keep the item small.
+  static constexpr int kBaselineMetrics = 10;
+  float baseline[2][kBaselineMetrics];
+  float baseline_speed_mps;
+  std::int32_t baseline_sessions;
 };
+// A history update must not make every ring slot bigger than a sample does.
+static_assert(sizeof(HistoryUpdate) <= sizeof(fusion::Sample), "HistoryUpdate would grow the worker rings");
 
 // An open session's running totals, taken by its worker every store.checkpoint_interval_s and
 // passed through the publisher to the store (never published): what survives a kill -9.

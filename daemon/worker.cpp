@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "daemon/registry.hpp"
+#include "daemon/store/store_writer.hpp"
 #ifdef KNEELOAD_FAULT_POINTS
 #include "daemon/fault_points.hpp"
 #endif
@@ -110,15 +111,7 @@ void Worker::on_history(const HistoryUpdate& u) {
   fusion::RunnerSession* session = u.runner < sessions_.size() ? sessions_[u.runner].get() : nullptr;
   if (session == nullptr) return;
   fusion::TrainingHistory h = session->config().history;  // keeps the shoe baseline
-  h.max_session_distance_30d_m = u.max_session_distance_30d_m;
-  h.max_session_damage_30d = u.max_session_damage_30d;
-  h.previous_two_weeks_mean_km = u.previous_two_weeks_mean_km;
-  h.week_km_before_session = u.week_km_before_session;
-  h.shoe_km_before_session = u.shoe_km_before_session;
-  h.previous_session_pain_score = u.previous_session_pain_score;
-  h.acute_load_ewma_km = u.acute_load_ewma_km;
-  h.chronic_load_ewma_km = u.chronic_load_ewma_km;
-  h.day_km_before_session = u.day_km_before_session;
+  apply_history_update(u, h);
   session->set_history(h);
 }
 

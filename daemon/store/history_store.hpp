@@ -13,6 +13,7 @@
 // week" are measured in. Unknown values are NaN in memory and NULL in the store.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "kneeload/fusion/output.hpp"
+#include "kneeload/fusion/risk_rules.hpp"
 
 namespace kneeload::store {
 
@@ -106,7 +108,26 @@ struct RunnerRow {
   double total_km = 0.0;
 };
 
-// What the rules need from earlier sessions (fusion::TrainingHistory's scalar hooks).
+// The runner baseline (MODEL.md §9: minutes 3-8 of the runner's first sessions) as the store
+// keeps it: per side, the metrics a stored step carries (StepMetrics), by name.
+struct BaselineMetric {
+  const char* name;  // column of the baselines table: "contact_time_s"
+  double fusion::GaitMetrics::*field;
+};
+inline constexpr int kBaselineMetricCount = 10;
+extern const std::array<BaselineMetric, kBaselineMetricCount> kBaselineMetrics;
+
+// Which part of a session is baseline (model.trends): steps whose IC falls in
+// [start_s, end_s) after the session's first IC, at least min_steps per side, from the first
+// max_sessions sessions that have such steps.
+struct BaselineWindow {
+  double start_s = 180.0;
+  double end_s = 480.0;
+  int min_steps = 60;
+  int max_sessions = 3;
+};
+
+// What the rules need from earlier sessions (fusion::TrainingHistory's hooks).
 struct RunnerHistory {
   std::uint64_t sessions = 0;                     // closed sessions on record
   double max_session_distance_30d_m = kUnknown;   // R4
@@ -118,6 +139,10 @@ struct RunnerHistory {
   double acute_load_ewma_km = kUnknown;           // ACWR: EWMAs of daily km through yesterday
   double chronic_load_ewma_km = kUnknown;
   double day_km = kUnknown;                       // km already run today (UTC day of `now`)
+  // The runner baseline: the mean over baseline_sessions sessions of each one's per-side medians.
+  std::array<fusion::GaitMetrics, 2> baseline{};
+  double baseline_speed_mps = kUnknown;
+  int baseline_sessions = 0;
 };
 
 class HistoryStore {
@@ -140,6 +165,11 @@ class HistoryStore {
                           std::int64_t now_unix_us, double checkpoint_interval_s) = 0;
   // Final totals; updates the runner's daily totals. Returns the stored ACWR (NaN unknown).
   virtual double close_session(std::int64_t session, const SessionTotals& totals, SessionEnd end,
+                               std::int64_t now_unix_us) = 0;
+  // Folds the closed session's baseline window into the runner baseline, if the runner has
+  // fewer than window.max_sessions baseline sessions and this one has enough steps. Returns
+  // whether it did.
+  virtual bool update_baseline(std::int64_t session, const BaselineWindow& window,
                                std::int64_t now_unix_us) = 0;
   // Start-up after a crash: every session still open ends as kRecovered with its last
   // checkpoint's totals (and is counted in the daily totals). Returns them.

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -11,6 +12,19 @@
 namespace kneeload::store {
 
 namespace fs = std::filesystem;
+
+const std::array<BaselineMetric, kBaselineMetricCount> kBaselineMetrics{{
+    {"contact_time_s", &fusion::GaitMetrics::contact_time_s},
+    {"step_time_s", &fusion::GaitMetrics::step_time_s},
+    {"cadence_spm", &fusion::GaitMetrics::cadence_spm},
+    {"peak_force_bw", &fusion::GaitMetrics::peak_force_bw},
+    {"valr_bw_per_s", &fusion::GaitMetrics::valr_bw_per_s},
+    {"knee_angle_ic_rad", &fusion::GaitMetrics::knee_angle_ic_rad},
+    {"knee_angle_peak_rad", &fusion::GaitMetrics::knee_angle_peak_rad},
+    {"pfj_stress_peak_mpa", &fusion::GaitMetrics::pfj_stress_peak_mpa},
+    {"stress_time_integral_per_km_mpa_s", &fusion::GaitMetrics::stress_time_integral_per_km_mpa_s},
+    {"itb_zone_time_s", &fusion::GaitMetrics::itb_zone_time_s},
+}};
 
 const char* session_end_name(SessionEnd e) {
   switch (e) {
@@ -539,6 +553,98 @@ double SqliteStore::close_session(std::int64_t session, const SessionTotals& t, 
   return ratio;
 }
 
+namespace {
+double median(std::vector<double>& v) {
+  if (v.empty()) return kUnknown;
+  const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  if (v.size() % 2 == 1) return *mid;
+  const double upper = *mid;
+  const double lower = *std::max_element(v.begin(), mid);
+  return 0.5 * (lower + upper);
+}
+}  // namespace
+
+// MODEL.md §6/§9: per side, the median of each metric over the session's baseline window, then
+// the mean of those medians over the runner's first baseline sessions. The per-step values are
+// the stored StepMetrics; step time, per-km J and the belt speed are derived from them as the
+// session derives them (step time = 60/cadence, J/km = J·1000/step length, v = length/time).
+bool SqliteStore::update_baseline(std::int64_t session, const BaselineWindow& w, std::int64_t now_unix_us) {
+  std::string runner;
+  std::int64_t start_t_us = 0;
+  {
+    Stmt q(*this, "SELECT runner_id, start_t_us FROM sessions WHERE id = ?1");
+    q.bind(1, session);
+    if (!q.step("finding a session")) return false;
+    runner = q.text(0);
+    start_t_us = q.i64(1);
+  }
+  int done = 0;
+  {
+    Stmt q(*this, "SELECT coalesce(max(sessions), 0) FROM baselines WHERE runner_id = ?1");
+    q.bind(1, std::string_view(runner));
+    if (q.step("reading the baseline")) done = static_cast<int>(q.i64(0));
+  }
+  if (done >= w.max_sessions) return false;
+  std::array<std::array<std::vector<double>, kBaselineMetricCount>, 2> values;
+  std::array<int, 2> counts{};
+  std::vector<double> speeds;
+  Stmt q(*this,
+         "SELECT side, contact_time_s, cadence_spm, peak_force_bw, valr_bw_per_s, knee_angle_ic_rad, "
+         "knee_angle_peak_rad, peak_pfj_stress_mpa, stress_time_integral_mpa_s, step_length_m, itb_zone_time_s "
+         "FROM steps WHERE session_id = ?1 AND ic_t_us >= ?2 AND ic_t_us < ?3");
+  q.bind(1, session)
+      .bind(2, start_t_us + static_cast<std::int64_t>(std::llround(w.start_s * 1e6)))
+      .bind(3, start_t_us + static_cast<std::int64_t>(std::llround(w.end_s * 1e6)));
+  while (q.step("reading baseline steps")) {
+    const fusion::Side side = side_from_name(q.text(0));
+    if (side == fusion::Side::kNone) continue;
+    const std::size_t i = side == fusion::Side::kLeft ? 0 : 1;
+    ++counts[i];
+    const double cadence = q.real(2), length = q.real(9), j = q.real(8);
+    fusion::GaitMetrics g;
+    g.contact_time_s = q.real(1);
+    g.cadence_spm = cadence;
+    g.step_time_s = cadence > 0.0 ? 60.0 / cadence : kUnknown;
+    g.peak_force_bw = q.real(3);
+    g.valr_bw_per_s = q.real(4);
+    g.knee_angle_ic_rad = q.real(5);
+    g.knee_angle_peak_rad = q.real(6);
+    g.pfj_stress_peak_mpa = q.real(7);
+    g.stress_time_integral_per_km_mpa_s = length > 0.0 ? j * 1000.0 / length : kUnknown;
+    g.itb_zone_time_s = q.real(10);
+    for (std::size_t k = 0; k < kBaselineMetricCount; ++k) {
+      const double v = g.*kBaselineMetrics[k].field;
+      if (std::isfinite(v)) values[i][k].push_back(v);
+    }
+    if (std::isfinite(g.step_time_s) && std::isfinite(length)) speeds.push_back(length / g.step_time_s);
+  }
+  if (counts[0] < w.min_steps && counts[1] < w.min_steps) return false;
+  Stmt old(*this, "SELECT value FROM baselines WHERE runner_id = ?1 AND side = ?2 AND metric = ?3");
+  Stmt put(*this,
+           "INSERT OR REPLACE INTO baselines(runner_id, side, metric, value, sessions, updated_unix_us) "
+           "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+  const auto fold = [&](const char* side, const char* metric, double value) {
+    old.reset().bind(1, std::string_view(runner)).bind(2, side).bind(3, metric);
+    double prev = kUnknown;
+    if (old.step("reading the baseline")) prev = old.real(0);
+    old.reset();
+    double next = value;
+    if (std::isfinite(prev) && std::isfinite(value)) next = (prev * done + value) / (done + 1);
+    if (!std::isfinite(value)) next = prev;
+    put.reset().bind(1, std::string_view(runner)).bind(2, side).bind(3, metric).bind(4, next);
+    put.bind(5, static_cast<std::int64_t>(done + 1)).bind(6, now_unix_us).run("storing the baseline");
+  };
+  for (std::size_t i = 0; i < 2; ++i) {
+    if (counts[i] < w.min_steps) continue;
+    for (std::size_t k = 0; k < kBaselineMetricCount; ++k) {
+      fold(i == 0 ? "left" : "right", kBaselineMetrics[k].name, median(values[i][k]));
+    }
+  }
+  fold("both", "belt_speed_mps", median(speeds));
+  return true;
+}
+
 std::vector<SessionRow> SqliteStore::recover_open_sessions(std::int64_t now_unix_us) {
   std::vector<SessionRow> open = select_sessions("end_reason = 'open'", {}, 0);
   for (SessionRow& s : open) {
@@ -599,6 +705,21 @@ RunnerHistory SqliteStore::history(std::string_view runner, std::int64_t now_uni
   h.acute_load_ewma_km = e.acute;
   h.chronic_load_ewma_km = e.chronic;
   h.day_km = h.sessions > 0 ? e.day_km : kUnknown;
+  Stmt b(*this, "SELECT side, metric, value, sessions FROM baselines WHERE runner_id = ?1");
+  b.bind(1, runner);
+  while (b.step("reading the baseline")) {
+    const std::string side = b.text(0), metric = b.text(1);
+    const double value = b.real(2);
+    h.baseline_sessions = std::max(h.baseline_sessions, static_cast<int>(b.i64(3)));
+    if (side == "both" && metric == "belt_speed_mps") {
+      h.baseline_speed_mps = value;
+      continue;
+    }
+    const std::size_t i = side == "left" ? 0 : 1;
+    for (const BaselineMetric& m : kBaselineMetrics) {
+      if (metric == m.name) h.baseline[i].*m.field = value;
+    }
+  }
   return h;
 }
 

@@ -62,6 +62,7 @@ class SqliteStore final : public HistoryStore {
                   std::int64_t now_unix_us, double checkpoint_interval_s) override;
   double close_session(std::int64_t session, const SessionTotals& totals, SessionEnd end,
                        std::int64_t now_unix_us) override;
+  bool update_baseline(std::int64_t session, const BaselineWindow& window, std::int64_t now_unix_us) override;
   std::vector<SessionRow> recover_open_sessions(std::int64_t now_unix_us) override;
   RunnerHistory history(std::string_view runner, std::int64_t now_unix_us) override;
   std::vector<RunnerRow> runners() override;

@@ -53,7 +53,12 @@ store::SessionTotals totals_of(const fusion::SessionSummary& s) {
 
 }  // namespace
 
+static_assert(HistoryUpdate::kBaselineMetrics == store::kBaselineMetricCount);
+
 void apply_history(const store::RunnerHistory& h, fusion::TrainingHistory& out) {
+  out.runner_baseline = h.baseline;
+  out.runner_baseline_speed_mps = h.baseline_speed_mps;
+  out.runner_baseline_sessions = h.baseline_sessions;
   out.max_session_distance_30d_m = h.max_session_distance_30d_m;
   out.max_session_damage_30d = h.max_session_damage_30d;
   out.previous_two_weeks_mean_km = h.previous_two_weeks_mean_km;
@@ -68,25 +73,55 @@ void apply_history(const store::RunnerHistory& h, fusion::TrainingHistory& out) 
 HistoryUpdate history_update(std::uint32_t runner, const store::RunnerHistory& h) {
   fusion::TrainingHistory t;
   apply_history(h, t);
-  return HistoryUpdate{runner,
-                       t.max_session_distance_30d_m,
-                       t.max_session_damage_30d,
-                       t.previous_two_weeks_mean_km,
-                       t.week_km_before_session,
-                       t.shoe_km_before_session,
-                       t.previous_session_pain_score,
-                       t.acute_load_ewma_km,
-                       t.chronic_load_ewma_km,
-                       t.day_km_before_session};
+  HistoryUpdate u{};
+  u.runner = runner;
+  u.max_session_distance_30d_m = t.max_session_distance_30d_m;
+  u.max_session_damage_30d = t.max_session_damage_30d;
+  u.previous_two_weeks_mean_km = t.previous_two_weeks_mean_km;
+  u.week_km_before_session = t.week_km_before_session;
+  u.shoe_km_before_session = t.shoe_km_before_session;
+  u.previous_session_pain_score = t.previous_session_pain_score;
+  u.acute_load_ewma_km = t.acute_load_ewma_km;
+  u.chronic_load_ewma_km = t.chronic_load_ewma_km;
+  u.day_km_before_session = t.day_km_before_session;
+  for (std::size_t i = 0; i < 2; ++i) {
+    for (std::size_t k = 0; k < store::kBaselineMetricCount; ++k) {
+      u.baseline[i][k] = static_cast<float>(h.baseline[i].*store::kBaselineMetrics[k].field);
+    }
+  }
+  u.baseline_speed_mps = static_cast<float>(h.baseline_speed_mps);
+  u.baseline_sessions = h.baseline_sessions;
+  return u;
+}
+
+void apply_history_update(const HistoryUpdate& u, fusion::TrainingHistory& h) {
+  h.max_session_distance_30d_m = u.max_session_distance_30d_m;
+  h.max_session_damage_30d = u.max_session_damage_30d;
+  h.previous_two_weeks_mean_km = u.previous_two_weeks_mean_km;
+  h.week_km_before_session = u.week_km_before_session;
+  h.shoe_km_before_session = u.shoe_km_before_session;
+  h.previous_session_pain_score = u.previous_session_pain_score;
+  h.acute_load_ewma_km = u.acute_load_ewma_km;
+  h.chronic_load_ewma_km = u.chronic_load_ewma_km;
+  h.day_km_before_session = u.day_km_before_session;
+  for (std::size_t i = 0; i < 2; ++i) {
+    for (std::size_t k = 0; k < store::kBaselineMetricCount; ++k) {
+      h.runner_baseline[i].*store::kBaselineMetrics[k].field = static_cast<double>(u.baseline[i][k]);
+    }
+  }
+  h.runner_baseline_speed_mps = static_cast<double>(u.baseline_speed_mps);
+  h.runner_baseline_sessions = u.baseline_sessions;
 }
 
 StoreWriter::StoreWriter(std::unique_ptr<store::HistoryStore> store, SpscRing<StoreItem>& ring,
-                         Doorbell& doorbell, const Names& names, double checkpoint_interval_s)
+                         Doorbell& doorbell, const Names& names, double checkpoint_interval_s,
+                         const store::BaselineWindow& baseline)
     : store_(std::move(store)),
       ring_(ring),
       doorbell_(doorbell),
       names_(names),
       checkpoint_interval_s_(checkpoint_interval_s),
+      baseline_(baseline),
       open_(names.runners.capacity()),
       ratios_(std::make_unique<std::atomic<double>[]>(names.runners.capacity())) {
   // Sized once: the per-record path below does not allocate.
@@ -182,6 +217,7 @@ void StoreWriter::handle(const StoreItem& item) {
         summary->ended_explicitly ? store::SessionEnd::kConsole : store::SessionEnd::kInactivity,
         unix_now_us());
     ratios_[out->runner].store(ratio, std::memory_order_relaxed);
+    store_->update_baseline(id, baseline_, unix_now_us());
     o.open = false;
     closed_.push_back(out->runner);
     commit_now_ = true;

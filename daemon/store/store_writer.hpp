@@ -39,7 +39,7 @@ struct StoreCounters {
 class StoreWriter {
  public:
   StoreWriter(std::unique_ptr<store::HistoryStore> store, SpscRing<StoreItem>& ring, Doorbell& doorbell,
-              const Names& names, double checkpoint_interval_s);
+              const Names& names, double checkpoint_interval_s, const store::BaselineWindow& baseline);
   ~StoreWriter();
 
   // Thread body; returns after the DrainMarker, once everything before it is committed.
@@ -79,6 +79,7 @@ class StoreWriter {
   Doorbell& doorbell_;
   const Names& names_;
   double checkpoint_interval_s_;
+  store::BaselineWindow baseline_;
   std::vector<Open> open_;                 // by runner index
   std::vector<std::uint32_t> closed_;      // runners closed in the current batch
   std::vector<std::uint32_t> touched_;     // runners whose session row was created in this batch
@@ -95,8 +96,10 @@ class StoreWriter {
   std::uint64_t failures_ = 0;
 };
 
-// TrainingHistory's scalar hooks from a stored history (also used at start-up and reload).
+// TrainingHistory's hooks from a stored history (at start-up and reload, on the main thread).
 void apply_history(const store::RunnerHistory& h, fusion::TrainingHistory& out);
+// The same through the in-band HistoryUpdate (store thread → worker). No allocation.
 HistoryUpdate history_update(std::uint32_t runner, const store::RunnerHistory& h);
+void apply_history_update(const HistoryUpdate& u, fusion::TrainingHistory& out);
 
 }  // namespace kneeload::daemon

@@ -554,6 +554,20 @@ void end_contact(Ctx& c, int i, std::int64_t to) {
     in.history.shoe_baseline = in.baseline;
     in.history.shoe_baseline_speed_mps = in.baseline_speed_mps;
   }
+  // MODEL.md §9: once the runner has a stored baseline (minutes 3-8 of the first sessions), the
+  // rules compare with it from the session's first step; what the store does not keep comes
+  // from this session's own minutes 3-8 when they are done.
+  const TrainingHistory& h = in.history;
+  if (h.runner_baseline_sessions > 0) {
+    for (std::size_t side = 0; side < 2; ++side) {
+      for (const auto field : kGaitMetricFields) {
+        const double v = h.runner_baseline[side].*field;
+        if (std::isfinite(v) || !in.baseline_ready) in.baseline[side].*field = v;
+      }
+    }
+    in.baseline_ready = true;
+    if (std::isfinite(h.runner_baseline_speed_mps)) in.baseline_speed_mps = h.runner_baseline_speed_mps;
+  }
   st.rules.evaluate(in, st.events);
   c.flush_events();
 }

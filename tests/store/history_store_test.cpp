@@ -274,6 +274,47 @@ TEST_P(HistoryStoreContract, ARolledBackTransactionLeavesNothingBehind) {
   EXPECT_TRUE(s->steps(id).empty());
 }
 
+// MODEL.md §9: the runner baseline is the mean over the first 3 sessions of each session's
+// per-side medians in its baseline window.
+TEST_P(HistoryStoreContract, TheRunnerBaselineIsTheMeanOfTheFirstSessionsMedians) {
+  auto s = open();
+  const BaselineWindow window{1.0, 6.0, 5, 3};  // steps with IC in [1 s, 6 s) of the session
+  const auto session_with = [&](float contact_s, std::int64_t start_unix_us) {
+    s->begin();
+    SessionStart start;
+    start.runner = "r1";
+    start.station = "st1";
+    start.start_unix_us = start_unix_us;
+    start.start_t_us = 0;
+    const std::int64_t id = s->open_session(start);
+    for (std::uint64_t i = 0; i < 30; ++i) {  // IC every 0.35 s: 14 steps inside the window
+      fusion::StepMetrics m = step(i, 5.0f);
+      m.contact_time_s = i < 3 ? 9.0f : contact_s;  // outside the window: ignored
+      m.step_length_m = 1.1f;
+      s->add_step(id, m);
+    }
+    s->close_session(id, totals(0.03, 30), SessionEnd::kConsole, start_unix_us + 1);
+    const bool folded = s->update_baseline(id, window, start_unix_us + 2);
+    s->commit();
+    return folded;
+  };
+  EXPECT_TRUE(s->history("r1", kNow).baseline_sessions == 0);
+  EXPECT_TRUE(session_with(0.25f, kNow - 3 * kDayUs));
+  RunnerHistory h = s->history("r1", kNow);
+  EXPECT_EQ(h.baseline_sessions, 1);
+  EXPECT_NEAR(h.baseline[0].contact_time_s, 0.25, 1e-6);
+  EXPECT_NEAR(h.baseline[1].cadence_spm, 171.5, 1e-4);
+  EXPECT_NEAR(h.baseline[0].step_time_s, 60.0 / 171.5, 1e-6);
+  EXPECT_NEAR(h.baseline_speed_mps, 1.1 * 171.5 / 60.0, 1e-5);
+  EXPECT_TRUE(session_with(0.35f, kNow - 2 * kDayUs));
+  EXPECT_TRUE(session_with(0.30f, kNow - 1 * kDayUs));
+  EXPECT_FALSE(session_with(0.90f, kNow)) << "only the first 3 sessions make the baseline";
+  h = s->history("r1", kNow);
+  EXPECT_EQ(h.baseline_sessions, 3);
+  EXPECT_NEAR(h.baseline[0].contact_time_s, 0.30, 1e-6);
+  EXPECT_NEAR(h.baseline[1].contact_time_s, 0.30, 1e-6);
+}
+
 INSTANTIATE_TEST_SUITE_P(Sqlite, HistoryStoreContract, ::testing::Values(StoreFactory(open_sqlite)));
 
 // ---- SqliteStore's file ------------------------------------------------------------------------

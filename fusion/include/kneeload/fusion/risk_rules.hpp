@@ -91,6 +91,12 @@ struct TrainingHistory {
   // sessions in the current shoes, at shoe_baseline_speed_mps; other fields unused.
   std::array<GaitMetrics, 2> shoe_baseline{};
   double shoe_baseline_speed_mps = std::numeric_limits<double>::quiet_NaN();
+  // MODEL.md §9: the runner baseline, minutes 3-8 of the runner's first sessions, as stored by
+  // the daemon's runner store. runner_baseline_sessions == 0: none yet (the session's own
+  // minutes 3-8 are the reference). Fields the store does not keep are NaN.
+  std::array<GaitMetrics, 2> runner_baseline{};
+  double runner_baseline_speed_mps = std::numeric_limits<double>::quiet_NaN();
+  int runner_baseline_sessions = 0;
 };
 
 // Everything evaluate() reads, filled by the session at each step. [0] left, [1] right.
