@@ -295,7 +295,8 @@ struct GaitTrendParams {
 // Keeps, per side, the rolling window of step metrics and the session baseline (MODEL.md §6:
 // median of minutes 3-8 "at the same speed and incline"; the baseline speed and incline are
 // reported so R7/R9 can refuse to compare across a speed change). MODEL.md §9 asks for minutes
-// 3-8 of the first 3 sessions; until stored baselines exist the session supplies this one.
+// 3-8 of the first 3 sessions: the daemon's runner store keeps that (TrainingHistory::
+// runner_baseline) and the session prefers it; this one fills in until there is one.
 class GaitTrends {
  public:
   explicit GaitTrends(const GaitTrendParams& params = {});  // allocates every buffer
