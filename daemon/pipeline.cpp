@@ -361,6 +361,7 @@ std::vector<Pipeline::RingView> Pipeline::rings() const {
     v.push_back({"worker_input", i, worker_rings_[i]->size_approx(), worker_rings_[i]->capacity()});
     v.push_back({"worker_output", i, output_rings_[i]->size_approx(), output_rings_[i]->capacity()});
   }
+  if (store_ring_) v.push_back({"store", 0, store_ring_->size_approx(), store_ring_->capacity()});
   return v;
 }
 

@@ -119,7 +119,8 @@ class Pipeline final : public StatusSource {
   const Publisher& publisher() const { return *publisher_; }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
   struct RingView {
-    const char* stage;  // "worker_input" (ingest → worker) or "worker_output" (worker → publisher)
+    const char* stage;  // "worker_input" (ingest → worker), "worker_output" (worker → publisher)
+                        // or "store" (publisher → the runner store's thread)
     std::size_t index;
     std::size_t depth;
     std::size_t capacity;
