@@ -1234,6 +1234,41 @@ TEST(RunnerSessionSummary, FinishClosesAnOpenSessionAndCountsOnsets) {
   EXPECT_EQ(out.size(), 0) << "a closed session has no second summary";
 }
 
+// MODEL.md §4: with the runner's history (daily-km EWMAs through yesterday and today's km so
+// far), the summary carries the uncoupled EWMA acute:chronic ratio including this session;
+// progress() reports the open session's running totals for the daemon's checkpoints.
+TEST(RunnerSessionSummary, CarriesTheAcuteChronicRatioFromTheHistoryAndProgressTracksTheSession) {
+  GaitParams p;
+  p.duration_s = p.run_s = 20.0;
+  GaitSignal gen(p);
+  SessionConfig config = testing::test_config(p);
+  config.history.acute_load_ewma_km = 4.0;
+  config.history.chronic_load_ewma_km = 5.0;
+  config.history.day_km_before_session = 2.0;
+  Runner r(config);
+  r.run(gen);
+  const SessionProgress open = r.session.progress();
+  ASSERT_TRUE(open.open);
+  EXPECT_EQ(open.steps, static_cast<std::uint64_t>(gen.step_count()));
+  EXPECT_GT(open.distance_m, 0.0);
+  SessionOutputs out{};
+  r.session.finish(out);
+  ASSERT_EQ(out.size(), 1);
+  const auto& s = std::get<SessionSummary>(out[0].body);
+  EXPECT_EQ(static_cast<double>(s.distance_m), static_cast<double>(static_cast<float>(open.distance_m)));
+  const double acute = 0.25 * (2.0 + open.distance_m / 1000.0) + 0.75 * 4.0;
+  EXPECT_NEAR(s.acute_chronic_ratio, acute / 5.0, 1e-6);
+  EXPECT_FALSE(r.session.progress().open);
+
+  GaitSignal again(p);
+  Runner none(testing::test_config(p));
+  none.run(again);
+  out.clear();
+  none.session.finish(out);
+  ASSERT_EQ(out.size(), 1);
+  EXPECT_TRUE(std::isnan(std::get<SessionSummary>(out[0].body).acute_chronic_ratio)) << "no history: unknown";
+}
+
 TEST(RunnerSessionSummary, ReconfigureKeepsTheOpenSession) {
   GaitParams p;
   p.duration_s = p.run_s = 20.0;

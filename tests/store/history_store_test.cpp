@@ -315,7 +315,8 @@ TEST_P(HistoryStoreContract, TheRunnerBaselineIsTheMeanOfTheFirstSessionsMedians
   EXPECT_NEAR(h.baseline[1].contact_time_s, 0.30, 1e-6);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sqlite, HistoryStoreContract, ::testing::Values(StoreFactory(open_sqlite)));
+INSTANTIATE_TEST_SUITE_P(Sqlite, HistoryStoreContract, ::testing::Values(StoreFactory(open_sqlite)),
+                         [](const ::testing::TestParamInfo<StoreFactory>&) { return std::string("SqliteStore"); });
 
 // ---- SqliteStore's file ------------------------------------------------------------------------
 

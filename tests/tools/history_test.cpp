@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <regex>
 
 #include "ctl_harness.hpp"
@@ -16,6 +17,8 @@ namespace {
 // `seconds` of running for station n from device time t0_us: insoles at 100 Hz (10 samples a
 // frame), treadmill at 10 Hz; device seqs continue from `seq0`. With `end`, the console sends a
 // SessionEnd 0.5 s after the last step.
+constexpr double kWeightN = 70.0 * 9.80665;  // registry_toml's runners
+
 std::vector<TimedFrame> run_frames(int n, double seconds, std::int64_t t0_us, std::uint32_t seq0, bool end) {
   const double hz = 100.0, step_s = 60.0 / 170.0, contact_s = 0.25;
   std::vector<TimedFrame> frames;
@@ -26,7 +29,7 @@ std::vector<TimedFrame> run_frames(int n, double seconds, std::int64_t t0_us, st
     for (int i = 0; i < static_cast<int>(seconds * hz); ++i) {
       const double t = i / hz;
       const double phase = std::fmod(t - side * step_s + 2 * step_s * 100, 2 * step_s);
-      const double force = phase < contact_s ? 2.5 * kBodyWeightN * std::sin(M_PI * phase / contact_s) : 0.0;
+      const double force = phase < contact_s ? 2.5 * kWeightN * std::sin(M_PI * phase / contact_s) : 0.0;
       add_insole(f, t0_us + static_cast<std::int64_t>(std::llround(t * 1e6)), force, kCellAreaCm2);
       if (f.samples_size() == 10) {
         frames.push_back({f.samples(0).t_us(), f});
@@ -108,11 +111,13 @@ TEST(History, AKilledDaemonsOpenSessionIsRecoveredWithinOneCheckpointInterval) {
   first.process().signal(SIGKILL);
   ASSERT_EQ(first.process().wait(5s), 128 + SIGKILL);
   const std::uint64_t at_kill = published.back().second;
-  // Steps published one checkpoint interval (plus the writer's commit delay, 0.25 s) before the
-  // kill: every one of them must be in the stored totals.
+  // Steps published one checkpoint interval before the kill, plus slack for the threads on a
+  // loaded 2-core machine (the worker checks its checkpoint timer at least every 100 ms, the
+  // store commits within 250 ms): every one of them must be in the stored totals.
+  constexpr int kSlackMs = 500;
   std::uint64_t one_interval_before = 0;
   for (const auto& [when, steps] : published) {
-    if (when <= killed_at - std::chrono::milliseconds(static_cast<int>(kCheckpointS * 1000) + 250)) {
+    if (when <= killed_at - std::chrono::milliseconds(static_cast<int>(kCheckpointS * 1000) + kSlackMs)) {
       one_interval_before = steps;
     }
   }
@@ -132,12 +137,12 @@ TEST(History, AKilledDaemonsOpenSessionIsRecoveredWithinOneCheckpointInterval) {
   EXPECT_NE(r.out.find("\"lost_at_most_s\": 0.5"), std::string::npos) << r.out;
   EXPECT_GE(stored, static_cast<long long>(one_interval_before))
       << "stored " << stored << " steps; " << one_interval_before << " were published " << kCheckpointS
-      << " s + 0.25 s before the kill, " << at_kill << " at the kill";
+      << " s + " << kSlackMs << " ms before the kill, " << at_kill << " at the kill";
   EXPECT_LE(stored, static_cast<long long>(at_kill));
   std::printf("[ measured ] kill -9 after %llu published steps: %lld stored (>= %llu published one checkpoint "
-              "interval of %.1f s + 0.25 s earlier), session ended 'recovered'\n",
+              "interval of %.1f s + %d ms earlier), session ended 'recovered'\n",
               static_cast<unsigned long long>(at_kill), stored, static_cast<unsigned long long>(one_interval_before),
-              kCheckpointS);
+              kCheckpointS, kSlackMs);
 
   const CtlResult table = ctl({"sessions", "--all", "--state-dir", first.state_dir().string()});
   ASSERT_EQ(table.code, 0) << table.err;
@@ -194,6 +199,34 @@ TEST(History, StoredHistoryReachesR4AfterARestart) {
   const CtlResult runners = ctl({"runners", "--json", "--state-dir", first.state_dir().string()});
   ASSERT_EQ(runners.code, 0) << runners.err;
   EXPECT_EQ(json_int(runners.out, "sessions"), 2) << runners.out;
+}
+
+// Replays stay deterministic: with a fresh state dir the store changes nothing a daemon
+// without one (--state-dir "") publishes on the state, step and risk topics.
+TEST(History, AFreshStoreAndNoStorePublishTheSameStepsStatesAndEvents) {
+  const auto frames = run_frames(1, 20.0, kT0Us, 0, true);
+  std::map<std::string, std::vector<std::string>> outputs[2];
+  for (int run = 0; run < 2; ++run) {
+    std::vector<std::string> args;
+    if (run == 1) args = {"--state-dir", ""};
+    Daemon d(store_toml(0.2), args);
+    ASSERT_TRUE(d.started()) << d.log();
+    zmq::context_t ctx(1);
+    Subscriber sub(ctx, d.publish_endpoint());
+    ASSERT_TRUE(sub.wait_joined(5s));
+    zmq::socket_t push = push_to(ctx, d.ingest_endpoint());
+    for (const auto& f : frames) ASSERT_TRUE(send_frame(push, f.frame));
+    ASSERT_TRUE(sub.collect_until([](const auto& rx) {
+      return std::any_of(rx.begin(), rx.end(), [](const Received& m) { return m.topic == "session/st1"; });
+    }, 20s));
+    ASSERT_TRUE(drain(d, sub));
+    if (run == 1) {
+      EXPECT_EQ(d.log().find("runner history in"), std::string::npos) << "no store: " << d.log();
+    }
+    outputs[run] = deterministic_outputs(sub.received());
+  }
+  ASSERT_FALSE(outputs[0]["step/st1"].empty());
+  EXPECT_EQ(outputs[0], outputs[1]);
 }
 
 TEST(History, ExportWritesSessionsAndStepsAsCsv) {
