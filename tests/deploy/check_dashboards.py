@@ -232,7 +232,8 @@ def check_exported(kneeloadd, kneeloadctl):
     log = open(os.path.join(tmp, "kneeloadd.log"), "w+", encoding="utf-8")
     daemon = subprocess.Popen([kneeloadd, "--config", config, "--ingest", "tcp://127.0.0.1:*",
                                "--publish", "tcp://127.0.0.1:*", "--metrics", "127.0.0.1:0",
-                               "--endpoints-file", endpoints], stderr=log)
+                               "--endpoints-file", endpoints, "--state-dir", os.path.join(tmp, "state")],
+                              stderr=log)
     try:
         deadline = time.monotonic() + 10
         while not os.path.exists(endpoints) and daemon.poll() is None and time.monotonic() < deadline:

@@ -365,7 +365,7 @@ TEST(DaemonStartup, BadArgumentsAndUnbindableEndpointsExitTwo) {
     const auto config = dir.path() / "ok.toml";
     write_file(config, base_toml() + "[security]\nallow_plaintext = true\n" + registry_toml(1));
     Process p({daemon_binary(), "--config", config.string(), "--ingest", "tcp://192.0.2.1:1", "--publish",
-               "tcp://127.0.0.1:*"},
+               "tcp://127.0.0.1:*", "--state-dir", ""},
               dir.path() / "err3.log");
     EXPECT_EQ(p.wait(5s).value_or(-1), 2);
     EXPECT_NE(read_file(dir.path() / "err3.log").find("cannot bind ingest"), std::string::npos)
@@ -376,7 +376,7 @@ TEST(DaemonStartup, BadArgumentsAndUnbindableEndpointsExitTwo) {
     const auto config = dir.path() / "plain.toml";
     write_file(config, base_toml() + registry_toml(1));
     Process p({daemon_binary(), "--config", config.string(), "--ingest", "tcp://0.0.0.0:*", "--publish",
-               "tcp://127.0.0.1:*"},
+               "tcp://127.0.0.1:*", "--state-dir", ""},
               dir.path() / "err4.log");
     EXPECT_EQ(p.wait(5s).value_or(-1), 2);
     EXPECT_NE(read_file(dir.path() / "err4.log").find("--ingest: expected a loopback or ipc endpoint without CURVE"),

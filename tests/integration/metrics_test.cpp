@@ -291,7 +291,7 @@ TEST(MetricsStartup, AnUnbindableMetricsAddressExitsTwo) {
   const auto config = dir.path() / "k.toml";
   write_file(config, base_toml() + registry_toml(1));
   Process p({daemon_binary(), "--config", config.string(), "--ingest", "tcp://127.0.0.1:*", "--publish",
-             "tcp://127.0.0.1:*", "--metrics", "127.0.0.1:" + std::to_string(ntohs(a.sin_port))},
+             "tcp://127.0.0.1:*", "--metrics", "127.0.0.1:" + std::to_string(ntohs(a.sin_port)), "--state-dir", ""},
             dir.path() / "err.log");
   EXPECT_EQ(p.wait(5s).value_or(-1), 2);
   EXPECT_NE(read_file(dir.path() / "err.log").find("cannot serve metrics on"), std::string::npos)

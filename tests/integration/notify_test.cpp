@@ -132,7 +132,7 @@ class NotifiedDaemon {
     write_file(config_, toml);
     const std::vector<std::string> argv{binary, "--config", config_.string(), "--ingest", "tcp://127.0.0.1:*",
                                         "--publish", "tcp://127.0.0.1:*", "--endpoints-file", endpoints_.string(),
-                                        "--metrics", "127.0.0.1:0"};
+                                        "--metrics", "127.0.0.1:0", "--state-dir", (dir_.path() / "state").string()};
     started_at_ = Clock::now();
     pid_ = ::fork();
     if (pid_ == 0) {
