@@ -250,7 +250,7 @@ SqliteStore::~SqliteStore() {
 
 void SqliteStore::fail(int rc, const char* what) const {
   std::string msg = path_ + ": " + what + ": " + sqlite3_errmsg(db_);
-  if ((rc & 0xff) == SQLITE_FULL) msg += " (the disk or the file size limit is full)";
+  if ((rc & 0xff) == SQLITE_FULL) msg += " (no space left on the device, or the file size limit reached)";
   throw StoreError(kind_of(rc), msg);
 }
 
