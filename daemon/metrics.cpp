@@ -255,6 +255,11 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
   MetricFamily& distance = out.family("kneeload_station_session_distance_meters",
                                       "Distance of the open session, meters (0 when none is open).",
                                       MetricType::Gauge);
+  MetricFamily& acwr = out.family(
+      "kneeload_station_acute_chronic_ratio",
+      "Uncoupled EWMA acute:chronic ratio of daily distance of the station's runner, from the runner history "
+      "(MODEL.md section 4; informative, no rule uses it).",
+      MetricType::Gauge);
   std::size_t open_sessions = 0;
   constexpr auto relaxed = std::memory_order_relaxed;
   for (const Pipeline::StationView& s : stations) {
@@ -270,6 +275,7 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
     known(stress, g.pfj_stress_pa.load(relaxed));
     known(integral, g.stress_time_integral_pa_s.load(relaxed));
     known(damage, g.damage_index.load(relaxed));
+    known(acwr, pipeline.acute_chronic_ratio(s.runner));
     out.gauge(level, g.risk_level.load(relaxed), labels);
     out.gauge(distance, g.session_distance_m.load(relaxed), labels);
     if (g.session_open.load(relaxed)) ++open_sessions;

@@ -378,7 +378,9 @@ void Pipeline::update_snapshots() {
       if (!session) continue;
       const bool known = std::any_of(stations.begin(), stations.end(),
                                      [&](const StationView& v) { return v.index == session->station; });
-      if (!known) stations.push_back({session->station, std::string(names_.stations.name(session->station))});
+      if (!known) {
+        stations.push_back({session->station, std::string(names_.stations.name(session->station)), session->runner});
+      }
     }
     const std::lock_guard<std::mutex> lock(stations_mu_);
     stations_ = std::move(stations);

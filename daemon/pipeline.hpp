@@ -129,6 +129,7 @@ class Pipeline final : public StatusSource {
   struct StationView {
     std::uint32_t index;
     std::string name;
+    std::uint32_t runner;  // the station's runner (one per station: the registry enforces it)
   };
   // The stations of the current registry generation: a removed station's series go with it.
   std::vector<StationView> stations() const;

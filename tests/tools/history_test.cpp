@@ -10,6 +10,7 @@
 #include <regex>
 
 #include "ctl_harness.hpp"
+#include "../integration/http.hpp"
 
 namespace kneeload::testing {
 namespace {
@@ -178,6 +179,11 @@ TEST(History, StoredHistoryReachesR4AfterARestart) {
   const long long first_steps = json_int(stored.out, "steps");
   EXPECT_GT(first_steps, 40) << stored.out << " (20 s at 170 steps/min is 56 steps)";
 
+  // A 5 km day yesterday, so the acute:chronic ratio (which needs a day before today) is known.
+  ASSERT_EQ(std::system(("sqlite3 " + (first.state_dir() / "history.sqlite3").string() +
+                         " \"INSERT INTO daily_totals VALUES('r1', date('now', '-1 day'), 1, 5000.0, 1800.0, "
+                         "5000, NULL, NULL)\"").c_str()),
+            0);
   Daemon second(store_toml(1.0), {"--state-dir", first.state_dir().string()});
   ASSERT_TRUE(second.started()) << second.log();
   zmq::context_t ctx(1);
@@ -195,6 +201,18 @@ TEST(History, StoredHistoryReachesR4AfterARestart) {
   }
   EXPECT_EQ(r4, (std::vector<std::string>{"SEVERITY_INFO", "SEVERITY_WARN", "SEVERITY_HIGH"}))
       << "R4 onsets against the stored 30-day longest run";
+  // With a day of history, the summary carries the acute:chronic ratio, and so does the metric.
+  const auto second_summaries = sub.decoded<v1::SessionSummary>("session/");
+  ASSERT_EQ(second_summaries.size(), 1u);
+  const double ratio = second_summaries[0].acute_chronic_ratio();
+  EXPECT_TRUE(std::isfinite(ratio));
+  std::optional<double> gauge;
+  ASSERT_TRUE(eventually([&] {
+    const auto r = http_get(second.metrics_address(), "/metrics");
+    gauge = r ? parse_exposition(r->body).get("kneeload_station_acute_chronic_ratio{station=\"st1\"}") : std::nullopt;
+    return gauge.has_value();
+  }, 5s)) << "no kneeload_station_acute_chronic_ratio for st1";
+  EXPECT_NEAR(*gauge, ratio, 1e-6 * std::max(1.0, std::fabs(ratio)));
   ASSERT_TRUE(drain(second, sub));
   const CtlResult runners = ctl({"runners", "--json", "--state-dir", first.state_dir().string()});
   ASSERT_EQ(runners.code, 0) << runners.err;
