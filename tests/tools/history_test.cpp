@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
-#include <regex>
 
 #include "ctl_harness.hpp"
 #include "../integration/http.hpp"
@@ -61,16 +60,24 @@ std::string store_toml(double checkpoint_s) {
   return t.str();
 }
 
-// The integer after "KEY": in the first JSON object of `json`; -1 if absent.
+// The integer after "KEY": in the first JSON object of `json`; -1 if absent. (Plain string
+// search: std::regex trips g++ 12's -Wmaybe-uninitialized in the sanitizer build.)
 long long json_int(const std::string& json, const std::string& key) {
-  const std::regex re("\"" + key + "\": (-?[0-9]+)");
-  std::smatch m;
-  return std::regex_search(json, m, re) ? std::stoll(m[1]) : -1;
+  const std::string tag = "\"" + key + "\": ";
+  const std::size_t at = json.find(tag);
+  if (at == std::string::npos) return -1;
+  const char* start = json.c_str() + at + tag.size();
+  char* end = nullptr;
+  const long long v = std::strtoll(start, &end, 10);
+  return end == start ? -1 : v;
 }
 std::string json_text(const std::string& json, const std::string& key) {
-  const std::regex re("\"" + key + "\": \"([^\"]*)\"");
-  std::smatch m;
-  return std::regex_search(json, m, re) ? std::string(m[1]) : std::string();
+  const std::string tag = "\"" + key + "\": \"";
+  const std::size_t at = json.find(tag);
+  if (at == std::string::npos) return {};
+  const std::size_t from = at + tag.size();
+  const std::size_t to = json.find('"', from);
+  return to == std::string::npos ? std::string() : json.substr(from, to - from);
 }
 
 struct CtlResult {
