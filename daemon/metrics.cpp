@@ -174,16 +174,24 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
   }
 
   // --- Fusion
-  std::uint64_t knee = 0, shank = 0, force = 0, jumps = 0;
+  std::uint64_t fused = 0, knee = 0, shank = 0, force = 0, jumps = 0;
   std::vector<const SingleWriterHistogram*> fusion_time;
   for (const auto& w : pipeline.workers()) {
     const WorkerCounters& c = w->counters();
+    fused += c.samples.get();
     knee += c.knee_gated.get();
     shank += c.shank_gated.get();
     force += c.force_gated.get();
     jumps += c.clock_jumps.get();
     fusion_time.push_back(&c.fusion_time);
   }
+  // With the ingest counters this closes the books on accepted samples: once the rings are
+  // empty, ingested = fused + dropped{stage="ingest"}.
+  out.counter(out.family("kneeload_samples_fused_total",
+                         "Samples the fusion workers took from their rings (those for a runner without a "
+                         "session are also counted in kneeload_dropped_total{stage=\"worker\",reason=\"unknown_runner\"}).",
+                         MetricType::Counter),
+              as_double(fused));
   MetricFamily& gated = out.family("kneeload_filter_gated_total",
                                    "Kalman filter updates refused by the innovation (Mahalanobis) gate, by filter.",
                                    MetricType::Counter);
