@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages kneeload builds and tests with, if any is missing.
 # prometheus gives the tests promtool and a real server to scrape the daemon; sqlite3 is the
-# CLI the store tests use to inspect and damage database files.
+# CLI the store tests use to inspect and damage database files. libclang-rt-14-dev holds libFuzzer
+# and clang's sanitizer runtimes (scripts/build.sh fuzz).
 # Idempotent and quiet when everything is present (no apt-get update then).
 set -euo pipefail
 
 packages=(
-  g++ clang cmake make pkg-config
+  g++ clang libclang-rt-14-dev cmake make pkg-config
   libzmq3-dev cppzmq-dev libeigen3-dev prometheus-cpp-dev libboost-dev
   libprotobuf-dev protobuf-compiler libtomlplusplus-dev libsqlite3-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
