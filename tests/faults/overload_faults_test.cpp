@@ -132,8 +132,12 @@ TEST(OverloadFaults, AFloodIsDroppedAndCountedWithBoundedMemoryWhileAGoodStation
       << "drops went on after the flood";
   EXPECT_GT(steps_during_flood, 0u) << "the good station published no step during the flood";
   EXPECT_EQ(static_cast<int>(sub.count("step/st1")), complete1) << "the good station lost nothing";
-  // Rings are preallocated and libzmq's queue is bounded by rcvhwm: 64 MiB is generous.
+  // Rings are preallocated and libzmq's queue is bounded by rcvhwm: 64 MiB is generous. Not under
+  // ASan: its quarantine holds every freed block (libzmq frees one per message) up to 256 MiB by
+  // default, so RSS measures the sanitizer, not the daemon; the release build checks the bound.
+#if !defined(__SANITIZE_ADDRESS__)
   EXPECT_LT(rss_peak - before.rss_bytes(), 64.0 * 1024 * 1024);
+#endif
   report("good station sent " + std::to_string(good.samples()) + " samples in " + std::to_string(good.frames()) +
          " frames at 1x; flood sent " + std::to_string(flood_samples.load()) + " samples in " +
          std::to_string(flood_frames.load()) + " frames over 3 s; counted ingested " + n(after.ingested()) +
