@@ -4,7 +4,6 @@
 // a full disk) follows in SqliteStoreFile.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
-#include <sys/mount.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,6 +18,7 @@
 
 #include "daemon/store/history_store.hpp"
 #include "daemon/store/sqlite_store.hpp"
+#include "../support/tmpfs_mount.hpp"
 
 namespace kneeload::store {
 namespace {
@@ -465,28 +465,10 @@ TEST(SqliteStoreFile, AReaderSeesCommittedDataWhileTheWriterHoldsATransaction) {
   EXPECT_FALSE(fs::exists(path_in(empty))) << "a reader never creates the file";
 }
 
-// Tmpfs mounts need root (CI runs as root); elsewhere these tests skip and say why.
-class Mount {
- public:
-  Mount(const fs::path& at, const std::string& options) : at_(at) {
-    ok_ = ::mount("tmpfs", at.c_str(), "tmpfs", 0, options.c_str()) == 0;
-    if (!ok_) error_ = std::strerror(errno);
-  }
-  ~Mount() {
-    if (ok_) ::umount2(at_.c_str(), MNT_DETACH);
-  }
-  bool ok() const { return ok_; }
-  const std::string& error() const { return error_; }
-
- private:
-  fs::path at_;
-  bool ok_ = false;
-  std::string error_;
-};
 
 TEST(SqliteStoreFile, AReadOnlyStateDirectoryIsAClearError) {
   TempDir d;
-  Mount m(d.path(), "size=1m,ro");
+  testing::TmpfsMount m(d.path(), "size=1m,ro");
   if (!m.ok()) GTEST_SKIP() << "cannot mount a read-only tmpfs here: " << m.error();
   std::string msg;
   EXPECT_EQ(open_error(d.str(), &msg), StoreError::Kind::kReadOnly) << msg;
@@ -498,7 +480,7 @@ TEST(SqliteStoreFile, AReadOnlyStateDirectoryIsAClearError) {
 // was committed before stays, and the file passes its integrity check afterwards.
 TEST(SqliteStoreFile, AFullDiskFailsTheTransactionAndCorruptsNothing) {
   TempDir d;
-  Mount m(d.path(), "size=512k");
+  testing::TmpfsMount m(d.path(), "size=512k");
   if (!m.ok()) GTEST_SKIP() << "cannot mount a tmpfs here: " << m.error();
   auto s = SqliteStore::open(d.str(), SqliteStore::Mode::kReadWrite);
   run_session(*s, "r1", kNow - kDayUs, 4.0);

@@ -2,7 +2,6 @@
 // loopback, killed with SIGKILL mid-session and restarted; kneeloadctl runners, sessions and
 // export read what they stored; R4 fires from the stored history after a restart.
 #include <gtest/gtest.h>
-#include <sys/mount.h>
 
 #include <cerrno>
 #include <cstring>
@@ -10,6 +9,7 @@
 
 #include "ctl_harness.hpp"
 #include "../integration/http.hpp"
+#include "../support/tmpfs_mount.hpp"
 
 namespace kneeload::testing {
 namespace {
@@ -325,23 +325,6 @@ TEST(HistoryFailures, StoreNotRequiredRunsWithoutHistoryAndSaysSo) {
       << lenient.log();
 }
 
-class TmpfsMount {
- public:
-  TmpfsMount(const fs::path& at, const std::string& options) : at_(at) {
-    ok_ = ::mount("tmpfs", at.c_str(), "tmpfs", 0, options.c_str()) == 0;
-    if (!ok_) error_ = std::strerror(errno);
-  }
-  ~TmpfsMount() {
-    if (ok_) ::umount2(at_.c_str(), MNT_DETACH);
-  }
-  bool ok() const { return ok_; }
-  const std::string& error() const { return error_; }
-
- private:
-  fs::path at_;
-  bool ok_ = false;
-  std::string error_;
-};
 
 TEST(HistoryFailures, AReadOnlyStateDirectoryStopsTheStartWithAClearError) {
   TempDir state;
