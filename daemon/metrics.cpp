@@ -212,8 +212,13 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
                 {{"topic", proto::topic_prefix(static_cast<proto::Topic>(t))}});
   }
   out.histogram("kneeload_publish_latency_seconds",
-                "Frame arrival of the sample behind an output to its hand-over to the PUB socket, seconds.",
+                "Arrival of the frame that released an output from the reorder window to the output's "
+                "hand-over to the PUB socket, seconds.",
                 {&pub.latency});
+  out.histogram("kneeload_output_age_seconds",
+                "Arrival of the sample an output was computed from to the output's hand-over to the PUB "
+                "socket (the reorder window included), seconds.",
+                {&pub.age});
   MetricFamily& risk = out.family("kneeload_risk_events_total",
                                   "Risk and sensor-fault event onsets (escalations included), by rule and severity.",
                                   MetricType::Counter);

@@ -75,7 +75,9 @@ void Publisher::publish(const fusion::Output& output) {
   proto::PublishMeta meta;
   meta.seq = seq + 1;
   meta.published_unix_us = unix_now_us();
-  meta.latency_us = output.source_arrival_t_us > 0 ? steady_now_us() - output.source_arrival_t_us : 0;
+  const std::int64_t now_us = steady_now_us();
+  meta.latency_us = output.release_arrival_t_us > 0 ? now_us - output.release_arrival_t_us : 0;
+  meta.age_us = output.source_arrival_t_us > 0 ? now_us - output.source_arrival_t_us : 0;
   const std::size_t n = encoder_.encode(output, names, meta, std::span<std::byte>(buffer_));
   if (n == 0) {
     counters_.dropped_encode.inc();
@@ -91,7 +93,8 @@ void Publisher::publish(const fusion::Output& output) {
   }
   if (send(std::string_view(topic_buf.data(), topic_len), n)) {
     counters_.published_by_topic[static_cast<std::size_t>(topic)].inc();
-    if (output.source_arrival_t_us > 0) counters_.latency.observe_ns(meta.latency_us * 1000);
+    if (output.release_arrival_t_us > 0) counters_.latency.observe_ns(meta.latency_us * 1000);
+    if (output.source_arrival_t_us > 0) counters_.age.observe_ns(meta.age_us * 1000);
   }
 }
 

@@ -39,8 +39,10 @@ struct PublisherCounters {
   std::array<proto::Counter, proto::kTopicCount> published_by_topic;
   // Risk-event onsets by rule (fusion::rule_slot) and severity (1…3; index 0 unused).
   std::array<std::array<proto::Counter, 4>, fusion::kAllRules.size()> risk_onsets;
-  // Frame arrival of the sample behind an output → handed to the PUB socket.
+  // Arrival of the frame that released an output → handed to the PUB socket (timer-released
+  // outputs are not in it), and arrival of the output's source sample → the same moment.
   SingleWriterHistogram latency = make_latency_histogram();
+  SingleWriterHistogram age = make_age_histogram();
   proto::Counter dropped_store;    // records the history store's ring had no room for
 };
 

@@ -40,11 +40,13 @@ std::int64_t crossing_t_us(std::int64_t t0, double f0, std::int64_t t1, double f
 
 // A zero-filled Output carrying a value-initialised (hence zero-padded) body of type T.
 template <class T>
-T& begin_output(Output& o, const SessionConfig& config, std::int64_t arrival_t_us) {
+T& begin_output(Output& o, const SessionConfig& config, std::int64_t arrival_t_us,
+                std::int64_t release_t_us) {
   std::memset(static_cast<void*>(&o), 0, sizeof o);
   o.runner = config.runner;
   o.station = config.station;
   o.source_arrival_t_us = arrival_t_us;
+  o.release_arrival_t_us = release_t_us;
   return o.body.emplace<T>();
 }
 
@@ -276,6 +278,9 @@ struct Ctx {
   OutputSink& out;
   std::int64_t t;             // aligned time of the sample being fused
   std::int64_t arrival_t_us;  // its receive time (Sample::receive_t_us), for latency
+  // Receive time of the sample whose arrival released this one from the reorder window; 0 when
+  // a timer or shutdown released it. Latency only (Output::release_arrival_t_us).
+  std::int64_t release_t_us;
   const char* model_id;
 
   double body_weight_n() const { return config.runner_params.body_mass_kg * kGravityMps2; }
@@ -292,7 +297,7 @@ struct Ctx {
   void flush_events() {
     for (int k = 0; k < st.events.size(); ++k) {
       Output o;
-      begin_output<RiskEvent>(o, config, arrival_t_us) = st.events[k];
+      begin_output<RiskEvent>(o, config, arrival_t_us, release_t_us) = st.events[k];
       emit(o);
     }
     if (st.events.overflow() > 0) counters.event_overflow += st.events.overflow();
@@ -474,7 +479,7 @@ void end_contact(Ctx& c, int i, std::int64_t to) {
   const double bw = c.body_weight_n();
   const double step_length_m = st.belt_speed_mps * foot.step_time_s;
   Output o;
-  StepMetrics& m = begin_output<StepMetrics>(o, c.config, c.arrival_t_us);
+  StepMetrics& m = begin_output<StepMetrics>(o, c.config, c.arrival_t_us, c.release_t_us);
   m.ic_t_us = foot.ic_t_us;
   m.to_t_us = to;
   m.step_index = st.step_index++;
@@ -812,7 +817,7 @@ void close_session(Ctx& c, bool explicit_end) {
   auto& st = c.st;
   assert(st.session_open);
   Output o;
-  SessionSummary& sum = begin_output<SessionSummary>(o, c.config, c.arrival_t_us);
+  SessionSummary& sum = begin_output<SessionSummary>(o, c.config, c.arrival_t_us, c.release_t_us);
   sum.start_t_us = st.session_start_t_us;
   sum.end_t_us = st.last_step_t_us;
   sum.steps = st.session_steps;
@@ -906,7 +911,7 @@ void maybe_emit_state(Ctx& c) {
 
   const double bw = c.body_weight_n();
   Output o;
-  FusedState& fs = begin_output<FusedState>(o, c.config, c.arrival_t_us);
+  FusedState& fs = begin_output<FusedState>(o, c.config, c.arrival_t_us, c.release_t_us);
   fs.t_us = c.t;
   std::uint8_t mask = 0;
   for (std::size_t i = 0; i < 2; ++i) {
@@ -958,23 +963,23 @@ void RunnerSession::on_sample(const Sample& s, OutputSink& out) {
   const ClockAdmission a = st.clock.on_sample(s);
   if (a.push == PushResult::kLate) ++counters_.late;
   if (a.jumped) {
-    Ctx c{config_, st, counters_, out, a.aligned_t_us, s.receive_t_us, model_id_};
+    Ctx c{config_, st, counters_, out, a.aligned_t_us, s.receive_t_us, s.receive_t_us, model_id_};
     st.rules.on_clock_jump(a.aligned_t_us, s.device, s.kind, s.side,
                            static_cast<double>(a.jump.device_step_us) / kUsPerS, st.events);
     c.flush_events();
   }
-  drain(out);
+  drain(out, s.receive_t_us);
 }
 
-void RunnerSession::drain(OutputSink& out) {
+void RunnerSession::drain(OutputSink& out, std::int64_t release_t_us) {
   ReleasedSample r;
-  while (state_->clock.pop_ready(r)) fuse(r, out);
+  while (state_->clock.pop_ready(r)) fuse(r, out, release_t_us);
 }
 
-void RunnerSession::fuse(const ReleasedSample& r, OutputSink& out) {
+void RunnerSession::fuse(const ReleasedSample& r, OutputSink& out, std::int64_t release_t_us) {
   State& st = *state_;
   ++counters_.fused;
-  Ctx c{config_, st, counters_, out, r.aligned_t_us, r.sample.receive_t_us, model_id_};
+  Ctx c{config_, st, counters_, out, r.aligned_t_us, r.sample.receive_t_us, release_t_us, model_id_};
   last_t_us_ = std::max(last_t_us_, r.aligned_t_us);
   maybe_end_idle(c);  // a summary precedes the outputs of the sample that reveals the idle end
   note_device(c, r);
@@ -997,7 +1002,7 @@ void RunnerSession::fuse(const ReleasedSample& r, OutputSink& out) {
 void RunnerSession::on_idle(OutputSink& out) {
   if (state_->clock.buffered() == 0) return;
   state_->clock.flush();
-  drain(out);
+  drain(out, 0);
 }
 
 // F1. A silent device's last values are withdrawn: its side's force or angle, or the belt
@@ -1007,7 +1012,7 @@ void RunnerSession::on_device_stale(std::uint32_t device, Side side, SensorKind 
                                     OutputSink& out) {
   State& st = *state_;
   const std::int64_t t = last_t_us_ == kNoTime ? 0 : last_t_us_;
-  Ctx c{config_, st, counters_, out, t, 0, model_id_};
+  Ctx c{config_, st, counters_, out, t, 0, 0, model_id_};
   if (stale) {
     const int i = side_index(side);
     if (kind == SensorKind::kInsole && i >= 0) {
@@ -1048,9 +1053,9 @@ SessionProgress RunnerSession::progress() const {
 void RunnerSession::finish(OutputSink& out) {
   State& st = *state_;
   st.clock.flush();
-  drain(out);
+  drain(out, 0);
   if (!st.session_open) return;
-  Ctx c{config_, st, counters_, out, last_t_us_, 0, model_id_};
+  Ctx c{config_, st, counters_, out, last_t_us_, 0, 0, model_id_};
   close_session(c, false);
 }
 

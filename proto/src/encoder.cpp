@@ -81,6 +81,7 @@ void fill_header(v1::Header* h, std::string_view station, std::string_view runne
   h->set_t_us(t_us);
   h->set_published_unix_us(meta.published_unix_us);
   h->set_latency_us(meta.latency_us);
+  h->set_age_us(meta.age_us);
 }
 
 // Returns the byte count, or 0 (nothing written) when buf is too small.

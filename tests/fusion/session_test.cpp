@@ -1398,7 +1398,10 @@ TEST(RunnerSessionReload, WiderForceGateAcceptsWhatTheOldGateRefused) {
 
 // Every output carries the runner and station, and the receive time of the sample whose fusion
 // caused it: a sample already fed, received after it was taken and at most one frame span plus
-// the worst latency after (states are stamped with that sample's aligned time).
+// the worst latency after (states are stamped with that sample's aligned time). It also carries
+// the receive time of the sample whose arrival released it from the reorder window (the call
+// that emitted it), never earlier than its source's, and 0 when on_idle's flush released it:
+// the daemon's pipeline latency is measured from that release, its data age from the source.
 TEST(RunnerSessionOutputs, CarryRunnerStationAndTheCausingArrivalTime) {
   GaitParams p;
   p.duration_s = p.run_s = 5.0;
@@ -1410,12 +1413,18 @@ TEST(RunnerSessionOutputs, CarryRunnerStationAndTheCausingArrivalTime) {
       (p.frame_samples - 1) * std::llround(1e6 / p.insole_hz) + p.latency_max_us;
   Sample s;
   int seen = 0;
-  auto check = [&] {
+  int held = 0;  // outputs whose source arrived before the sample that released them
+  auto check = [&](std::int64_t release_t_us) {
     for (int i = 0; i < out.size(); ++i, ++seen) {
       ASSERT_EQ(out[i].runner, testing::kRunner);
       ASSERT_EQ(out[i].station, testing::kStation);
       ASSERT_EQ(received.count(out[i].source_arrival_t_us), 1u)
           << "output " << seen << ": " << out[i].source_arrival_t_us << " is no fed sample's";
+      ASSERT_EQ(out[i].release_arrival_t_us, release_t_us) << "output " << seen;
+      if (release_t_us != 0) {
+        ASSERT_GE(release_t_us, out[i].source_arrival_t_us) << "output " << seen;
+        if (release_t_us > out[i].source_arrival_t_us) ++held;
+      }
       if (const auto* st = std::get_if<FusedState>(&out[i].body)) {
         const std::int64_t delay = out[i].source_arrival_t_us - st->t_us;
         ASSERT_GE(delay, 0) << "output " << seen;
@@ -1427,11 +1436,14 @@ TEST(RunnerSessionOutputs, CarryRunnerStationAndTheCausingArrivalTime) {
   while (gen.next(s)) {
     received.insert(s.receive_t_us);
     session.on_sample(s, out);
-    check();
+    check(s.receive_t_us);
   }
+  const int before_idle = seen;
   session.on_idle(out);
-  check();
+  check(0);
   EXPECT_GT(seen, 250);
+  EXPECT_GT(seen, before_idle) << "the idle flush released nothing: its release time is untested";
+  EXPECT_GT(held, seen / 2) << "the reorder window should hold most samples past their arrival";
 }
 
 TEST(RunnerSessionOutputs, OverflowIsCountedByTheSink) {

@@ -58,6 +58,20 @@ int run_status(const std::string& command) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+// The Header of a published output, by its topic's message type.
+bool header_of(const std::string& topic, const std::string& payload, v1::Header& h) {
+  const auto take = [&](auto msg) {
+    if (!msg.ParseFromString(payload)) return false;
+    h = msg.header();
+    return true;
+  };
+  if (topic.rfind("state/", 0) == 0) return take(v1::FusedState{});
+  if (topic.rfind("step/", 0) == 0) return take(v1::StepMetrics{});
+  if (topic.rfind("risk/", 0) == 0) return take(v1::RiskEvent{});
+  if (topic.rfind("session/", 0) == 0) return take(v1::SessionSummary{});
+  return false;
+}
+
 TEST_F(MetricsTest, CountsWhatWasSentAndPublished) {
   start(base_toml() + registry_toml(2));
   std::uint64_t insole = 0, treadmill = 0, frames = 0;
@@ -108,9 +122,21 @@ TEST_F(MetricsTest, CountsWhatWasSentAndPublished) {
     EXPECT_EQ(value(e, std::string("kneeload_outputs_published_total{topic=\"") + topic + "\"}"), received[topic])
         << topic;
   }
-  // Every published output (not status) is one latency observation.
-  EXPECT_EQ(value(e, "kneeload_publish_latency_seconds_count"),
-            received["state"] + received["step"] + received["risk"] + received["session"]);
+  // Every published output (not status) is one age observation; the outputs an arrival released
+  // (latency_us > 0 in their header: the rest were released by the idle flush) are one latency
+  // observation each, and their age is never below their latency.
+  const double outputs = received["state"] + received["step"] + received["risk"] + received["session"];
+  double arrival_released = 0;
+  for (const Received& r : sub_->received()) {
+    if (r.topic.rfind("status", 0) == 0) continue;
+    v1::Header h;
+    ASSERT_TRUE(header_of(r.topic, r.payload, h)) << r.topic;
+    ASSERT_GE(h.age_us(), h.latency_us()) << r.topic;
+    if (h.latency_us() > 0) ++arrival_released;
+  }
+  EXPECT_GT(arrival_released, outputs / 2);
+  EXPECT_EQ(value(e, "kneeload_publish_latency_seconds_count"), arrival_released);
+  EXPECT_EQ(value(e, "kneeload_output_age_seconds_count"), outputs);
   EXPECT_EQ(value(e, "kneeload_publish_latency_seconds_bucket{le=\"+Inf\"}"),
             value(e, "kneeload_publish_latency_seconds_count"));
   // One fused sample in 16 is timed.

@@ -355,7 +355,7 @@ fusion::Output make_output(int kind, int i) {
                                              "valr_bw_per_s", "pain_score"};
   const float v = static_cast<float>(i);
   const auto t = static_cast<std::int64_t>(i) * 1000;
-  fusion::Output o{static_cast<std::uint32_t>(i % 3), static_cast<std::uint32_t>(i % 2), t, {}};
+  fusion::Output o{static_cast<std::uint32_t>(i % 3), static_cast<std::uint32_t>(i % 2), t, t, {}};
   switch (kind) {
     case 0: {
       fusion::FusedState s{};

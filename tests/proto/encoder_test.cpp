@@ -20,9 +20,9 @@ namespace v1 = kneeload::v1;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 constexpr OutputNames kNames{"station-a", "runner-with-a-long-name-01", ""};
-constexpr PublishMeta kMeta{42, 1'700'000'000'123'456, 1234};
+constexpr PublishMeta kMeta{42, 1'700'000'000'123'456, 1234, 151'234};
 
-fusion::Output output_of(const fusion::OutputBody& body) { return fusion::Output{3, 1, 999, body}; }
+fusion::Output output_of(const fusion::OutputBody& body) { return fusion::Output{3, 1, 999, 1000, body}; }
 
 fusion::FusedState fused_state() {
   fusion::FusedState s{};
@@ -112,6 +112,7 @@ void expect_header(const v1::Header& h, std::string_view station, std::string_vi
   EXPECT_EQ(h.t_us(), t_us);
   EXPECT_EQ(h.published_unix_us(), kMeta.published_unix_us);
   EXPECT_EQ(h.latency_us(), kMeta.latency_us);
+  EXPECT_EQ(h.age_us(), kMeta.age_us);
 }
 
 class OutputEncoderTest : public ::testing::Test {

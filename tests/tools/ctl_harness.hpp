@@ -149,6 +149,7 @@ inline std::map<std::string, std::vector<std::string>> deterministic_outputs(con
       if (!msg.ParseFromString(r.payload)) return std::string("<undecodable>");
       msg.mutable_header()->clear_published_unix_us();
       msg.mutable_header()->clear_latency_us();
+      msg.mutable_header()->clear_age_us();
       return msg.SerializeAsString();
     };
     if (r.topic.rfind("state/", 0) == 0) out[r.topic].push_back(cleared(v1::FusedState{}));

@@ -160,6 +160,7 @@ TEST(Replay, IntoAFreshDaemonReproducesTheRiskEvents) {
     for (v1::RiskEvent* e : {&a, &b}) {
       e->mutable_header()->clear_published_unix_us();
       e->mutable_header()->clear_latency_us();
+      e->mutable_header()->clear_age_us();
       e->mutable_header()->clear_t_us();
     }
     EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString()) << "event " << i << "\noriginal:\n"

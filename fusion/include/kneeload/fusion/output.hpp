@@ -137,7 +137,13 @@ using OutputBody = std::variant<FusedState, StepMetrics, RiskEvent, SessionSumma
 struct Output {
   std::uint32_t runner;
   std::uint32_t station;
-  std::int64_t source_arrival_t_us;  // receive time of the sample that caused it (latency only)
+  // Both receive times are this process's steady clock, for latency only (never read by the
+  // model, never published as data). A sample waits in the runner's reorder window until a later
+  // arrival shows it complete, so an output has two:
+  std::int64_t source_arrival_t_us;   // the sample that caused it: source → publish is its age
+  // the sample whose arrival released it: release → publish is the pipeline's own latency.
+  // 0 when a timer released it (idle flush, shutdown) or nothing arrived (stale notice).
+  std::int64_t release_arrival_t_us;
   OutputBody body;
 };
 static_assert(std::is_trivially_copyable_v<Output>, "outputs are copied through rings");

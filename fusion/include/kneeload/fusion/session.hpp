@@ -202,8 +202,9 @@ class RunnerSession {
   struct State;  // the per-sample state (filters, rules, buffers); opaque outside session.cpp
 
  private:
-  void fuse(const ReleasedSample& r, OutputSink& out);
-  void drain(OutputSink& out);
+  // release_t_us: receive time of the sample whose arrival let these out; 0 for a timer.
+  void fuse(const ReleasedSample& r, OutputSink& out, std::int64_t release_t_us);
+  void drain(OutputSink& out, std::int64_t release_t_us);
 
   SessionConfig config_;
   SessionCounters counters_;

@@ -178,7 +178,8 @@ struct OutputNames {
 struct PublishMeta {
   std::uint64_t seq = 0;
   std::int64_t published_unix_us = 0;
-  std::int64_t latency_us = 0;
+  std::int64_t latency_us = 0;  // release frame's arrival → publish (publish.proto Header)
+  std::int64_t age_us = 0;      // source sample's arrival → publish, reorder window included
 };
 
 struct NamedCount {
