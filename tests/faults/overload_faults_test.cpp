@@ -19,6 +19,7 @@ class PacedSender {
   PacedSender(zmq::context_t& ctx, const std::string& endpoint, std::vector<v1::Frame> frames, double speed)
       : thread_([this, &ctx, endpoint, frames = std::move(frames), speed] {
           zmq::socket_t push = make_push(ctx, endpoint);
+          push.set(zmq::sockopt::linger, 20000);  // what send() took must arrive: see the flood below
           const auto start = std::chrono::steady_clock::now();
           const std::int64_t t0 = frames.empty() ? 0 : frames.front().samples(0).t_us();
           for (const v1::Frame& f : frames) {
@@ -76,6 +77,11 @@ TEST(OverloadFaults, AFloodIsDroppedAndCountedWithBoundedMemoryWhileAGoodStation
   std::atomic<std::int64_t> flood_last_us{0};
   std::thread flood([&] {
     zmq::socket_t push = make_push(ctx, daemon.ingest_endpoint());
+    // A frame send() accepted is counted as sent, so it must reach the daemon: with the harness's
+    // linger of 0, closing the socket here threw away what still sat in its queue (up to sndhwm
+    // frames when the sender outpaced the ingest thread), and wait_settled() waited for frames
+    // that would never come. A linger lets libzmq's I/O thread deliver them after the close.
+    push.set(zmq::sockopt::linger, 20000);
     std::int64_t t = 1'000'000;
     for (std::uint32_t seq = 0; flooding; ++seq) {
       v1::Frame f = frame("s2-L", seq);
@@ -127,7 +133,12 @@ TEST(OverloadFaults, AFloodIsDroppedAndCountedWithBoundedMemoryWhileAGoodStation
   EXPECT_EQ(after.ingested(), after.fused() + drops) << "every accepted sample fused or counted";
   EXPECT_GE(flood_accepted / flood_fused, 10.0) << "the flood offered " << flood_accepted << " samples, the worker took "
                                                 << flood_fused;
-  EXPECT_EQ(after.dropped(), drops) << "drops at ingest only";
+  // Samples are dropped at ingest only. The flood's worker fuses 10-30x real time, so on a busy
+  // machine it can also make outputs (steps, fused streams, store records) faster than the
+  // publisher or the store thread take them: those are counted at their own stage, and the good
+  // station, on the other worker, must not lose a step for it (checked below).
+  const double output_drops = after.dropped("worker", "output_ring_full") + after.dropped("store", "ring_full");
+  EXPECT_EQ(after.dropped(), drops + output_drops) << "samples dropped at ingest only, outputs only where overloaded";
   EXPECT_EQ(after.dropped("ingest", "worker_ring_full"), settled.dropped("ingest", "worker_ring_full"))
       << "drops went on after the flood";
   EXPECT_GT(steps_during_flood, 0u) << "the good station published no step during the flood";
@@ -141,7 +152,7 @@ TEST(OverloadFaults, AFloodIsDroppedAndCountedWithBoundedMemoryWhileAGoodStation
   report("good station sent " + std::to_string(good.samples()) + " samples in " + std::to_string(good.frames()) +
          " frames at 1x; flood sent " + std::to_string(flood_samples.load()) + " samples in " +
          std::to_string(flood_frames.load()) + " frames over 3 s; counted ingested " + n(after.ingested()) +
-         ", fused " + n(after.fused()) + ", dropped ingest.worker_ring_full " + n(drops) + " (flood offered " +
+         ", fused " + n(after.fused()) + ", dropped ingest.worker_ring_full " + n(drops) + ", outputs dropped " + n(output_drops) + " (flood offered " +
          std::to_string(flood_accepted / flood_fused).substr(0, 5) + "x what its worker took); st1 steps " +
          std::to_string(steps_during_flood) + " during the flood, " + std::to_string(sub.count("step/st1")) + "/" +
          std::to_string(complete1) + " in all; RSS " + n(before.rss_bytes() / 1048576) + " MiB before, peak " +
