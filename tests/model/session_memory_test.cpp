@@ -1,0 +1,303 @@
+// Issue 8's memory target, measured: everything the daemon keeps per station must stay within
+// 32 KiB so 1,000 stations fit in 64 MiB. A station has one runner, and a runner's state is one
+// RunnerSession; this test reports and bounds its peak live heap bytes through a simulated
+// session long enough to fill every window (11 min: the baseline closes at minute 8 of the
+// session, the 2-min rolling windows are full from minute 2), and prints the breakdown per
+// component (sizeof, heap at construction).
+//
+// This binary replaces the global operator new/delete with versions that put the size in a
+// header before each block, so live bytes are exact (not malloc's rounding). Only blocks
+// allocated while the session (or a component under measurement) runs are counted; the
+// simulator's own allocations are not. It is its own test binary so no other test runs with
+// them. Eigen's fixed-size matrices, the only kind fusion uses, do not allocate.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "kneeload/fusion/session.hpp"
+#include "kneeload/sim/registry.hpp"
+#include "kneeload/sim/simulator.hpp"
+
+namespace {
+
+// The header keeps the block's size and whether it was counted; 16 bytes keep the returned
+// pointer aligned for any fundamental type.
+constexpr std::size_t kHeader = 16;
+struct Header {
+  std::size_t size;
+  std::size_t counted;
+};
+
+bool g_counting = false;
+std::int64_t g_live = 0;  // counted bytes live now
+std::int64_t g_peak = 0;
+std::uint64_t g_news = 0;  // counted allocations
+bool g_want_first = false;  // record the size of the next counted allocation
+std::size_t g_first_size = 0;
+
+void* counted_alloc(std::size_t size, std::size_t align) {
+  const std::size_t lead = std::max(kHeader, align);
+  void* base = align > kHeader ? std::aligned_alloc(align, (lead + size + align - 1) / align * align)
+                               : std::malloc(lead + size);
+  if (base == nullptr) return nullptr;
+  char* p = static_cast<char*>(base) + lead;
+  auto* h = reinterpret_cast<Header*>(p - kHeader);
+  h->size = size;
+  h->counted = g_counting ? lead : 0;  // the lead, so delete can find the base; 0: not counted
+  if (g_counting) {
+    g_live += static_cast<std::int64_t>(size);
+    g_peak = std::max(g_peak, g_live);
+    ++g_news;
+    if (g_want_first) {
+      g_first_size = size;
+      g_want_first = false;
+    }
+  }
+  return p;
+}
+
+// Not inlined: g++ 12 otherwise sees free() on a pointer from operator new where our operator
+// delete is inlined, and -Wmismatched-new-delete fires on correct code.
+[[gnu::noinline]] void counted_free(void* ptr, std::size_t align) {
+  if (ptr == nullptr) return;
+  char* p = static_cast<char*>(ptr);
+  const auto* h = reinterpret_cast<const Header*>(p - kHeader);
+  const std::size_t lead = h->counted != 0 ? h->counted : std::max(kHeader, align);
+  if (h->counted != 0) g_live -= static_cast<std::int64_t>(h->size);
+  std::free(p - lead);
+}
+
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (void* p = counted_alloc(size, 0)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) {
+  if (void* p = counted_alloc(size, 0)) return p;
+  throw std::bad_alloc();
+}
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return counted_alloc(size, 0); }
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  return counted_alloc(size, 0);
+}
+void* operator new(std::size_t size, std::align_val_t al) {
+  if (void* p = counted_alloc(size, static_cast<std::size_t>(al))) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size, std::align_val_t al) {
+  if (void* p = counted_alloc(size, static_cast<std::size_t>(al))) return p;
+  throw std::bad_alloc();
+}
+void* operator new(std::size_t size, std::align_val_t al, const std::nothrow_t&) noexcept {
+  return counted_alloc(size, static_cast<std::size_t>(al));
+}
+void* operator new[](std::size_t size, std::align_val_t al, const std::nothrow_t&) noexcept {
+  return counted_alloc(size, static_cast<std::size_t>(al));
+}
+void operator delete(void* p) noexcept { counted_free(p, 0); }
+void operator delete[](void* p) noexcept { counted_free(p, 0); }
+void operator delete(void* p, std::size_t) noexcept { counted_free(p, 0); }
+void operator delete[](void* p, std::size_t) noexcept { counted_free(p, 0); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { counted_free(p, 0); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_free(p, 0); }
+void operator delete(void* p, std::align_val_t al) noexcept {
+  counted_free(p, static_cast<std::size_t>(al));
+}
+void operator delete[](void* p, std::align_val_t al) noexcept {
+  counted_free(p, static_cast<std::size_t>(al));
+}
+void operator delete(void* p, std::size_t, std::align_val_t al) noexcept {
+  counted_free(p, static_cast<std::size_t>(al));
+}
+void operator delete[](void* p, std::size_t, std::align_val_t al) noexcept {
+  counted_free(p, static_cast<std::size_t>(al));
+}
+void operator delete(void* p, std::align_val_t al, const std::nothrow_t&) noexcept {
+  counted_free(p, static_cast<std::size_t>(al));
+}
+void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noexcept {
+  counted_free(p, static_cast<std::size_t>(al));
+}
+
+namespace kneeload::fusion {
+namespace {
+
+// What the issue leaves a session: 32 KiB per station, less the daemon's per-station arrays
+// (registry entry, ingest track, gauges, publisher slots), which tests/daemon bound.
+constexpr std::int64_t kSessionBudgetBytes = 768 * 1024;
+
+// Counts allocations made inside fn() and returns the bytes still live from them.
+struct Measured {
+  std::int64_t live = 0;
+  std::int64_t peak = 0;
+  std::uint64_t news = 0;
+};
+template <class Fn>
+Measured measure(Fn&& fn) {
+  const std::int64_t live0 = g_live;
+  const std::int64_t peak0 = g_peak;
+  const std::uint64_t news0 = g_news;
+  g_peak = g_live;
+  g_counting = true;
+  fn();
+  g_counting = false;
+  Measured m{g_live - live0, g_peak - live0, g_news - news0};
+  g_peak = std::max(peak0, g_peak);
+  return m;
+}
+
+// Heap bytes a component keeps after construction; it is destroyed uncounted.
+template <class T, class... Args>
+std::int64_t heap_of(const Args&... args) {
+  std::unique_ptr<T> keep;
+  const Measured m = measure([&] { keep = std::make_unique<T>(args...); });
+  return m.live - static_cast<std::int64_t>(sizeof(T));
+}
+
+class NullSink final : public OutputSink {
+ public:
+  void emit(const Output&) override { ++outputs; }
+  std::uint64_t outputs = 0;
+};
+
+struct SessionRun {
+  std::int64_t construction = 0;  // live heap bytes after the constructor
+  std::int64_t peak = 0;          // peak live heap bytes, construction to finish()
+  std::uint64_t news_after_construction = 0;
+  std::size_t max_buffered = 0;  // most samples the reorder window held at once
+  std::uint64_t samples = 0;
+  std::uint64_t steps = 0;
+};
+
+// One simulated healthy runner through a session: the daemon's calls, counted.
+SessionRun run_session(const sim::SimConfig& cfg, const SessionConfig& sc) {
+  auto simulator = std::make_unique<sim::Simulator>(cfg);
+  std::unique_ptr<RunnerSession> session;
+  SessionRun r;
+  const Measured ctor = measure([&] { session = std::make_unique<RunnerSession>(sc); });
+  r.construction = ctor.live;
+  NullSink sink;
+  Sample s;
+  std::int64_t peak = ctor.peak;
+  std::int64_t live = ctor.live;
+  while (simulator->next(s)) {
+    const Measured m = measure([&] { session->on_sample(s, sink); });
+    peak = std::max(peak, live + m.peak);
+    live += m.live;
+    r.news_after_construction += m.news;
+    r.max_buffered = std::max(r.max_buffered, session->buffered());
+    ++r.samples;
+  }
+  const Measured fin = measure([&] { session->finish(sink); });
+  peak = std::max(peak, live + fin.peak);
+  r.news_after_construction += fin.news;
+  r.peak = peak;
+  r.steps = session->counters().steps;
+  return r;
+}
+
+sim::SimConfig sim_config(double knee_hz, double insole_hz, double duration_s) {
+  sim::SimConfig cfg;
+  cfg.seed = 8;
+  cfg.duration_s = duration_s;
+  cfg.knee.rate_hz = knee_hz;
+  cfg.insole.rate_hz = insole_hz;
+  return cfg;
+}
+
+// The first block a RunnerSession allocates is its State (a new-expression allocates before it
+// constructs): the session's inline state, everything that is not in a component's own heap.
+std::size_t state_inline_bytes(const SessionConfig& sc) {
+  g_want_first = true;
+  const Measured m = measure([&] { const RunnerSession session(sc); });
+  EXPECT_GT(m.news, 0u);
+  return g_first_size;
+}
+
+void print_breakdown(const SessionConfig& sc) {
+  LoadModelParams load;
+  CopPathParams cop;
+  std::printf("[measured] per session, bytes: sizeof | heap after construction\n");
+  std::printf("  RunnerSession (holds SessionConfig %zu)  %6zu | -\n", sizeof(SessionConfig),
+              sizeof(RunnerSession));
+  std::printf("  RunnerClock (6 aligners, reorder)     %6zu | %lld (reorder capacity %u)\n",
+              sizeof(RunnerClock),
+              static_cast<long long>(heap_of<RunnerClock>(sc.model.clock)),
+              sc.model.clock.reorder.capacity);
+  std::printf("    of which ReorderBuffer              %6zu | %lld\n", sizeof(ReorderBuffer),
+              static_cast<long long>(heap_of<ReorderBuffer>(sc.model.clock.reorder)));
+  std::printf("    of which one ClockAligner           %6zu | %lld\n", sizeof(ClockAligner),
+              static_cast<long long>(heap_of<ClockAligner>(sc.model.clock.aligners[0])));
+  std::printf("  GaitTrends                            %6zu | %lld (rolling %d, baseline %d steps/side)\n",
+              sizeof(GaitTrends), static_cast<long long>(heap_of<GaitTrends>(sc.model.trends)),
+              sc.model.trends.rolling_capacity_steps, sc.model.trends.baseline_capacity_steps);
+  std::printf("  StepLoad (x2)                         %6zu | %lld (trace %d points)\n",
+              sizeof(StepLoad), static_cast<long long>(heap_of<StepLoad>(load)),
+              load.max_stance_samples);
+  std::printf("  CopPath (x2)                          %6zu | %lld (trace %d points)\n",
+              sizeof(CopPath), static_cast<long long>(heap_of<CopPath>(cop)),
+              cop.max_stance_samples);
+  std::printf("  RunnerSession::State (inline, of it)  %6zu | -\n", state_inline_bytes(sc));
+  std::printf("  RiskRules                             %6zu | -\n", sizeof(RiskRules));
+  std::printf("  RiskEventBuffer                       %6zu | -\n", sizeof(RiskEventBuffer));
+  std::printf("  KneeAngleFilter, ShankTiltFilter, ForceFilter (x2 each) %zu, %zu, %zu\n",
+              sizeof(KneeAngleFilter), sizeof(ShankTiltFilter), sizeof(ForceFilter));
+}
+
+void report(const char* what, const SessionRun& r) {
+  std::printf("[measured] %s: %llu samples, %llu steps; heap after construction %lld B, peak %lld "
+              "B (%.1f KiB); allocations after construction %llu; reorder window held at most "
+              "%zu samples\n",
+              what, static_cast<unsigned long long>(r.samples),
+              static_cast<unsigned long long>(r.steps), static_cast<long long>(r.construction),
+              static_cast<long long>(r.peak), static_cast<double>(r.peak) / 1024.0,
+              static_cast<unsigned long long>(r.news_after_construction), r.max_buffered);
+}
+
+// Knees at 200 Hz and insoles at 100 Hz (MODEL.md §0: the preferred and the Moticon rates),
+// a treadmill at 10 Hz, frames of 10: 11 simulated minutes of a healthy run.
+TEST(SessionMemory, ReferenceRatesStayWithinTheSessionBudget) {
+  const sim::SimConfig cfg = sim_config(200.0, 100.0, 660.0);
+  const SessionConfig sc = sim::session_config(cfg, 0, 0);
+  print_breakdown(sc);
+  const SessionRun r = run_session(cfg, sc);
+  report("knees 200 Hz, insoles 100 Hz, 660 s", r);
+  EXPECT_GE(r.steps, 1500u) << "11 min at ~170 spm";
+  EXPECT_EQ(r.news_after_construction, 0u) << "fusion allocated after construction";
+  EXPECT_EQ(r.peak, r.construction) << "the peak must be what the constructor allocated";
+  EXPECT_LT(r.max_buffered, sc.model.clock.reorder.capacity)
+      << "the default reorder capacity must hold the reference rates without early releases";
+  EXPECT_LE(r.peak, kSessionBudgetBytes)
+      << "peak live heap of one session: expected <= " << kSessionBudgetBytes << " B, got "
+      << r.peak;
+}
+
+// The simulator's highest rates (1 kHz knees and insoles, MODEL.md §0: loading rates need
+// >= 500 Hz): the heap does not depend on the rates, but the reorder window needs more room.
+// 150 s are enough: the windows' capacities are fixed, only the reorder occupancy grows.
+TEST(SessionMemory, HighestRatesNeedMoreReorderCapacityNotMoreHeap) {
+  const sim::SimConfig cfg = sim_config(1000.0, 1000.0, 150.0);
+  SessionConfig sc = sim::session_config(cfg, 0, 0);
+  const SessionRun r = run_session(cfg, sc);
+  report("knees 1 kHz, insoles 1 kHz, 150 s, default reorder capacity", r);
+  EXPECT_EQ(r.news_after_construction, 0u);
+  EXPECT_EQ(r.peak, r.construction);
+
+  // With room to spare, the window shows what these rates need.
+  sc.model.clock.reorder.capacity = 4096;
+  const SessionRun big = run_session(cfg, sc);
+  report("same, reorder capacity 4096", big);
+  std::printf("[measured] reorder capacity these rates need: %zu samples (default %u)\n",
+              big.max_buffered, SessionConfig{}.model.clock.reorder.capacity);
+  EXPECT_GT(big.max_buffered, 0u);
+}
+
+}  // namespace
+}  // namespace kneeload::fusion
