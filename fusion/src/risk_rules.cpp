@@ -123,18 +123,26 @@ double symmetry_index_pct(double left, double right) {
 
 // ---- GaitTrends ---------------------------------------------------------------------------------
 
+namespace {
+
+// A half holds magnitudes up to 65504, so the rolling window keeps pressures (up to 500 kPa, a
+// saturated cell) in units of 1024 Pa; every other metric fits in its own unit. Powers of two
+// keep the scaling exact.
+constexpr std::array<double, kGaitMetricCount> kHalfUnit{1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0,
+                                                         1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1024.0};
+
+bool half_known(std::uint16_t h) { return (h & 0x7c00u) != 0x7c00u; }  // not NaN, not ±∞
+
+}  // namespace
+
 GaitTrends::SideState::SideState(const GaitTrendParams& p)
     : rolling(std::max(1, p.rolling_capacity_steps),
-              std::max<std::int64_t>(1, micros(p.rolling_window_s))),
-      baseline_steps(static_cast<std::size_t>(std::max(1, p.baseline_capacity_steps))) {}
+              std::max<std::int64_t>(1, micros(p.rolling_window_s))) {}
 
 GaitTrends::GaitTrends(const GaitTrendParams& params)
     : params_(params),
       sides_{SideState(params), SideState(params)},
-      baseline_speed_(2 * std::max(1, params.baseline_capacity_steps)),
-      baseline_incline_(2 * std::max(1, params.baseline_capacity_steps)),
-      scratch_(static_cast<std::size_t>(
-          std::max({1, params.rolling_capacity_steps, params.baseline_capacity_steps}))) {}
+      scratch_(static_cast<std::size_t>(std::max(1, params.rolling_capacity_steps))) {}
 
 void GaitTrends::start_session(std::int64_t t0_us) {
   t0_us_ = t0_us;
@@ -143,6 +151,7 @@ void GaitTrends::start_session(std::int64_t t0_us) {
   baseline_ready_ = false;
   for (SideState& s : sides_) {
     s.rolling.clear();
+    for (StreamingMedian& m : s.baseline_medians) m.clear();
     s.baseline_count = 0;
     s.baseline = GaitMetrics{};
     s.cop_sum = 0.0;
@@ -174,7 +183,11 @@ void GaitTrends::add_step(Side side, std::int64_t t_us, const GaitMetrics& m, do
   if (i < 0) return;
   if (!started_) start_session(t_us);
   SideState& s = sides_[static_cast<std::size_t>(i)];
-  if (!s.rolling.push(t_us, m)) return;  // out of order
+  HalfMetrics h;
+  for (std::size_t f = 0; f < kGaitMetricFields.size(); ++f) {
+    h[f] = half_from_double(m.*kGaitMetricFields[f] / kHalfUnit[f]);
+  }
+  if (!s.rolling.push(t_us, h)) return;  // out of order
   if (known(m.cop_y_m)) {
     s.cop_sum += m.cop_y_m;
     ++s.cop_count;
@@ -186,8 +199,12 @@ void GaitTrends::add_step(Side side, std::int64_t t_us, const GaitMetrics& m, do
     return;
   }
   if (dt >= micros(params_.baseline_start_s) &&
-      s.baseline_count < static_cast<int>(s.baseline_steps.size())) {
-    s.baseline_steps[static_cast<std::size_t>(s.baseline_count++)] = m;
+      s.baseline_count < std::max(1, params_.baseline_capacity_steps)) {
+    ++s.baseline_count;
+    for (std::size_t f = 0; f < kGaitMetricFields.size(); ++f) {
+      const double v = m.*kGaitMetricFields[f];
+      if (known(v)) s.baseline_medians[f].add(v);
+    }
     baseline_speed_.add(belt_speed_mps);
     baseline_incline_.add(incline_fraction);
   }
@@ -201,13 +218,8 @@ void GaitTrends::freeze_baseline() {
     s.baseline = GaitMetrics{};
     if (s.baseline_count < params_.baseline_min_steps) continue;
     baseline_ready_ = true;
-    for (double GaitMetrics::*field : kGaitMetricFields) {
-      std::size_t n = 0;
-      for (int k = 0; k < s.baseline_count; ++k) {
-        const double v = s.baseline_steps[static_cast<std::size_t>(k)].*field;
-        if (known(v)) scratch_[n++] = v;
-      }
-      s.baseline.*field = median_in_place(std::span<double>(scratch_.data(), n));
+    for (std::size_t f = 0; f < kGaitMetricFields.size(); ++f) {
+      s.baseline.*kGaitMetricFields[f] = s.baseline_medians[f].median();
     }
   }
   baseline_speed_mps_ = baseline_speed_.median();
@@ -222,13 +234,14 @@ void GaitTrends::fill(std::int64_t t_us, RuleInputs& in) {
     SideState& s = sides_[i];
     s.rolling.evict_before(t_us - s.rolling.span_us());
     in.rolling_steps[i] = s.rolling.size();
-    for (double GaitMetrics::*field : kGaitMetricFields) {
+    for (std::size_t f = 0; f < kGaitMetricFields.size(); ++f) {
       std::size_t n = 0;
       for (int k = 0; k < s.rolling.size(); ++k) {
-        const double v = s.rolling.value_at(k).*field;
-        if (known(v)) scratch_[n++] = v;
+        const std::uint16_t h = s.rolling.value_at(k)[f];
+        if (half_known(h)) scratch_[n++] = h;
       }
-      in.rolling[i].*field = median_in_place(std::span<double>(scratch_.data(), n));
+      in.rolling[i].*kGaitMetricFields[f] =
+          median_of_halves(std::span<std::uint16_t>(scratch_.data(), n)) * kHalfUnit[f];
     }
     in.baseline[i] = s.baseline;
     in.session_cop_y_steps[i] = s.cop_count;

@@ -641,15 +641,15 @@ TEST(ConfigRules, MisorderedBandsAndRangesAreRefused) {
 TEST(ConfigRules, WindowsThatDoNotFitTheirBuffersAreRefused) {
   EXPECT_TRUE(Refused("[model.trends]\nrolling_window_s = 600\n",
                       "model.trends.rolling_capacity_steps",
-                      {"expected at least 1200 steps (rolling_window_s = 600 s", "got 512"}));
+                      {"expected at least 1200 steps (rolling_window_s = 600 s", "got 240"}));
   EXPECT_TRUE(Refused("[model.trends]\nbaseline_min_steps = 2000\n",
                       "model.trends.baseline_min_steps",
-                      {"<= baseline_capacity_steps (1024)", "got 2000"}));
+                      {"<= baseline_capacity_steps (600)", "got 2000"}));
   EXPECT_TRUE(Refused("[model.trends]\nrolling_window_s = 10\nrolling_capacity_steps = 16\n",
                       "model.trends.rolling_capacity_steps",
                       {"expected at least 20 steps", "got 16"}));
   EXPECT_TRUE(Refused("[rules]\nmin_rolling_steps = 600\n", "rules.min_rolling_steps",
-                      {"<= model.trends.rolling_capacity_steps (512)", "got 600"}));
+                      {"<= model.trends.rolling_capacity_steps (240)", "got 600"}));
 }
 
 TEST(ConfigRules, BadAreaModelNameIsRefusedWithTheChoices) {

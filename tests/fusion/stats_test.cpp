@@ -1,11 +1,16 @@
-// Fixed-capacity statistics (stats.hpp): time window, rolling mean/median, median buffer, EWMA.
+// Fixed-capacity statistics (stats.hpp): time window, rolling mean/median, median buffer,
+// half-precision storage, medians in constant memory, EWMA.
 #include "kneeload/fusion/stats.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <functional>
 #include <limits>
+#include <random>
 #include <vector>
 
 namespace kneeload::fusion {
@@ -88,6 +93,156 @@ TEST(MedianBuffer, RefusesBeyondCapacityInsteadOfWrapping) {
   EXPECT_DOUBLE_EQ(b.median(), 2.0) << "the first three values define the median";
   b.clear();
   EXPECT_TRUE(std::isnan(b.median()));
+}
+
+// ---- Half precision -----------------------------------------------------------------------------
+
+TEST(Half, KnownEncodings) {
+  EXPECT_EQ(half_from_double(0.0), 0x0000);
+  EXPECT_EQ(half_from_double(-0.0), 0x8000);
+  EXPECT_EQ(half_from_double(1.0), 0x3c00);
+  EXPECT_EQ(half_from_double(-2.0), 0xc000);
+  EXPECT_EQ(half_from_double(0.1), 0x2e66);
+  EXPECT_EQ(half_from_double(1.0 / 3.0), 0x3555);
+  EXPECT_EQ(half_from_double(65504.0), 0x7bff);
+  EXPECT_EQ(half_from_double(1e6), 0x7bff) << "finite values saturate";
+  EXPECT_EQ(half_from_double(-1e6), 0xfbff);
+  EXPECT_EQ(half_from_double(std::numeric_limits<double>::infinity()), 0x7c00);
+  EXPECT_TRUE(half_is_nan(half_from_double(kNaN)));
+  EXPECT_EQ(half_from_double(0x1p-14), 0x0400) << "smallest normal";
+  EXPECT_EQ(half_from_double(0x1p-24), 0x0001) << "smallest subnormal";
+  EXPECT_EQ(half_from_double(0x1p-25), 0x0000) << "a tie rounds to even";
+  EXPECT_EQ(half_from_double(0x1.8p-25), 0x0001);
+  EXPECT_EQ(half_from_double(1.0 + 0x1p-11), 0x3c00) << "a tie rounds to even";
+  EXPECT_EQ(half_from_double(1.0 + 0x3p-11), 0x3c02) << "a tie rounds to even";
+  EXPECT_EQ(half_from_double(1.0 + 0x1.8p-11), 0x3c01);
+  EXPECT_EQ(double_from_half(0x3555), 0.333251953125);
+  EXPECT_EQ(double_from_half(0x0001), 0x1p-24);
+  EXPECT_TRUE(std::isinf(double_from_half(0xfc00)));
+  EXPECT_TRUE(std::isnan(double_from_half(0x7e00)));
+}
+
+TEST(Half, EveryHalfSurvivesTheRoundTrip) {
+  for (std::uint32_t h = 0; h <= 0xffffu; ++h) {
+    const auto bits = static_cast<std::uint16_t>(h);
+    if (half_is_nan(bits)) continue;
+    ASSERT_EQ(half_from_double(double_from_half(bits)), bits) << "half 0x" << std::hex << h;
+  }
+}
+
+TEST(Half, RoundsToTheNearestHalfWithinTwoToTheMinusEleven) {
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> exponent(-14.0, 15.9);
+  for (int k = 0; k < 200000; ++k) {
+    const double x = std::exp2(exponent(rng)) * (k % 2 == 0 ? 1.0 : -1.0);
+    const double y = double_from_half(half_from_double(x));
+    ASSERT_LE(std::fabs(y - x), std::fabs(x) * 0x1p-11) << "x = " << x << ", got " << y;
+  }
+}
+
+TEST(MedianOfHalves, MatchesTheMedianOfTheDecodedValues) {
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> value(0.0, 100.0);
+  for (int n = 1; n <= 41; ++n) {
+    std::vector<std::uint16_t> halves;
+    std::vector<double> decoded;
+    for (int k = 0; k < n; ++k) {
+      halves.push_back(half_from_double(value(rng)));
+      decoded.push_back(double_from_half(halves.back()));
+    }
+    EXPECT_EQ(median_of_halves(halves), median_in_place(decoded)) << n << " values";
+  }
+  std::vector<std::uint16_t> none;
+  EXPECT_TRUE(std::isnan(median_of_halves(none)));
+}
+
+// ---- Medians in constant memory -----------------------------------------------------------------
+
+TEST(StreamingMedian, ExactUpToFiveValuesAndIgnoresNaN) {
+  StreamingMedian m;
+  EXPECT_TRUE(std::isnan(m.median()));
+  EXPECT_FALSE(m.add(kNaN));
+  const std::vector<double> values{4.0, -1.0, 9.0, 2.0, 7.0};
+  const std::vector<double> expected{4.0, 1.5, 4.0, 3.0, 4.0};
+  for (std::size_t k = 0; k < values.size(); ++k) {
+    m.add(values[k]);
+    EXPECT_EQ(m.median(), expected[k]) << k + 1 << " values";
+  }
+  for (int k = 0; k < 100; ++k) m.add(5.0);
+  EXPECT_NEAR(m.median(), 5.0, 1e-4) << "a constant stream pulls the middle marker onto it";
+  m.clear();
+  EXPECT_EQ(m.size(), 0);
+  EXPECT_TRUE(std::isnan(m.median()));
+}
+
+// The error of the streaming median against the exact one, in interquartile ranges, over
+// streams of 60..600 values (a baseline's steps per side): stationary normal and skewed
+// (log-normal) values, and a drift of two IQRs over the stream (a runner still warming up).
+TEST(StreamingMedian, ErrorAgainstTheExactMedianIsASmallFractionOfTheIqr) {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::uniform_int_distribution<int> length(60, 600);
+  struct Kind {
+    const char* name;
+    std::function<double(int, int)> value;  // (index, count)
+  };
+  const std::vector<Kind> kinds{
+      {"normal", [&](int, int) { return 0.25 + 0.01 * normal(rng); }},
+      {"log-normal", [&](int, int) { return std::exp(0.5 * normal(rng)); }},
+      {"drifting", [&](int i, int n) { return normal(rng) + 2.7 * i / n; }},
+  };
+  for (const Kind& kind : kinds) {
+    std::vector<double> errors;
+    for (int trial = 0; trial < 300; ++trial) {
+      const int n = length(rng);
+      std::vector<double> values;
+      StreamingMedian m;
+      for (int i = 0; i < n; ++i) {
+        values.push_back(kind.value(i, n));
+        m.add(values.back());
+      }
+      std::vector<double> sorted = values;
+      std::sort(sorted.begin(), sorted.end());
+      const double iqr = sorted[static_cast<std::size_t>(3 * n / 4)] -
+                         sorted[static_cast<std::size_t>(n / 4)];
+      errors.push_back(std::fabs(m.median() - median_in_place(values)) / iqr);
+    }
+    std::sort(errors.begin(), errors.end());
+    const double p50 = errors[errors.size() / 2];
+    const double p95 = errors[errors.size() * 95 / 100];
+    const double max = errors.back();
+    std::printf("[measured] streaming median error / IQR, %s, 300 streams of 60-600: median "
+                "%.4f, p95 %.4f, max %.4f\n",
+                kind.name, p50, p95, max);
+    EXPECT_LT(p50, 0.04) << kind.name;
+    EXPECT_LT(p95, 0.12) << kind.name;
+    EXPECT_LT(max, 0.30) << kind.name;
+  }
+}
+
+TEST(SetPointMedian, ExactForAFewLevels) {
+  SetPointMedian m;
+  EXPECT_TRUE(std::isnan(m.median()));
+  EXPECT_FALSE(m.add(kNaN));
+  for (int k = 0; k < 200; ++k) m.add(3.0);
+  for (int k = 0; k < 400; ++k) m.add(3.2);
+  EXPECT_EQ(m.median(), 3.2) << "two thirds of the steps at 3.2 m/s";
+  for (int k = 0; k < 200; ++k) m.add(3.0);
+  EXPECT_EQ(m.median(), 3.1) << "an even split: the mean of the two middle values";
+  m.add(2.9);
+  EXPECT_EQ(m.median(), 3.0);
+  EXPECT_EQ(m.distinct(), 3);
+  m.clear();
+  EXPECT_TRUE(std::isnan(m.median()));
+}
+
+TEST(SetPointMedian, ManyLevelsMergeIntoTheirNeighbours) {
+  SetPointMedian m;
+  // 0.0, 0.1, ..., 9.9 in order: more levels than slots, so the closest ones merge; the median
+  // of a uniform ramp stays near its middle.
+  for (int k = 0; k < 100; ++k) m.add(0.1 * k);
+  EXPECT_LE(m.distinct(), SetPointMedian::kValues);
+  EXPECT_NEAR(m.median(), 4.95, 1.0);
 }
 
 TEST(Ewma, SeedsWithTheFirstValueThenMovesByAlpha) {

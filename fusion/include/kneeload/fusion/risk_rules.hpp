@@ -283,13 +283,18 @@ class RiskEventBuffer {
 
 // ---- Rolling values and the baseline ------------------------------------------------------------
 
+// Capacities come from physiology: a cadence of at most 240 steps/min (sprinting; running is
+// 150-200) is at most 120 steps/min, 2 steps/s, per foot. The daemon's config refuses a window
+// longer than its capacity holds at that rate.
 struct GaitTrendParams {
   double rolling_window_s = 120.0;  // MODEL.md §6: rolling 2-min windows
   double baseline_start_s = 180.0;  // MODEL.md §6: baseline = median of minutes 3-8
   double baseline_end_s = 480.0;
-  int baseline_min_steps = 60;         // per side; fewer: that side's baseline stays NaN
-  int rolling_capacity_steps = 512;    // per side: 2 min at up to 256 steps/min per foot
-  int baseline_capacity_steps = 1024;  // per side: 5 min at up to 204 steps/min per foot
+  int baseline_min_steps = 60;        // per side; fewer: that side's baseline stays NaN
+  int rolling_capacity_steps = 240;   // per side: 2 min at 2 steps/s per foot; 36 bytes a step
+  // Per side: steps that count into the baseline, 5 min at 2 steps/s per foot; later ones are
+  // refused. A streaming median keeps the baseline, so this costs no memory per step.
+  int baseline_capacity_steps = 600;
 };
 
 // Keeps, per side, the rolling window of step metrics and the session baseline (MODEL.md §6:
@@ -297,6 +302,13 @@ struct GaitTrendParams {
 // reported so R7/R9 can refuse to compare across a speed change). MODEL.md §9 asks for minutes
 // 3-8 of the first 3 sessions: the daemon's runner store keeps that (TrainingHistory::
 // runner_baseline) and the session prefers it; this one fills in until there is one.
+//
+// Memory (issue 8: a station's state within 32 KiB): the rolling window keeps each step's
+// metrics as halves (stats.hpp: 11 significant bits, 0.05 % rounding), so its medians are
+// exact to that rounding. The baseline would need every step of minutes 3-8 kept (up to 600
+// per side); it is a streaming median per metric instead (StreamingMedian, P²), 64 bytes each,
+// whose error against the exact median tests/fusion/stats_test.cpp bounds, and the baseline
+// speed and incline, which hold a few set-points, are exact (SetPointMedian).
 class GaitTrends {
  public:
   explicit GaitTrends(const GaitTrendParams& params = {});  // allocates every buffer
@@ -321,10 +333,12 @@ class GaitTrends {
   bool baseline_ready() const { return baseline_ready_; }
 
  private:
+  // One step's GaitMetrics as halves, in kGaitMetricFields order.
+  using HalfMetrics = std::array<std::uint16_t, kGaitMetricCount>;
   struct SideState {
     explicit SideState(const GaitTrendParams& p);
-    TimeWindow<GaitMetrics> rolling;
-    std::vector<GaitMetrics> baseline_steps;
+    TimeWindow<HalfMetrics> rolling;
+    std::array<StreamingMedian, kGaitMetricCount> baseline_medians{};
     int baseline_count = 0;
     GaitMetrics baseline{};
     double cop_sum = 0.0;
@@ -334,9 +348,9 @@ class GaitTrends {
 
   GaitTrendParams params_;
   std::array<SideState, 2> sides_;
-  MedianBuffer baseline_speed_;
-  MedianBuffer baseline_incline_;
-  std::vector<double> scratch_;
+  SetPointMedian baseline_speed_;
+  SetPointMedian baseline_incline_;
+  std::vector<std::uint16_t> scratch_;  // one metric of the rolling window, for its median
   std::int64_t t0_us_ = 0;
   bool started_ = false;
   bool baseline_frozen_ = false;
