@@ -14,16 +14,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 namespace kneeload::fusion {
 
 CopPath::CopPath(const CopPathParams& params)
     : params_(params),
-      trace_t_us_(static_cast<std::size_t>(std::max(params.max_stance_samples, 2))),
-      trace_y_(trace_t_us_.size()) {}
+      trace_dt_us_(static_cast<std::size_t>(std::max(params.max_stance_samples, 2))),
+      trace_y_(trace_dt_us_.size()) {}
 
 void CopPath::set_params(const CopPathParams& params) {
-  const int capacity = static_cast<int>(trace_t_us_.size());
+  const int capacity = static_cast<int>(trace_dt_us_.size());
   params_ = params;
   params_.max_stance_samples = capacity;
 }
@@ -59,8 +60,10 @@ void CopPath::add(std::int64_t t_us, double x_norm, double y_norm) {
     first_[1] = Point{t_us, x_norm, y_norm};
   }
   prev_ = Point{last_t_us_, last_x_, last_y_};
-  if (trace_size_ < static_cast<int>(trace_t_us_.size())) {
-    trace_t_us_[static_cast<std::size_t>(trace_size_)] = t_us;
+  const std::int64_t dt_us = t_us - ic_t_us_;
+  if (trace_size_ < static_cast<int>(trace_dt_us_.size()) && dt_us >= INT32_MIN &&
+      dt_us <= INT32_MAX) {
+    trace_dt_us_[static_cast<std::size_t>(trace_size_)] = static_cast<std::int32_t>(dt_us);
     trace_y_[static_cast<std::size_t>(trace_size_)] = y_norm;
     ++trace_size_;
   }
@@ -96,11 +99,11 @@ CopPathResult CopPath::finish(std::int64_t to_t_us) {
   int points = 1;
   for (int k = 0; k < trace_size_; ++k) {
     const auto sk = static_cast<std::size_t>(k);
-    const auto t = static_cast<double>(trace_t_us_[sk]);
+    const auto t = static_cast<double>(ic_t_us_ + trace_dt_us_[sk]);
     double y = trace_y_[sk];
     if (t > end_t) {
       if (k == 0) break;
-      const auto tp = static_cast<double>(trace_t_us_[sk - 1]);
+      const auto tp = static_cast<double>(ic_t_us_ + trace_dt_us_[sk - 1]);
       y = trace_y_[sk - 1] + (y - trace_y_[sk - 1]) * (end_t - tp) / (t - tp);
     }
     lo = std::min(lo, y);

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <cstdint>
 #include <numbers>
 
 namespace kneeload::fusion {
@@ -61,8 +62,19 @@ bool linear_within(double g0, double g1, double lo, double hi, double& s0, doubl
   return s0 <= s1;
 }
 
+// The loading-rate code reads a trace's times through `Times`: a span of absolute times, or
+// StepLoad's offsets from IC (OffsetTimes), which give the same absolute values.
+struct OffsetTimes {
+  const std::int32_t* dt_us;
+  std::int64_t origin_us;
+  std::size_t n;
+  std::int64_t operator[](std::size_t k) const { return origin_us + dt_us[k]; }
+  std::size_t size() const { return n; }
+};
+
 // Linear interpolation of the trace at time t; REQUIRES t_us[0] <= t <= t_us.back().
-double trace_at(std::span<const std::int64_t> t_us, std::span<const double> f, double t) {
+template <class Times>
+double trace_at(const Times& t_us, std::span<const double> f, double t) {
   for (std::size_t k = 1; k < t_us.size(); ++k) {
     const auto tk = static_cast<double>(t_us[k]);
     if (t <= tk) {
@@ -76,8 +88,8 @@ double trace_at(std::span<const std::int64_t> t_us, std::span<const double> f, d
 
 // First time the trace rises to `level` at or before index `last`; the first point's time when
 // the trace starts at or above it.
-double first_rise_t(std::span<const std::int64_t> t_us, std::span<const double> f, double level,
-                    std::size_t last) {
+template <class Times>
+double first_rise_t(const Times& t_us, std::span<const double> f, double level, std::size_t last) {
   if (f[0] >= level) return static_cast<double>(t_us[0]);
   for (std::size_t k = 1; k <= last; ++k) {
     if (f[k] >= level) {
@@ -157,10 +169,13 @@ double knee_moment_arm_m(const LegGeometry& leg, double shank_inclination_rad, d
          (leg.ankle_x_norm - x_cop_norm) * leg.foot_length_m;
 }
 
-// MODEL.md §1 loading rate; see the header for the definitions and their limits.
-LoadingRate compute_loading_rate(std::span<const std::int64_t> t_us,
-                                 std::span<const double> force_bw, std::int64_t ic_t_us,
-                                 std::int64_t to_t_us, const LoadingRateParams& params) {
+namespace {
+
+// MODEL.md §1 loading rate; see compute_loading_rate in the header for the definitions.
+template <class Times>
+LoadingRate loading_rate_of(const Times& t_us, std::span<const double> force_bw,
+                            std::int64_t ic_t_us, std::int64_t to_t_us,
+                            const LoadingRateParams& params) {
   assert(t_us.size() == force_bw.size());
   LoadingRate r;
   const std::size_t n = t_us.size();
@@ -214,13 +229,21 @@ LoadingRate compute_loading_rate(std::span<const std::int64_t> t_us,
   return r;
 }
 
+}  // namespace
+
+LoadingRate compute_loading_rate(std::span<const std::int64_t> t_us,
+                                 std::span<const double> force_bw, std::int64_t ic_t_us,
+                                 std::int64_t to_t_us, const LoadingRateParams& params) {
+  return loading_rate_of(t_us, force_bw, ic_t_us, to_t_us, params);
+}
+
 // ---- StepLoad -----------------------------------------------------------------------------------
 
 StepLoad::StepLoad(const LoadModelParams& params)
     : params_(params),
       body_weight_n_(params.body_mass_kg * kGravity),
-      trace_t_us_(static_cast<std::size_t>(std::max(params.max_stance_samples, 3))),
-      trace_force_bw_(trace_t_us_.size()) {
+      trace_dt_us_(static_cast<std::size_t>(std::max(params.max_stance_samples, 3))),
+      trace_force_bw_(trace_dt_us_.size()) {
   assert(params.body_mass_kg > 0.0);
 }
 
@@ -242,7 +265,7 @@ void StepLoad::begin(std::int64_t ic_t_us, double force_ic_n) {
   // The IC point: force at the threshold, load taken as zero (see the class comment).
   last_ = Point{ic_t_us, force_ic_n / body_weight_n_, kNaN, 0.0, 0.0, 0.0};
   have_point_ = false;
-  trace_t_us_[0] = ic_t_us;
+  trace_dt_us_[0] = 0;
   trace_force_bw_[0] = last_.force_bw;
   trace_size_ = 1;
 }
@@ -313,8 +336,9 @@ void StepLoad::add(const StanceSample& s) {
     r_.itb_zone_entries = zone_entries_;
   }
 
-  if (trace_size_ < static_cast<int>(trace_t_us_.size())) {
-    trace_t_us_[static_cast<std::size_t>(trace_size_)] = s.t_us;
+  const std::int64_t dt_us = s.t_us - r_.ic_t_us;
+  if (trace_size_ < static_cast<int>(trace_dt_us_.size()) && dt_us <= INT32_MAX) {
+    trace_dt_us_[static_cast<std::size_t>(trace_size_)] = static_cast<std::int32_t>(dt_us);
     trace_force_bw_[static_cast<std::size_t>(trace_size_)] = p.force_bw;
     ++trace_size_;
   } else {
@@ -339,9 +363,9 @@ StepLoadResult StepLoad::finish(std::int64_t to_t_us) {
   }
   r_.load_coverage = stance_s > 0.0 ? std::min(1.0, covered_s_ / stance_s) : 0.0;
   const auto n = static_cast<std::size_t>(trace_size_);
-  r_.loading_rate = compute_loading_rate(std::span<const std::int64_t>(trace_t_us_.data(), n),
-                                         std::span<const double>(trace_force_bw_.data(), n),
-                                         r_.ic_t_us, to_t_us, params_.loading_rate);
+  r_.loading_rate = loading_rate_of(OffsetTimes{trace_dt_us_.data(), r_.ic_t_us, n},
+                                    std::span<const double>(trace_force_bw_.data(), n),
+                                    r_.ic_t_us, to_t_us, params_.loading_rate);
   return r_;
 }
 

@@ -32,7 +32,10 @@ struct CopPathParams {
   double foot_length_m = 0.266;      // L_foot: 0.152·height (Winter), as LegGeometry
   double insole_width_m = 0.09;      // ModelParams::insole_width_m
   double ml_window_fraction = 0.30;  // MODEL.md §1: IC → 30 % of stance
-  int max_stance_samples = 2048;     // trace capacity; later samples still count in the path
+  // Trace capacity: the ML window (30 %) of the longest running stance, 0.35 s, at the highest
+  // insole rate MODEL.md §0 weighs, 1 kHz, with room to spare (as StepLoad's trace; 12 bytes
+  // each). Later samples still count in the path.
+  int max_stance_samples = 180;
 };
 
 struct CopPathResult {
@@ -60,7 +63,7 @@ class CopPath {
 
  private:
   CopPathParams params_;
-  std::vector<std::int64_t> trace_t_us_;
+  std::vector<std::int32_t> trace_dt_us_;  // since IC: a stance spans seconds, not 35 min
   std::vector<double> trace_y_;
   int trace_size_ = 0;
   bool in_stance_ = false;

@@ -3,7 +3,7 @@
 //
 // Pure: no I/O, clocks, threads or logging. Thread ownership: StepLoad and SessionLoad belong to
 // the one thread that owns the runner's session. Memory: StepLoad allocates its force trace at
-// construction; begin/add/finish and everything in SessionLoad never allocate.
+// construction (2 KB); begin/add/finish and everything in SessionLoad never allocate.
 //
 // Units: forces in N at the inputs, reported in body weights (BW = m·g); moments in N·m, reported
 // in N·m/kg; knee flexion and shank inclination in rad at the inputs (SI, docs/model-
@@ -139,9 +139,12 @@ struct LoadModelParams {
   double itb_zone_max_deg = 30.0;
   double itb_zone_min_force_bw = 0.5;
   LoadingRateParams loading_rate;
-  // Stance samples kept for the loading rate: 2048 hold 0.68 s at 3 kHz. Later samples of a
-  // longer stance still count in every integral; only the trace stops (trace_overflow()).
-  int max_stance_samples = 2048;
+  // Stance samples kept for the loading rate, which reads the first half of a stance (the
+  // impact search ends at impact_search_fraction, 35 %, and the force peaks before mid-stance):
+  // half of the longest running stance, 0.35 s, at the highest insole rate MODEL.md §0 weighs,
+  // 1 kHz (12 bytes each). Later samples of a longer stance still count in every integral;
+  // only the trace stops (trace_overflow()).
+  int max_stance_samples = 180;
 };
 
 // One stance sample as the session has it: insole force, knee flexion, shank inclination, CoP.
@@ -211,7 +214,7 @@ class StepLoad {
 
   LoadModelParams params_;
   double body_weight_n_;
-  std::vector<std::int64_t> trace_t_us_;
+  std::vector<std::int32_t> trace_dt_us_;  // since IC: a stance spans seconds, not 35 min
   std::vector<double> trace_force_bw_;
   int trace_size_ = 0;
   std::uint64_t trace_overflow_ = 0;
