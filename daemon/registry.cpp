@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <utility>
 
 namespace kneeload::daemon {
 
@@ -84,7 +86,7 @@ std::shared_ptr<const Registry> build_registry(const Config& config, Names& name
     // metadata; the runner store (when on) replaces it with the km it has counted since.
     if (!r.config->shoe_id.empty()) sc.history.shoe_km_before_session = r.config->shoe_km;
     if (history) history(r.config->id, sc.history);
-    reg->sessions[r.index] = sc;
+    reg->sessions[r.index] = std::make_unique<fusion::SessionConfig>(std::move(sc));
   }
   std::vector<bool> has_device(reg->sessions.size(), false);
   for (std::size_t i = 0; i < config.devices.size(); ++i) {

@@ -52,7 +52,7 @@ void Worker::apply(const Registry& registry) {
   }
   for (std::size_t r = 0; r < sessions_.size(); ++r) {
     if (static_cast<int>(r % static_cast<std::size_t>(worker_count_)) != index_) continue;
-    const bool wanted = r < registry.sessions.size() && registry.sessions[r].has_value();
+    const bool wanted = r < registry.sessions.size() && registry.sessions[r] != nullptr;
     if (wanted && !sessions_[r]) {
       sessions_[r] = std::make_unique<fusion::RunnerSession>(*registry.sessions[r]);
     } else if (wanted) {
