@@ -131,9 +131,12 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 namespace kneeload::fusion {
 namespace {
 
-// What the issue leaves a session: 32 KiB per station, less the daemon's per-station arrays
-// (registry entry, ingest track, gauges, publisher slots), which tests/daemon bound.
-constexpr std::int64_t kSessionBudgetBytes = 320 * 1024;
+// The budget this session reaches today (194.3 KiB measured, 2 % margin), so a regression
+// fails here. Issue 8 leaves a session 24 KiB (32 KiB per station less the daemon's arrays,
+// tests/daemon/station_memory_test): not met. The reorder pool is ~125 KB of it (512 full
+// Samples of 208 B, insole cells as 32 floats, plus keys); a compact pooled payload or one
+// pool per worker sized by the total rate is what would bring it down.
+constexpr std::int64_t kSessionBudgetBytes = 198 * 1024;
 
 // Counts allocations made inside fn() and returns the bytes still live from them.
 struct Measured {
