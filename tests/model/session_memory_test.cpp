@@ -304,6 +304,26 @@ TEST(SessionMemory, HighestRatesNeedMoreReorderCapacityNotMoreHeap) {
   EXPECT_GT(big.max_buffered, 0u);
 }
 
+// The reorder pool is sized by [model.clock] capacity (default 512, for 6 devices at 200 Hz),
+// and it is most of a session's heap. Sized for the reference runner instead, (150 ms window +
+// 90 ms frame span) x 600 samples/s = 144, +10 %: what a session costs then, with the same
+// steps out and no early release. This is what an install of 1,000 such stations can set.
+TEST(SessionMemory, ReorderCapacitySizedForTheReferenceRatesHoldsThemWithLittleMoreThanHalfTheHeap) {
+  const sim::SimConfig cfg = sim_config(200.0, 100.0, 660.0);
+  SessionConfig sc = sim::session_config(cfg, 0, 0);
+  const SessionRun ref = run_session(cfg, sc);
+  sc.model.clock.reorder.capacity = 160;
+  const SessionRun r = run_session(cfg, sc);
+  report("knees 200 Hz, insoles 100 Hz, 660 s, reorder capacity 160", r);
+  EXPECT_EQ(r.news_after_construction, 0u);
+  EXPECT_EQ(r.peak, r.construction);
+  EXPECT_LT(r.max_buffered, sc.model.clock.reorder.capacity) << "no early release";
+  EXPECT_EQ(r.steps, ref.steps);
+  // Each slot is a Sample (208 B today), its heap key (32 B) and free-list entry (4 B).
+  EXPECT_GE(ref.peak - r.peak, static_cast<std::int64_t>((512 - 160) * sizeof(Sample)));
+  EXPECT_LE(r.peak, 112 * 1024) << "110.4 KiB measured";
+}
+
 // The baseline keeps no steps: each metric's median of minutes 3-8 is a streaming estimate
 // (stats.hpp StreamingMedian, P²). Its error against the exact median of the same steps, on the
 // simulator's steps (healthy, and the fatigue scenario, whose baseline is as steady), in the
