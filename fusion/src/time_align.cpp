@@ -66,6 +66,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <cstring>
 #include <utility>
 
 namespace kneeload::fusion {
@@ -455,11 +456,10 @@ const char* invalid_reason(const ReorderParams& p) {
 
 ReorderBuffer::ReorderBuffer(const ReorderParams& params) : params_(params) {
   assert(invalid_reason(params) == nullptr);
-  const std::size_t slots = static_cast<std::size_t>(std::max<std::uint32_t>(params_.capacity, 1)) + 1;
-  heap_.reserve(slots);
-  pool_.resize(slots);
-  free_.reserve(slots);
-  for (std::size_t i = slots; i > 0; --i) free_.push_back(static_cast<std::uint32_t>(i - 1));
+  slots_ = std::max<std::uint32_t>(params_.capacity, 1) + 1;
+  heap_.reserve(slots_);
+  pool_.reset(new Slot[slots_]);  // default-initialised: not written, see Slot
+  free_.reserve(slots_);
 }
 
 void ReorderBuffer::set_window_us(std::int64_t window_us) {
@@ -483,7 +483,7 @@ PushResult ReorderBuffer::push(const Sample& sample, std::int64_t aligned_t_us,
   }
   const Key key{aligned_t_us, next_order_++, sample.device_seq, 0, slot};
   PushResult result = PushResult::kQueued;
-  if (free_.empty()) {
+  if (size_ == slots_) {
     // Over capacity and not drained since: the oldest of what is held and this one goes.
     result = PushResult::kDroppedOldest;
     if (later(heap_.front(), key)) {
@@ -492,9 +492,14 @@ PushResult ReorderBuffer::push(const Sample& sample, std::int64_t aligned_t_us,
     }
     discard_top();
   }
-  const std::uint32_t index = free_.back();
-  free_.pop_back();
-  pool_[index] = sample;
+  std::uint32_t index = fresh_;
+  if (free_.empty()) {
+    ++fresh_;
+  } else {
+    index = free_.back();
+    free_.pop_back();
+  }
+  std::memcpy(pool_[index].bytes, &sample, sizeof(Sample));
   heap_.push_back(key);
   heap_.back().index = index;
   std::push_heap(heap_.begin(), heap_.end(), later);
@@ -521,7 +526,7 @@ void ReorderBuffer::release_top(ReleasedSample& out, bool early) {
   heap_.pop_back();
   --size_;
   assert(key.t_us >= last_released_t_us_);
-  out.sample = pool_[key.index];
+  std::memcpy(&out.sample, pool_[key.index].bytes, sizeof(Sample));
   out.aligned_t_us = key.t_us;
   out.slot = key.slot;
   out.early = early;

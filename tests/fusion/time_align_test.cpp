@@ -629,6 +629,47 @@ TEST(ReorderBuffer, FlushReleasesEverythingInOrderThenLaterPushesAreStillChecked
   EXPECT_TRUE(drain(b, 0).empty()) << "the flush ended when the buffer emptied";
 }
 
+// Resident memory of this process in bytes (/proc/self/statm: pages resident, second field).
+double resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return -1.0;
+  long size = 0, resident = 0;
+  const int got = std::fscanf(f, "%ld %ld", &size, &resident);
+  std::fclose(f);
+  return got == 2 ? static_cast<double>(resident) * 4096.0 : -1.0;
+}
+
+// Every station's session has a buffer of the configured capacity; RSS must follow how many
+// samples are held at once, not that capacity. 100,000 slots are 20 MB of samples: a buffer that
+// wrote them at construction (a value-initialised vector) grows RSS by that much; this one holds
+// at most 50 and must touch a few pages. The bound leaves room for ASan's shadow and allocator.
+TEST(ReorderBuffer, ResidentMemoryFollowsTheSamplesHeldNotTheCapacity) {
+  ReorderParams rp;
+  rp.window_us = 500;  // 10 us apart: about 50 held
+  rp.capacity = 100'000;
+  const double before = resident_bytes();
+  ASSERT_GT(before, 0.0);
+  ReorderBuffer b(rp);
+  std::size_t released = 0, most_held = 0;
+  ReleasedSample r{};
+  for (std::uint32_t i = 0; i < 20'000; ++i) {
+    const std::int64_t t = static_cast<std::int64_t>(i) * 10;
+    ASSERT_EQ(b.push(make_sample(i, t), t, static_cast<std::uint8_t>(i % kDeviceRoleCount)), PushResult::kQueued);
+    most_held = std::max(most_held, b.size());
+    while (b.pop_ready(t, r)) {
+      ASSERT_EQ(r.sample.device_seq, released) << "samples come out whole and in order";
+      ++released;
+    }
+  }
+  const double grown = resident_bytes() - before;
+  EXPECT_LE(most_held, 52u);
+  EXPECT_GT(released, 19'900u);
+  EXPECT_LT(grown, 6.0 * 1024 * 1024) << "capacity " << rp.capacity << " x " << sizeof(Sample)
+                                      << " B; RSS grew " << grown / 1024 << " KiB holding at most " << most_held;
+  std::printf("[ figures  ] capacity %u slots of %zu B (%.1f MB), at most %zu held: RSS grew %.0f KiB\n", rp.capacity,
+              sizeof(Sample), rp.capacity * sizeof(Sample) / 1e6, most_held, grown / 1024);
+}
+
 // ---------------------------------------------------------------------------------------------
 // RunnerClock
 
