@@ -7,6 +7,7 @@
 #include "cli.hpp"
 #include "command.hpp"
 #include "history.hpp"
+#include "load.hpp"
 #include "record.hpp"
 #include "replay.hpp"
 #include "curve.hpp"
@@ -23,6 +24,7 @@ const Command* const kCommands[] = {
     &kneeload::ctl::kRecordCommand,
     &kneeload::ctl::kReplayCommand,
     &kneeload::ctl::kSimCommand,
+    &kneeload::ctl::kLoadCommand,
     &kneeload::ctl::kKeygenCommand,
     &kneeload::ctl::kRunnersCommand,
     &kneeload::ctl::kSessionsCommand,
@@ -34,7 +36,7 @@ void print_usage(std::FILE* out) {
       "Usage: kneeloadctl <command> [options]\n"
       "\n"
       "Companion CLI of kneeloadd: watch what it publishes, record what devices send it, replay,\n"
-      "simulate stations, read the runner history it keeps.\n"
+      "simulate stations, drive it with load for benchmarks, read the runner history it keeps.\n"
       "\n"
       "Commands:\n",
       out);
