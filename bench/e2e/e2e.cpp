@@ -406,6 +406,21 @@ class DaemonUnderTest {
   }
 
   OutputFeed& feed() { return *feed_; }
+
+  // Once everything is fused, its last outputs may still be on their way to the subscriber:
+  // waits until none has arrived for 100 ms (at most 2 s).
+  void wait_outputs_settled() {
+    const auto deadline = Clock::now() + 2s;
+    std::uint64_t seen = feed_->outputs();
+    auto quiet_since = Clock::now();
+    while (Clock::now() - quiet_since < 100ms && Clock::now() < deadline) {
+      nap(10ms);
+      if (const std::uint64_t now = feed_->outputs(); now != seen) {
+        seen = now;
+        quiet_since = Clock::now();
+      }
+    }
+  }
   pid_t pid() const { return process_->pid(); }
   std::string log_tail() const { return tail(read_text(log_), 10); }
 
@@ -447,19 +462,22 @@ class DaemonUnderTest {
       r.daemon_cores = (*cpu_after - *cpu_before) / std::chrono::duration<double>(Clock::now() - started).count();
     }
     const double ingested = after.samples_ingested - before.samples_ingested;
+    // Every reason, not just the first: together they say what bounded the run.
+    const auto because = [&r](const std::string& reason) { r.why += (r.why.empty() ? "" : "; ") + reason; };
     char buf[256];
     if (sent.behind) {
       std::snprintf(buf, sizeof buf, "generator behind (sent %.0f samples/s, %.0f ms late at worst)", sent.rate,
                     sent.max_lag_ms);
-      r.why = buf;
-    } else if (r.drops > 0) {
-      r.why = "dropped or rejected: " + grown_series(before, after);
-    } else if (ingested != static_cast<double>(sent.samples)) {
+      because(buf);
+    }
+    if (r.drops > 0) because("dropped or rejected: " + grown_series(before, after));
+    if (ingested != static_cast<double>(sent.samples)) {
       std::snprintf(buf, sizeof buf, "ingested %.0f of %" PRIu64 " samples sent", ingested, sent.samples);
-      r.why = buf;
-    } else if (r.backlog_ms > kMaxBacklogMs) {
+      because(buf);
+    }
+    if (r.backlog_ms > kMaxBacklogMs) {
       std::snprintf(buf, sizeof buf, "backlog: ingest caught up %.0f ms after the last send", r.backlog_ms);
-      r.why = buf;
+      because(buf);
     }
     r.ok = r.why.empty();
     return r;
@@ -485,10 +503,10 @@ class DaemonUnderTest {
 };
 
 std::string describe(const Run& r) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf, "%.0f samples/s for %g s: %s (fusion %.0f ns/sample, daemon %.2f cores)", r.rate,
-                r.seconds, r.ok ? "held" : r.why.c_str(), r.fusion_ns, r.daemon_cores);
-  return buf;
+  char head[96], cost[96];
+  std::snprintf(head, sizeof head, "%.0f samples/s for %g s: ", r.rate, r.seconds);
+  std::snprintf(cost, sizeof cost, " (fusion %.0f ns/sample, daemon %.2f cores)", r.fusion_ns, r.daemon_cores);
+  return head + (r.ok ? std::string("held") : r.why) + cost;
 }
 
 void measure_row(Bench& bench, Row& row, const std::string& config, bool latency) {
@@ -538,6 +556,7 @@ void measure_row(Bench& bench, Row& row, const std::string& config, bool latency
     l.fraction = f;
     daemon.feed().start_recording();
     l.run = daemon.run(f * row.sustained, o.latency_s);
+    daemon.wait_outputs_settled();
     OutputFeed::Recording rec = daemon.feed().stop_recording();
     std::sort(rec.latency_us.begin(), rec.latency_us.end());
     l.outputs = rec.latency_us.size();
