@@ -1,8 +1,5 @@
 #include "output_feed.hpp"
 
-#include <google/protobuf/descriptor.h>
-#include <google/protobuf/reflection.h>
-
 #include <string_view>
 #include <unordered_map>
 
@@ -11,27 +8,8 @@
 namespace kneeload::bench {
 namespace {
 
-namespace pb = google::protobuf;
-
 constexpr auto kPollSlice = std::chrono::milliseconds(20);
 constexpr std::size_t kReserve = 1 << 20;
-
-// The Header field that says how long the output's samples were held (the reorder window),
-// if this build's schema has one: any int64 field after latency_us (field 6). Found by
-// reflection so the bench needs no change when it lands.
-const pb::FieldDescriptor* age_field() {
-  static const pb::FieldDescriptor* const field = [] {
-    const pb::Descriptor* d = v1::Header::descriptor();
-    for (int i = 0; i < d->field_count(); ++i) {
-      const pb::FieldDescriptor* f = d->field(i);
-      if (f->number() > v1::Header::kLatencyUsFieldNumber && f->cpp_type() == pb::FieldDescriptor::CPPTYPE_INT64) {
-        return f;
-      }
-    }
-    return static_cast<const pb::FieldDescriptor*>(nullptr);
-  }();
-  return field;
-}
 
 // Every output message starts with its Header as field 1 (publish.proto), which protobuf
 // writes first: returns its bytes, or an empty view if the payload does not start so.
@@ -54,14 +32,13 @@ std::string_view header_bytes(const zmq::message_t& payload) {
 
 }  // namespace
 
-std::string OutputFeed::age_field_name() { return age_field() != nullptr ? age_field()->name() : std::string(); }
-
 OutputFeed::OutputFeed(zmq::context_t& ctx, const std::string& endpoint) : socket_(ctx, zmq::socket_type::sub) {
   socket_.set(zmq::sockopt::rcvhwm, 0);  // lose nothing on this side: gaps are the PUB's
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::subscribe, "");
   socket_.connect(endpoint);
   recorded_.latency_us.reserve(kReserve);
+  recorded_.age_us.reserve(kReserve);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -81,8 +58,9 @@ bool OutputFeed::wait_joined(std::chrono::milliseconds timeout) const {
 
 void OutputFeed::start_recording() {
   std::lock_guard lock(mutex_);
-  recorded_.latency_us.clear();
-  recorded_.age_us.clear();
+  recorded_ = Recording{};
+  recorded_.latency_us.reserve(kReserve);
+  recorded_.age_us.reserve(kReserve);
   gaps_at_start_ = gaps_.load(std::memory_order_relaxed);
   recording_.store(true, std::memory_order_release);
 }
@@ -94,6 +72,7 @@ OutputFeed::Recording OutputFeed::stop_recording() {
   out.gaps = gaps_.load(std::memory_order_relaxed) - gaps_at_start_;
   recorded_ = Recording{};
   recorded_.latency_us.reserve(kReserve);
+  recorded_.age_us.reserve(kReserve);
   return out;
 }
 
@@ -126,10 +105,14 @@ void OutputFeed::run() {
         outputs_.fetch_add(1, std::memory_order_relaxed);
         if (recording_.load(std::memory_order_acquire)) {
           std::lock_guard lock(mutex_);
-          recorded_.latency_us.push_back(header.latency_us());
-          if (const pb::FieldDescriptor* age = age_field()) {
-            recorded_.age_us.push_back(header.GetReflection()->GetInt64(header, age));
+          // latency_us is 0 when a timer (idle flush, shutdown) released the output: no frame
+          // arrival to measure from, so it is counted apart rather than pulling p50 to 0.
+          if (header.latency_us() > 0) {
+            recorded_.latency_us.push_back(header.latency_us());
+          } else {
+            ++recorded_.timer_released;
           }
+          recorded_.age_us.push_back(header.age_us());
         }
       }
       std::uint64_t& last = last_seq[std::string(name)];

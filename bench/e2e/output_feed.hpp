@@ -2,8 +2,9 @@
 // the daemon's whole life (as a real subscriber would be), which
 //   - keeps the newest DaemonStatus counters (heartbeats), so the bench sees ingest catch up
 //     within a heartbeat without scraping the metrics endpoint in a loop;
-//   - while recording, keeps Header.latency_us of every output (state, step, risk, session),
-//     and Header.age_us when the schema has it;
+//   - while recording, keeps Header.latency_us (arrival of the frame that released the output →
+//     publish) and Header.age_us (arrival of the output's own source sample → publish: the
+//     reorder window's hold included) of every output (state, step, risk, session);
 //   - counts Header.seq gaps per topic: messages the PUB dropped for this subscriber, which the
 //     daemon cannot count (README "Counters").
 //
@@ -37,13 +38,11 @@ class OutputFeed {
   std::uint64_t statuses() const { return statuses_.load(std::memory_order_acquire); }
   std::uint64_t outputs() const { return outputs_.load(std::memory_order_relaxed); }
   std::uint64_t seq_gaps() const { return gaps_.load(std::memory_order_relaxed); }
-  // The Header field in this build's schema that says how long an output's samples were held
-  // (see output_feed.cpp); empty when there is none.
-  static std::string age_field_name();
 
   struct Recording {
-    std::vector<std::int64_t> latency_us;
-    std::vector<std::int64_t> age_us;  // empty without the field
+    std::vector<std::int64_t> latency_us;  // outputs a frame's arrival released
+    std::vector<std::int64_t> age_us;      // every output
+    std::uint64_t timer_released = 0;      // outputs with latency_us 0, not in latency_us
     std::uint64_t gaps = 0;
   };
   void start_recording();
