@@ -64,8 +64,14 @@ constexpr double kConfirmStepDown = 0.9;
 constexpr double kCapacityMargin = 0.95;
 constexpr int kConfirmAttempts = 5;
 constexpr int kQuickConfirmAttempts = 3;
+// Over ipc, libzmq can lose the last frames a PUSH had queued when it closes while the PULL
+// pushes back (zeromq/libzmq#4660: linger not honoured): only the baseline runs at --rate 0 close
+// so. Those it may lose are counted in the row and must stay below this share of what was sent;
+// over tcp the baseline must receive every sample.
+constexpr double kIpcCloseLossShare = 1e-4;
 constexpr double kWarmupShare = 0.1;  // of the baseline: opens every station's session
-constexpr auto kSettleLimit = 60s;    // the longest the daemon may take to empty its queues
+constexpr auto kSettleLimit = 60s;
+constexpr auto kStalledIngest = 1s;  // 20 heartbeats (50 ms) in which ingest counted nothing more    // the longest the daemon may take to empty its queues
 constexpr auto kDaemonStartLimit = 120s;  // 10,000 stations: a 14 MB config to parse
 
 struct Options {
@@ -333,6 +339,7 @@ struct Row {
   int workers = 0;
   std::vector<double> baseline_runs;
   double baseline = 0.0;
+  std::uint64_t baseline_lost = 0;  // ipc only: samples libzmq lost at the generator's close
   std::vector<Run> probes;
   std::vector<Run> confirms;
   double sustained = 0.0;  // the confirmed rate, 0 if none
@@ -345,7 +352,7 @@ struct Row {
 };
 
 double measure_baseline(Bench& bench, const std::string& transport, int stations, const std::string& config,
-                        std::vector<double>& runs) {
+                        std::vector<double>& runs, std::uint64_t& lost) {
   const Options& o = bench.options();
   zmq::context_t ctx{1};
   DecodeOnlySink sink(ctx, bench.endpoint_for(transport, "baseline"), config);
@@ -353,10 +360,14 @@ double measure_baseline(Bench& bench, const std::string& transport, int stations
     Bench::LoadProcess load(bench, bench.load_argv(sink.endpoint(), stations, 0.0, o.baseline_s, 0), o.baseline_s);
     const BaselineRun r = sink.receive([&] { return load.done(); }, 200ms);
     const LoadResult sent = load.finish();
-    if (r.rejected != 0 || r.samples_accepted != sent.samples) {
+    const std::uint64_t shortfall = sent.samples > r.samples_accepted ? sent.samples - r.samples_accepted : 0;
+    const bool close_loss = transport == "ipc" && r.samples_accepted <= sent.samples &&
+                            static_cast<double>(shortfall) <= kIpcCloseLossShare * static_cast<double>(sent.samples);
+    if (r.rejected != 0 || (r.samples_accepted != sent.samples && !close_loss)) {
       throw std::runtime_error("baseline: the decoder accepted " + std::to_string(r.samples_accepted) + " of " +
                                std::to_string(sent.samples) + " samples sent and rejected " + std::to_string(r.rejected));
     }
+    lost += shortfall;
     runs.push_back(r.samples_per_s());
     progress("baseline %s, %d stations: %.0f samples/s decode-only (%" PRIu64 " samples in %.2f s)",
              transport.c_str(), stations, r.samples_per_s(), r.samples_accepted, r.seconds);
@@ -435,17 +446,25 @@ class DaemonUnderTest {
     const LoadResult sent = load.finish();
     cursor_ = sent.next_cursor;
     const double target = before.samples_ingested + static_cast<double>(sent.samples);
-    // Ingest caught up: the first heartbeat that counts every sample sent.
+    // Ingest caught up: the first heartbeat that counts every sample sent. Or gave up: 20
+    // heartbeats without progress mean nothing more is coming (frames lost at the generator's
+    // close, kIpcCloseLossShare), and the run is judged on what arrived.
     const auto settle_deadline = sent.exited + kSettleLimit;
-    while (static_cast<double>(feed_->samples_accepted()) < target && Clock::now() < settle_deadline) {
+    std::uint64_t accepted = feed_->samples_accepted();
+    auto moved = Clock::now();
+    while (static_cast<double>(accepted) < target && Clock::now() < settle_deadline &&
+           Clock::now() - moved < kStalledIngest) {
       check_interrupted();
       std::this_thread::sleep_for(1ms);
+      if (const std::uint64_t now = feed_->samples_accepted(); now != accepted) {
+        accepted = now;
+        moved = Clock::now();
+      }
     }
     const double caught_up_ms = std::chrono::duration<double, std::milli>(Clock::now() - sent.exited).count();
     // Fusion caught up: every ingested sample fused or counted as dropped at ingest.
     DaemonCounters after = scrape_or_throw();
-    while ((after.samples_ingested < target || after.samples_fused + after.dropped_ingest < after.samples_ingested) &&
-           Clock::now() < settle_deadline) {
+    while (after.samples_fused + after.dropped_ingest < after.samples_ingested && Clock::now() < settle_deadline) {
       nap(50ms);
       after = scrape_or_throw();
     }
@@ -677,8 +696,8 @@ std::string json_report(const Options& o, const std::vector<Row>& rows) {
     append(out, "%s{\"transport\":%s,\"stations\":%d,\"workers\":%d,\"baseline_samples_per_s\":%.0f,\"baseline_runs\":[",
            i ? "," : "", json_string(r.transport).c_str(), r.stations, r.workers, r.baseline);
     for (std::size_t k = 0; k < r.baseline_runs.size(); ++k) append(out, "%s%.0f", k ? "," : "", r.baseline_runs[k]);
-    append(out, "],\"samples_per_s\":%.0f,\"ratio_vs_baseline\":%.4f,\"drops\":%.0f,\"sub_seq_gaps\":%" PRIu64 ",",
-           r.sustained, r.ratio(), r.drops, r.seq_gaps);
+    append(out, "],\"baseline_lost_samples\":%" PRIu64 ",\"samples_per_s\":%.0f,\"ratio_vs_baseline\":%.4f,\"drops\":%.0f,\"sub_seq_gaps\":%" PRIu64 ",",
+           r.baseline_lost, r.sustained, r.ratio(), r.drops, r.seq_gaps);
     if (r.memory) {
       append(out, "\"rss_kib\":%" PRId64 ",\"hwm_kib\":%" PRId64 ",", r.memory->rss_kib, r.memory->hwm_kib);
     }
@@ -915,7 +934,12 @@ int run(int argc, char** argv) {
   std::vector<Row> rows;
   const auto start = Clock::now();
   try {
-    std::map<std::pair<std::string, int>, std::pair<double, std::vector<double>>> baselines;
+    struct Baseline {
+      double median = 0.0;
+      std::vector<double> runs;
+      std::uint64_t lost = 0;
+    };
+    std::map<std::pair<std::string, int>, Baseline> baselines;
     for (const std::string& transport : o.transports) {
       for (const int stations : o.stations) {
         for (const int workers : o.workers) {
@@ -928,12 +952,13 @@ int run(int argc, char** argv) {
             // The baseline does not depend on the workers: measured once per transport and size.
             auto it = baselines.find({transport, stations});
             if (it == baselines.end()) {
-              std::vector<double> runs;
-              const double b = measure_baseline(bench, transport, stations, config, runs);
-              it = baselines.emplace(std::make_pair(transport, stations), std::make_pair(b, runs)).first;
+              Baseline b;
+              b.median = measure_baseline(bench, transport, stations, config, b.runs, b.lost);
+              it = baselines.emplace(std::make_pair(transport, stations), std::move(b)).first;
             }
-            row.baseline = it->second.first;
-            row.baseline_runs = it->second.second;
+            row.baseline = it->second.median;
+            row.baseline_runs = it->second.runs;
+            row.baseline_lost = it->second.lost;
             measure_row(bench, row, config, !o.scaling);
           } catch (const Interrupted&) {
             throw;
