@@ -759,7 +759,10 @@ std::string table_report(const Options& o, const std::vector<Row>& rows) {
         append(out, " %-23s", "-");
       } else {
         char cell[64];
-        std::snprintf(cell, sizeof cell, "%" PRId64 "/%" PRId64 "/%" PRId64 " us", l->p50_us, l->p99_us, l->p999_us);
+        // '*': the run did not hold its rate (its drops are in the row's): the figures are what an
+        // overloaded daemon did, not the latency at that fraction of a sustained rate.
+        std::snprintf(cell, sizeof cell, "%" PRId64 "/%" PRId64 "/%" PRId64 " us%s", l->p50_us, l->p99_us, l->p999_us,
+                      l->run.ok ? "" : " *");
         append(out, " %-23s", cell);
       }
     }
@@ -790,6 +793,11 @@ std::string table_report(const Options& o, const std::vector<Row>& rows) {
              r.stations, r.workers, *l->age_p50_us);
     }
   }
+  bool unheld = false;
+  for (const Row& r : rows) {
+    for (const LatencyRow& l : r.latency) unheld = unheld || !l.run.ok;
+  }
+  if (unheld) out += "* that latency run did not hold its rate: see rows[].latency[].run.why with --json\n";
   out += "\nbaseline: decode-only PULL of the same frames, median of runs; sustained: confirmed with zero drops;\n"
          "latency: Header.latency_us of every output a frame released (that frame's arrival -> publish), exact\n"
          "percentiles; age: Header.age_us (the output's own sample's arrival -> publish, reorder hold included).\n";
