@@ -1,87 +1,554 @@
 // Per-sample cost of the fusion path (issue 8: ≤ 300 ns median for a knee IMU sample and for an
-// insole sample) and of frame decoding, each next to a baseline measured in the same run
-// because the machine is shared and noisy:
-//   - BM_ProtobufParse: protobuf's own arena parse of the same frame, against which the
-//     decoder's parse + validation is quoted as a ratio.
-//
-// The runner is the simulator's healthy runner (knees 200 Hz, insoles 100 Hz), rendered once
-// up front so the loop measures fusion only. Sessions are rebuilt outside the timed region
-// when the recorded stream runs out.
+// insole sample), of its parts, and of frame decoding, each next to a baseline measured in the
+// same run where one makes sense, because the machine is shared and noisy:
+//   - BM_Fuse*Sample: one fused sample per stream of the recorded runner (bench/recording.hpp).
+//   - BM_*Filter: each filter's predict + update on recorded data, beside BM_Textbook*: the same
+//     predicts and updates in the textbook form ENGINEERING.md §1c timed (S⁻¹, P = (I − KH)P, no
+//     gate, no guards, no bounds), i.e. what the maths costs without our numerics.
+//   - BM_StepLoadPerStep, BM_CopPathPerStep: the step features of one stance (begin, its
+//     samples, finish).
+//   - BM_GaitTrendsPerStep, BM_RiskRulesPerStep: what runs at each toe-off: the rolling medians
+//     (GaitTrends add_step + fill) and the rule evaluation, in a steady state (full windows,
+//     baseline ready).
+//   - BM_DecodeAndValidate next to BM_ProtobufParse: protobuf's own arena parse of the same
+//     frame, against which the decoder's parse + validation is quoted as a ratio.
+// Every benchmark reports allocs_per_sample (or allocs_per_step): heap allocations inside the
+// timed loop per item, counted by this binary's replacement of operator new and malloc. It must
+// be 0: the hot path allocates nothing once built (session.hpp's contract).
 #include <benchmark/benchmark.h>
 
 #include <google/protobuf/arena.h>
 
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <memory>
+#include <new>
 #include <vector>
 
+#include <Eigen/Core>
+#include <Eigen/LU>
+
+#include "kneeload/fusion/cop_path.hpp"
+#include "kneeload/fusion/filters.hpp"
+#include "kneeload/fusion/load_model.hpp"
+#include "kneeload/fusion/risk_rules.hpp"
 #include "kneeload/fusion/session.hpp"
 #include "kneeload/proto/codec.hpp"
-#include "kneeload/sim/registry.hpp"
-#include "kneeload/sim/simulator.hpp"
 #include "kneeload/v1/ingest.pb.h"
+#include "recording.hpp"
+
+// ---- Allocation counting ------------------------------------------------------------------------
+// Eigen allocates through std::malloc, not operator new, so on glibc builds without a sanitizer
+// malloc/calloc/realloc are interposed and counted too (tests/fusion/session_alloc_test.cpp does
+// the same).
+
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define KNEELOAD_COUNT_MALLOC 1
+#else
+#define KNEELOAD_COUNT_MALLOC 0
+#endif
+
+namespace {
+
+std::atomic<std::uint64_t> g_allocations{0};
+
+// With malloc interposed, the malloc under operator new counts it.
+void* counted_alloc(std::size_t size) {
+  if (!KNEELOAD_COUNT_MALLOC) g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return std::malloc(size == 0 ? 1 : size);
+}
+
+void* counted_aligned_alloc(std::size_t size, std::align_val_t al) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  const auto a = static_cast<std::size_t>(al);
+  const std::size_t rounded = (size + a - 1) / a * a;
+  return std::aligned_alloc(a, rounded == 0 ? a : rounded);
+}
+
+// Not inlined: g++ 12 otherwise sees free() on a pointer from operator new where our operator
+// delete is inlined, and -Wmismatched-new-delete fires on correct code.
+[[gnu::noinline]] void counted_free(void* p) { std::free(p); }
+
+}  // namespace
+
+#if KNEELOAD_COUNT_MALLOC
+extern "C" {
+void* __libc_malloc(std::size_t size);
+void* __libc_calloc(std::size_t n, std::size_t size);
+void* __libc_realloc(void* p, std::size_t size);
+
+void* malloc(std::size_t size) noexcept {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_malloc(size);
+}
+void* calloc(std::size_t n, std::size_t size) noexcept {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_calloc(n, size);
+}
+void* realloc(void* p, std::size_t size) noexcept {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_realloc(p, size);
+}
+}
+#endif
+
+void* operator new(std::size_t size) {
+  if (void* p = counted_alloc(size)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) {
+  if (void* p = counted_alloc(size)) return p;
+  throw std::bad_alloc();
+}
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return counted_alloc(size); }
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  return counted_alloc(size);
+}
+void* operator new(std::size_t size, std::align_val_t al) {
+  if (void* p = counted_aligned_alloc(size, al)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size, std::align_val_t al) {
+  if (void* p = counted_aligned_alloc(size, al)) return p;
+  throw std::bad_alloc();
+}
+void* operator new(std::size_t size, std::align_val_t al, const std::nothrow_t&) noexcept {
+  return counted_aligned_alloc(size, al);
+}
+void* operator new[](std::size_t size, std::align_val_t al, const std::nothrow_t&) noexcept {
+  return counted_aligned_alloc(size, al);
+}
+void operator delete(void* p) noexcept { counted_free(p); }
+void operator delete[](void* p) noexcept { counted_free(p); }
+void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
+void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { counted_free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { counted_free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { counted_free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  counted_free(p);
+}
 
 namespace {
 
 using namespace kneeload;
+
+std::uint64_t allocations() { return g_allocations.load(std::memory_order_relaxed); }
+
+// Allocations inside a benchmark's timed loop, minus those of untimed set-up inside it.
+class AllocationTally {
+ public:
+  AllocationTally() : start_(allocations()) {}
+  // Runs untimed work (a rebuild) whose allocations do not count.
+  template <class F>
+  void untimed(benchmark::State& state, F&& f) {
+    const std::uint64_t before = allocations();
+    state.PauseTiming();
+    f();
+    state.ResumeTiming();
+    excluded_ += allocations() - before;
+  }
+  // Sets `name` to the allocations per item (iterations × items_per_iteration). Call it before
+  // anything else touches state.counters: SetItemsProcessed() allocates a map node and a string.
+  void report(benchmark::State& state, const char* name, double items_per_iteration = 1.0) const {
+    const auto n = static_cast<double>(allocations() - start_ - excluded_);
+    state.counters[name] = n / (static_cast<double>(state.iterations()) * items_per_iteration);
+  }
+
+ private:
+  std::uint64_t start_;
+  std::uint64_t excluded_ = 0;
+};
 
 class NullSink final : public fusion::OutputSink {
  public:
   void emit(const fusion::Output& o) override { benchmark::DoNotOptimize(&o); }
 };
 
-struct Recording {
-  sim::SimConfig config;
-  std::vector<fusion::Sample> samples;
-};
-
-const Recording& recording() {
-  static const Recording r = [] {
-    Recording rec;
-    rec.config.seed = 7;
-    rec.config.duration_s = 300.0;
-    rec.config.knee.rate_hz = 200.0;  // the defaults, said here: knees 200 Hz, insoles 100 Hz
-    rec.config.insole.rate_hz = 100.0;
-    sim::Simulator simulator(rec.config);
-    fusion::Sample s;
-    while (simulator.next(s)) rec.samples.push_back(s);
-    return rec;
-  }();
-  return r;
-}
+// ---- One fused sample ---------------------------------------------------------------------------
 
 // Feeds a recorded stream one sample per iteration: the figure is the mean cost per sample,
 // and the median of several repetitions is the one to quote. The session releases samples
 // from its reorder window in batches (a sample is fused when a later one shows it is
 // complete), so the cost of one call is not the cost of its own sample; the mean over the
 // stream is. Per kind: a stream of only that kind's samples (the knee filters alone; gait,
-// force, load model and rules from the insoles alone), and the whole runner.
-void fuse(benchmark::State& state, int kind) {
-  const Recording& rec = recording();
-  std::vector<fusion::Sample> stream;
-  for (const fusion::Sample& s : rec.samples) {
-    if (kind < 0 || static_cast<int>(s.kind) == kind || s.kind == fusion::SensorKind::kTreadmill) stream.push_back(s);
-  }
-  const fusion::SessionConfig sc = sim::session_config(rec.config, 0, 0);
+// force, load model and rules from the insoles alone), and the whole runner. Sessions are
+// rebuilt outside the timed region when the recorded stream runs out.
+void fuse(benchmark::State& state, const fusion::SensorKind* kind) {
+  const bench::Recording& rec = bench::healthy_runner();
+  const std::vector<fusion::Sample> stream = bench::stream_of(rec, kind);
+  const fusion::SessionConfig sc = bench::session_config(rec);
   auto session = std::make_unique<fusion::RunnerSession>(sc);
   NullSink sink;
   std::size_t i = 0;
+  AllocationTally tally;
   for (auto _ : state) {
     if (i == stream.size()) {  // a fresh session for another pass, untimed
-      state.PauseTiming();
-      session = std::make_unique<fusion::RunnerSession>(sc);
-      i = 0;
-      state.ResumeTiming();
+      tally.untimed(state, [&] {
+        session = std::make_unique<fusion::RunnerSession>(sc);
+        i = 0;
+      });
     }
     session->on_sample(stream[i++], sink);
   }
+  tally.report(state, "allocs_per_sample");
   state.SetItemsProcessed(state.iterations());
 }
 
-void BM_FuseKneeImuSample(benchmark::State& state) { fuse(state, static_cast<int>(fusion::SensorKind::kKnee)); }
-void BM_FuseInsoleSample(benchmark::State& state) { fuse(state, static_cast<int>(fusion::SensorKind::kInsole)); }
-void BM_FuseRunnerSample(benchmark::State& state) { fuse(state, -1); }
+constexpr fusion::SensorKind kKnee = fusion::SensorKind::kKnee;
+constexpr fusion::SensorKind kInsole = fusion::SensorKind::kInsole;
+void BM_FuseKneeImuSample(benchmark::State& state) { fuse(state, &kKnee); }
+void BM_FuseInsoleSample(benchmark::State& state) { fuse(state, &kInsole); }
+void BM_FuseRunnerSample(benchmark::State& state) { fuse(state, nullptr); }
 
-// --- Decoding: a 10-sample insole frame, per sample.
+// ---- Filters: predict + update on recorded data -------------------------------------------------
+
+double seconds(std::int64_t dt_us) { return static_cast<double>(dt_us) * 1e-6; }
+
+struct KneeInput {
+  fusion::Imu6 thigh;
+  fusion::Imu6 shank;
+  double dt_s;
+};
+
+// The left knee's IMU pairs of the recording with the time since the previous one.
+const std::vector<KneeInput>& knee_inputs() {
+  static const std::vector<KneeInput> inputs = [] {
+    std::vector<KneeInput> v;
+    std::int64_t last = 0;
+    for (const fusion::Sample& s : bench::healthy_runner().samples) {
+      const auto* k = std::get_if<fusion::KneeSample>(&s.payload);
+      if (k == nullptr || s.side != fusion::Side::kLeft || !k->has_imus) continue;
+      if (!v.empty() && s.device_t_us <= last) continue;
+      v.push_back({k->thigh, k->shank, v.empty() ? 0.005 : seconds(s.device_t_us - last)});
+      last = s.device_t_us;
+    }
+    return v;
+  }();
+  return inputs;
+}
+
+struct ForceInput {
+  double force_bw;
+  double dt_s;
+  bool swing;  // below the contact threshold: the session applies the swing pseudo-measurement
+};
+
+// The left insole's uncalibrated force (ΣpA through the registry geometry) in body weights.
+const std::vector<ForceInput>& force_inputs() {
+  static const std::vector<ForceInput> inputs = [] {
+    const bench::Recording& rec = bench::healthy_runner();
+    const fusion::SessionConfig sc = bench::session_config(rec);
+    const fusion::InsoleGeometry& geo = sc.insoles[0];
+    const double bw_n = sc.runner_params.body_mass_kg * fusion::kGravityMps2;
+    const double threshold_bw =
+        std::max(sc.model.contact_threshold_n, sc.model.contact_threshold_bw * bw_n) / bw_n;
+    std::vector<ForceInput> v;
+    std::int64_t last = 0;
+    for (const fusion::Sample& s : rec.samples) {
+      const auto* in = std::get_if<fusion::InsoleSample>(&s.payload);
+      if (in == nullptr || s.side != fusion::Side::kLeft) continue;
+      if (!v.empty() && s.device_t_us <= last) continue;
+      double sum_pa = 0.0;
+      for (int c = 0; c < std::min<int>(in->cell_count, geo.cell_count); ++c) {
+        sum_pa += static_cast<double>(in->pressure_pa[c]) * geo.area_m2[static_cast<std::size_t>(c)];
+      }
+      const double f = geo.force_gain * sum_pa / bw_n;
+      v.push_back({f, v.empty() ? 0.01 : seconds(s.device_t_us - last), f < threshold_bw});
+      last = s.device_t_us;
+    }
+    return v;
+  }();
+  return inputs;
+}
+
+// Iterates over a recorded input sequence, restarting the filter (untimed) at its end.
+template <class Filter, class Input, class Step>
+void filter_loop(benchmark::State& state, const std::vector<Input>& inputs, Step step) {
+  auto filter = std::make_unique<Filter>();
+  std::size_t i = 0;
+  AllocationTally tally;
+  for (auto _ : state) {
+    if (i == inputs.size()) {
+      tally.untimed(state, [&] {
+        filter = std::make_unique<Filter>();
+        i = 0;
+      });
+    }
+    step(*filter, inputs[i++]);
+  }
+  tally.report(state, "allocs_per_sample");
+  state.SetItemsProcessed(state.iterations());
+}
+
+// KneeAngleFilter::on_imu_pair: predict, the gyro update and the accelerometer-angle update.
+void BM_KneeAngleFilter(benchmark::State& state) {
+  const fusion::KneeJointAxes axes;
+  filter_loop<fusion::KneeAngleFilter>(state, knee_inputs(),
+                                       [&](fusion::KneeAngleFilter& f, const KneeInput& in) {
+                                         benchmark::DoNotOptimize(
+                                             f.on_imu_pair(in.thigh, in.shank, axes, in.dt_s, true));
+                                       });
+}
+
+// ShankTiltFilter: predict on the shank gyro, then the accelerometer-tilt update (gated or not).
+void BM_ShankTiltFilter(benchmark::State& state) {
+  const fusion::HingeAxis axis;
+  filter_loop<fusion::ShankTiltFilter>(
+      state, knee_inputs(), [&](fusion::ShankTiltFilter& f, const KneeInput& in) {
+        f.predict(axis.rate_radps(in.shank), in.dt_s);
+        benchmark::DoNotOptimize(f.update_tilt(fusion::accel_shank_tilt_rad(in.shank, axis)));
+      });
+}
+
+// ForceFilter: predict, then the force update in stance or the swing pseudo-measurement below
+// the contact threshold, as the session applies them (about 60 % swing at 100 Hz running).
+void BM_ForceFilter(benchmark::State& state) {
+  filter_loop<fusion::ForceFilter>(state, force_inputs(),
+                                   [](fusion::ForceFilter& f, const ForceInput& in) {
+                                     f.predict(in.dt_s);
+                                     benchmark::DoNotOptimize(in.swing ? f.update_swing()
+                                                                       : f.update(in.force_bw));
+                                   });
+}
+
+// The baseline: x = Fx + u, P = FPFᵀ + Q; S = HPHᵀ + R, K = PHᵀS⁻¹, x += K(z − Hx),
+// P = (I − KH)P, on fixed-size matrices.
+template <int N>
+class TextbookKalman {
+ public:
+  using Vector = Eigen::Matrix<double, N, 1>;
+  using Matrix = Eigen::Matrix<double, N, N>;
+  TextbookKalman() : x_(Vector::Zero()), p_(Matrix::Identity()) {}
+  void predict(const Matrix& f, const Matrix& q, const Vector& u) {
+    x_ = f * x_ + u;
+    p_ = f * p_ * f.transpose() + q;
+  }
+  template <int M>
+  void update(const Eigen::Matrix<double, M, 1>& z, const Eigen::Matrix<double, M, N>& h,
+              const Eigen::Matrix<double, M, M>& r) {
+    const Eigen::Matrix<double, M, M> s = h * p_ * h.transpose() + r;
+    const Eigen::Matrix<double, N, M> k = p_ * h.transpose() * s.inverse();
+    x_ += k * (z - h * x_);
+    p_ = (Matrix::Identity() - k * h) * p_;
+  }
+  const Vector& state() const { return x_; }
+
+ private:
+  Vector x_;
+  Matrix p_;
+};
+
+void BM_TextbookKnee(benchmark::State& state) {
+  const fusion::KneeJointAxes axes;
+  const fusion::KneeAngleParams p;
+  const fusion::KneeMotionModel model{p.angular_accel_sigma, p.bias_walk_sigma};
+  const Eigen::RowVector3d h_gyro(0.0, 1.0, 1.0);
+  const Eigen::RowVector3d h_angle(1.0, 0.0, 0.0);
+  const Eigen::Matrix<double, 1, 1> r_gyro(p.gyro_sigma_radps * p.gyro_sigma_radps);
+  const Eigen::Matrix<double, 1, 1> r_angle(p.accel_angle_sigma_rad * p.accel_angle_sigma_rad);
+  filter_loop<TextbookKalman<3>>(state, knee_inputs(), [&](TextbookKalman<3>& f, const KneeInput& in) {
+    f.predict(model.transition(in.dt_s), model.noise(in.dt_s), Eigen::Vector3d::Zero());
+    const double rate = axes.thigh.rate_radps(in.thigh) - axes.shank.rate_radps(in.shank);
+    f.update<1>(Eigen::Matrix<double, 1, 1>(rate), h_gyro, r_gyro);
+    f.update<1>(Eigen::Matrix<double, 1, 1>(fusion::accel_knee_angle_rad(in.thigh, in.shank, axes)),
+                h_angle, r_angle);
+    benchmark::DoNotOptimize(f.state());
+  });
+}
+
+void BM_TextbookShankTilt(benchmark::State& state) {
+  const fusion::HingeAxis axis;
+  const fusion::ShankTiltParams p;
+  const fusion::ShankTiltModel model{p.gyro_noise_density, p.bias_walk_sigma};
+  const Eigen::RowVector2d h(1.0, 0.0);
+  const Eigen::Matrix<double, 1, 1> r(p.tilt_sigma_rad * p.tilt_sigma_rad);
+  filter_loop<TextbookKalman<2>>(state, knee_inputs(), [&](TextbookKalman<2>& f, const KneeInput& in) {
+    f.predict(model.transition(in.dt_s), model.noise(in.dt_s),
+              model.input(axis.rate_radps(in.shank), in.dt_s));
+    f.update<1>(Eigen::Matrix<double, 1, 1>(fusion::accel_shank_tilt_rad(in.shank, axis)), h, r);
+    benchmark::DoNotOptimize(f.state());
+  });
+}
+
+void BM_TextbookForce(benchmark::State& state) {
+  const fusion::ForceFilterParams p;
+  const fusion::ForceMotionModel model{p.rate_noise_sigma};
+  const Eigen::RowVector2d h(1.0, 0.0);
+  const Eigen::Matrix<double, 1, 1> r(p.force_sigma_bw * p.force_sigma_bw);
+  const Eigen::Matrix2d h_swing = Eigen::Matrix2d::Identity();
+  const Eigen::Matrix2d r_swing =
+      Eigen::Vector2d(p.swing_force_sigma_bw * p.swing_force_sigma_bw,
+                      p.swing_rate_sigma_bwps * p.swing_rate_sigma_bwps)
+          .asDiagonal();
+  filter_loop<TextbookKalman<2>>(state, force_inputs(), [&](TextbookKalman<2>& f, const ForceInput& in) {
+    f.predict(model.transition(in.dt_s), model.noise(in.dt_s), Eigen::Vector2d::Zero());
+    if (in.swing) {
+      f.update<2>(Eigen::Vector2d::Zero().eval(), h_swing, r_swing);
+    } else {
+      f.update<1>(Eigen::Matrix<double, 1, 1>(in.force_bw), h, r);
+    }
+    benchmark::DoNotOptimize(f.state());
+  });
+}
+
+// ---- Step features: one stance ------------------------------------------------------------------
+
+// A 250 ms stance at 100 Hz (the recorded runner's insole rate): a vGRF half-sine peaking at
+// 2.5 BW with an impact bump, the knee flexing 10° → 45° → 10°, the shank from +20° to −20°,
+// the CoP rolling heel to toe. The values only steer branches; the cost is per sample and step.
+constexpr int kStanceSamples = 25;
+constexpr std::int64_t kStanceIntervalUs = 10'000;
+constexpr double kBodyMassKg = 70.0;
+
+fusion::StanceSample stance_sample(int k, std::int64_t ic_t_us) {
+  constexpr double kPi = 3.14159265358979323846;
+  const double u = (k + 0.5) / kStanceSamples;
+  const double bw = kBodyMassKg * fusion::kGravityMps2;
+  fusion::StanceSample s;
+  s.t_us = ic_t_us + 5'000 + k * kStanceIntervalUs;
+  s.force_n = bw * (2.5 * std::sin(kPi * u) + 0.4 * std::exp(-std::pow((u - 0.1) / 0.04, 2)));
+  s.knee_flexion_rad = (10.0 + 35.0 * std::sin(kPi * u)) * kPi / 180.0;
+  s.shank_inclination_rad = (20.0 - 40.0 * u) * kPi / 180.0;
+  s.x_cop_norm = 0.15 + 0.7 * u;
+  return s;
+}
+
+void BM_StepLoadPerStep(benchmark::State& state) {
+  fusion::LoadModelParams params;
+  params.body_mass_kg = kBodyMassKg;
+  fusion::StepLoad load(params);
+  std::array<fusion::StanceSample, kStanceSamples> stance;
+  for (int k = 0; k < kStanceSamples; ++k) stance[static_cast<std::size_t>(k)] = stance_sample(k, 0);
+  const double threshold_n = 0.05 * kBodyMassKg * fusion::kGravityMps2;
+  const std::int64_t stride_us = 700'000;
+  std::int64_t t0 = 0;
+  AllocationTally tally;
+  for (auto _ : state) {
+    load.begin(t0, threshold_n);
+    for (fusion::StanceSample s : stance) {
+      s.t_us += t0;
+      load.add(s);
+    }
+    benchmark::DoNotOptimize(load.finish(t0 + kStanceSamples * kStanceIntervalUs + 5'000));
+    t0 += stride_us;
+  }
+  tally.report(state, "allocs_per_step");
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_CopPathPerStep(benchmark::State& state) {
+  fusion::CopPath cop;
+  std::array<fusion::StanceSample, kStanceSamples> stance;
+  for (int k = 0; k < kStanceSamples; ++k) stance[static_cast<std::size_t>(k)] = stance_sample(k, 0);
+  const std::int64_t stride_us = 700'000;
+  std::int64_t t0 = 0;
+  AllocationTally tally;
+  for (auto _ : state) {
+    cop.begin(t0);
+    for (const fusion::StanceSample& s : stance) {
+      cop.add(t0 + s.t_us, s.x_cop_norm, 0.45 + 0.05 * s.shank_inclination_rad);
+    }
+    benchmark::DoNotOptimize(cop.finish(t0 + kStanceSamples * kStanceIntervalUs + 5'000));
+    t0 += stride_us;
+  }
+  tally.report(state, "allocs_per_step");
+  state.SetItemsProcessed(state.iterations());
+}
+
+// ---- At toe-off: rolling medians and the rules --------------------------------------------------
+
+// Steps alternate left/right every 350 ms (171 spm) with metrics that vary from step to step
+// (a fixed pseudo-random sequence), so the medians sort real spreads.
+struct StepStream {
+  std::uint64_t lcg = 12345;
+  std::int64_t t_us = 0;
+  int index = 0;
+
+  double noise() {
+    lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<double>(lcg >> 11) / 9007199254740992.0 - 0.5;  // [-0.5, 0.5)
+  }
+  fusion::GaitMetrics next() {
+    fusion::GaitMetrics m;
+    m.contact_time_s = 0.25 + 0.02 * noise();
+    m.step_time_s = 0.35 + 0.02 * noise();
+    m.cadence_spm = 60.0 / m.step_time_s;
+    m.peak_force_bw = 2.5 + 0.2 * noise();
+    m.impact_peak_bw = 1.6 + 0.2 * noise();
+    m.valr_bw_per_s = 60.0 + 10.0 * noise();
+    m.knee_angle_ic_rad = 0.2 + 0.05 * noise();
+    m.knee_angle_peak_rad = 0.75 + 0.05 * noise();
+    m.pfj_stress_peak_mpa = 8.0 + 1.0 * noise();
+    m.stress_time_integral_per_km_mpa_s = 1500.0 + 100.0 * noise();
+    m.itb_zone_time_s = 0.03 + 0.01 * noise();
+    m.cop_y_m = 0.04 + 0.005 * noise();
+    m.midfoot_peak_pressure_pa = 120e3 + 20e3 * noise();
+    t_us += 350'000;
+    ++index;
+    return m;
+  }
+  fusion::Side side() const { return index % 2 == 0 ? fusion::Side::kLeft : fusion::Side::kRight; }
+};
+
+// GaitTrends after 10 min of steps: both rolling windows full, the baseline frozen.
+void warm_trends(fusion::GaitTrends& trends, StepStream& steps) {
+  trends.start_session(0);
+  while (steps.t_us < 600'000'000) {
+    const fusion::GaitMetrics m = steps.next();
+    trends.add_step(steps.side(), steps.t_us, m, 3.0, 0.0);
+  }
+}
+
+void BM_GaitTrendsPerStep(benchmark::State& state) {
+  fusion::GaitTrends trends;
+  StepStream steps;
+  warm_trends(trends, steps);
+  fusion::RuleInputs in;
+  AllocationTally tally;
+  for (auto _ : state) {
+    const fusion::GaitMetrics m = steps.next();
+    trends.add_step(steps.side(), steps.t_us, m, 3.0, 0.0);
+    trends.fill(steps.t_us, in);
+    benchmark::DoNotOptimize(in);
+  }
+  tally.report(state, "allocs_per_step");
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_RiskRulesPerStep(benchmark::State& state) {
+  fusion::GaitTrends trends;
+  StepStream steps;
+  warm_trends(trends, steps);
+  fusion::RuleInputs in;
+  trends.fill(steps.t_us, in);
+  in.belt_speed_mps = 3.0;
+  in.incline_fraction = 0.0;
+  in.force_rate_hz = 100.0;
+  in.pta_rate_hz = 200.0;
+  in.session_distance_m = 1800.0;
+  in.session_damage_index = 1.0;
+  fusion::RiskRules rules(fusion::RiskRuleParams{}, "bench");
+  fusion::RiskEventBuffer events;
+  AllocationTally tally;
+  for (auto _ : state) {
+    in.t_us += 350'000;
+    rules.evaluate(in, events);
+    events.clear();
+  }
+  benchmark::DoNotOptimize(events);
+  tally.report(state, "allocs_per_step");
+  state.SetItemsProcessed(state.iterations());
+}
+
+// ---- Decoding: a 10-sample insole frame, per sample ---------------------------------------------
+
 std::string insole_frame_bytes() {
   v1::Frame f;
   f.set_protocol_version(1);
@@ -106,6 +573,7 @@ void BM_DecodeAndValidate(benchmark::State& state) {
   std::vector<proto::DeviceTrack> tracks(1);
   proto::FrameDecoder decoder(proto::ValidationLimits{});
   std::vector<fusion::Sample> out(256);
+  AllocationTally tally;
   // The sequence and clock must advance or the decoder refuses duplicates: re-stamp by
   // resetting the track (what a new device would look like), which costs nothing measurable.
   for (auto _ : state) {
@@ -116,6 +584,7 @@ void BM_DecodeAndValidate(benchmark::State& state) {
     benchmark::DoNotOptimize(r);
     if (r.accepted != 10) state.SkipWithError("frame not accepted");
   }
+  tally.report(state, "allocs_per_sample", 10.0);
   state.SetItemsProcessed(state.iterations() * 10);
 }
 
@@ -126,17 +595,29 @@ void BM_ProtobufParse(benchmark::State& state) {
   options.initial_block = block.data();
   options.initial_block_size = block.size();
   google::protobuf::Arena arena(options);
+  AllocationTally tally;
   for (auto _ : state) {
     arena.Reset();
     auto* f = google::protobuf::Arena::CreateMessage<v1::Frame>(&arena);
     benchmark::DoNotOptimize(f->ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
   }
+  tally.report(state, "allocs_per_sample", 10.0);
   state.SetItemsProcessed(state.iterations() * 10);
 }
 
 BENCHMARK(BM_FuseKneeImuSample);
 BENCHMARK(BM_FuseInsoleSample);
 BENCHMARK(BM_FuseRunnerSample);
+BENCHMARK(BM_KneeAngleFilter);
+BENCHMARK(BM_TextbookKnee);
+BENCHMARK(BM_ShankTiltFilter);
+BENCHMARK(BM_TextbookShankTilt);
+BENCHMARK(BM_ForceFilter);
+BENCHMARK(BM_TextbookForce);
+BENCHMARK(BM_StepLoadPerStep);
+BENCHMARK(BM_CopPathPerStep);
+BENCHMARK(BM_GaitTrendsPerStep);
+BENCHMARK(BM_RiskRulesPerStep);
 BENCHMARK(BM_ProtobufParse);
 BENCHMARK(BM_DecodeAndValidate);
 
