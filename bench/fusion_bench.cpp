@@ -209,65 +209,6 @@ void BM_FuseRunnerSample(benchmark::State& state) { fuse(state, nullptr); }
 
 // ---- Filters: predict + update on recorded data -------------------------------------------------
 
-double seconds(std::int64_t dt_us) { return static_cast<double>(dt_us) * 1e-6; }
-
-struct KneeInput {
-  fusion::Imu6 thigh;
-  fusion::Imu6 shank;
-  double dt_s;
-};
-
-// The left knee's IMU pairs of the recording with the time since the previous one.
-const std::vector<KneeInput>& knee_inputs() {
-  static const std::vector<KneeInput> inputs = [] {
-    std::vector<KneeInput> v;
-    std::int64_t last = 0;
-    for (const fusion::Sample& s : bench::healthy_runner().samples) {
-      const auto* k = std::get_if<fusion::KneeSample>(&s.payload);
-      if (k == nullptr || s.side != fusion::Side::kLeft || !k->has_imus) continue;
-      if (!v.empty() && s.device_t_us <= last) continue;
-      v.push_back({k->thigh, k->shank, v.empty() ? 0.005 : seconds(s.device_t_us - last)});
-      last = s.device_t_us;
-    }
-    return v;
-  }();
-  return inputs;
-}
-
-struct ForceInput {
-  double force_bw;
-  double dt_s;
-  bool swing;  // below the contact threshold: the session applies the swing pseudo-measurement
-};
-
-// The left insole's uncalibrated force (ΣpA through the registry geometry) in body weights.
-const std::vector<ForceInput>& force_inputs() {
-  static const std::vector<ForceInput> inputs = [] {
-    const bench::Recording& rec = bench::healthy_runner();
-    const fusion::SessionConfig sc = bench::session_config(rec);
-    const fusion::InsoleGeometry& geo = sc.insoles[0];
-    const double bw_n = sc.runner_params.body_mass_kg * fusion::kGravityMps2;
-    const double threshold_bw =
-        std::max(sc.model.contact_threshold_n, sc.model.contact_threshold_bw * bw_n) / bw_n;
-    std::vector<ForceInput> v;
-    std::int64_t last = 0;
-    for (const fusion::Sample& s : rec.samples) {
-      const auto* in = std::get_if<fusion::InsoleSample>(&s.payload);
-      if (in == nullptr || s.side != fusion::Side::kLeft) continue;
-      if (!v.empty() && s.device_t_us <= last) continue;
-      double sum_pa = 0.0;
-      for (int c = 0; c < std::min<int>(in->cell_count, geo.cell_count); ++c) {
-        sum_pa += static_cast<double>(in->pressure_pa[c]) * geo.area_m2[static_cast<std::size_t>(c)];
-      }
-      const double f = geo.force_gain * sum_pa / bw_n;
-      v.push_back({f, v.empty() ? 0.01 : seconds(s.device_t_us - last), f < threshold_bw});
-      last = s.device_t_us;
-    }
-    return v;
-  }();
-  return inputs;
-}
-
 // Iterates over a recorded input sequence, restarting the filter (untimed) at its end.
 template <class Filter, class Input, class Step>
 void filter_loop(benchmark::State& state, const std::vector<Input>& inputs, Step step) {
@@ -287,35 +228,24 @@ void filter_loop(benchmark::State& state, const std::vector<Input>& inputs, Step
   state.SetItemsProcessed(state.iterations());
 }
 
-// KneeAngleFilter::on_imu_pair: predict, the gyro update and the accelerometer-angle update.
+// Each filter's predict + update (bench::step_*_filter) on the left leg's recorded data.
 void BM_KneeAngleFilter(benchmark::State& state) {
-  const fusion::KneeJointAxes axes;
-  filter_loop<fusion::KneeAngleFilter>(state, knee_inputs(),
-                                       [&](fusion::KneeAngleFilter& f, const KneeInput& in) {
-                                         benchmark::DoNotOptimize(
-                                             f.on_imu_pair(in.thigh, in.shank, axes, in.dt_s, true));
-                                       });
-}
-
-// ShankTiltFilter: predict on the shank gyro, then the accelerometer-tilt update (gated or not).
-void BM_ShankTiltFilter(benchmark::State& state) {
-  const fusion::HingeAxis axis;
-  filter_loop<fusion::ShankTiltFilter>(
-      state, knee_inputs(), [&](fusion::ShankTiltFilter& f, const KneeInput& in) {
-        f.predict(axis.rate_radps(in.shank), in.dt_s);
-        benchmark::DoNotOptimize(f.update_tilt(fusion::accel_shank_tilt_rad(in.shank, axis)));
+  filter_loop<fusion::KneeAngleFilter>(
+      state, bench::knee_inputs(), [](fusion::KneeAngleFilter& f, const bench::KneeInput& in) {
+        benchmark::DoNotOptimize(bench::step_knee_filter(f, in));
       });
 }
-
-// ForceFilter: predict, then the force update in stance or the swing pseudo-measurement below
-// the contact threshold, as the session applies them (about 60 % swing at 100 Hz running).
+void BM_ShankTiltFilter(benchmark::State& state) {
+  filter_loop<fusion::ShankTiltFilter>(
+      state, bench::knee_inputs(), [](fusion::ShankTiltFilter& f, const bench::KneeInput& in) {
+        benchmark::DoNotOptimize(bench::step_shank_filter(f, in));
+      });
+}
 void BM_ForceFilter(benchmark::State& state) {
-  filter_loop<fusion::ForceFilter>(state, force_inputs(),
-                                   [](fusion::ForceFilter& f, const ForceInput& in) {
-                                     f.predict(in.dt_s);
-                                     benchmark::DoNotOptimize(in.swing ? f.update_swing()
-                                                                       : f.update(in.force_bw));
-                                   });
+  filter_loop<fusion::ForceFilter>(
+      state, bench::force_inputs(), [](fusion::ForceFilter& f, const bench::ForceInput& in) {
+        benchmark::DoNotOptimize(bench::step_force_filter(f, in));
+      });
 }
 
 // The baseline: x = Fx + u, P = FPFᵀ + Q; S = HPHᵀ + R, K = PHᵀS⁻¹, x += K(z − Hx),
@@ -353,7 +283,7 @@ void BM_TextbookKnee(benchmark::State& state) {
   const Eigen::RowVector3d h_angle(1.0, 0.0, 0.0);
   const Eigen::Matrix<double, 1, 1> r_gyro(p.gyro_sigma_radps * p.gyro_sigma_radps);
   const Eigen::Matrix<double, 1, 1> r_angle(p.accel_angle_sigma_rad * p.accel_angle_sigma_rad);
-  filter_loop<TextbookKalman<3>>(state, knee_inputs(), [&](TextbookKalman<3>& f, const KneeInput& in) {
+  filter_loop<TextbookKalman<3>>(state, bench::knee_inputs(), [&](TextbookKalman<3>& f, const bench::KneeInput& in) {
     f.predict(model.transition(in.dt_s), model.noise(in.dt_s), Eigen::Vector3d::Zero());
     const double rate = axes.thigh.rate_radps(in.thigh) - axes.shank.rate_radps(in.shank);
     f.update<1>(Eigen::Matrix<double, 1, 1>(rate), h_gyro, r_gyro);
@@ -369,7 +299,7 @@ void BM_TextbookShankTilt(benchmark::State& state) {
   const fusion::ShankTiltModel model{p.gyro_noise_density, p.bias_walk_sigma};
   const Eigen::RowVector2d h(1.0, 0.0);
   const Eigen::Matrix<double, 1, 1> r(p.tilt_sigma_rad * p.tilt_sigma_rad);
-  filter_loop<TextbookKalman<2>>(state, knee_inputs(), [&](TextbookKalman<2>& f, const KneeInput& in) {
+  filter_loop<TextbookKalman<2>>(state, bench::knee_inputs(), [&](TextbookKalman<2>& f, const bench::KneeInput& in) {
     f.predict(model.transition(in.dt_s), model.noise(in.dt_s),
               model.input(axis.rate_radps(in.shank), in.dt_s));
     f.update<1>(Eigen::Matrix<double, 1, 1>(fusion::accel_shank_tilt_rad(in.shank, axis)), h, r);
@@ -387,7 +317,7 @@ void BM_TextbookForce(benchmark::State& state) {
       Eigen::Vector2d(p.swing_force_sigma_bw * p.swing_force_sigma_bw,
                       p.swing_rate_sigma_bwps * p.swing_rate_sigma_bwps)
           .asDiagonal();
-  filter_loop<TextbookKalman<2>>(state, force_inputs(), [&](TextbookKalman<2>& f, const ForceInput& in) {
+  filter_loop<TextbookKalman<2>>(state, bench::force_inputs(), [&](TextbookKalman<2>& f, const bench::ForceInput& in) {
     f.predict(model.transition(in.dt_s), model.noise(in.dt_s), Eigen::Vector2d::Zero());
     if (in.swing) {
       f.update<2>(Eigen::Vector2d::Zero().eval(), h_swing, r_swing);
@@ -464,41 +394,8 @@ void BM_CopPathPerStep(benchmark::State& state) {
 
 // ---- At toe-off: rolling medians and the rules --------------------------------------------------
 
-// Steps alternate left/right every 350 ms (171 spm) with metrics that vary from step to step
-// (a fixed pseudo-random sequence), so the medians sort real spreads.
-struct StepStream {
-  std::uint64_t lcg = 12345;
-  std::int64_t t_us = 0;
-  int index = 0;
-
-  double noise() {
-    lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
-    return static_cast<double>(lcg >> 11) / 9007199254740992.0 - 0.5;  // [-0.5, 0.5)
-  }
-  fusion::GaitMetrics next() {
-    fusion::GaitMetrics m;
-    m.contact_time_s = 0.25 + 0.02 * noise();
-    m.step_time_s = 0.35 + 0.02 * noise();
-    m.cadence_spm = 60.0 / m.step_time_s;
-    m.peak_force_bw = 2.5 + 0.2 * noise();
-    m.impact_peak_bw = 1.6 + 0.2 * noise();
-    m.valr_bw_per_s = 60.0 + 10.0 * noise();
-    m.knee_angle_ic_rad = 0.2 + 0.05 * noise();
-    m.knee_angle_peak_rad = 0.75 + 0.05 * noise();
-    m.pfj_stress_peak_mpa = 8.0 + 1.0 * noise();
-    m.stress_time_integral_per_km_mpa_s = 1500.0 + 100.0 * noise();
-    m.itb_zone_time_s = 0.03 + 0.01 * noise();
-    m.cop_y_m = 0.04 + 0.005 * noise();
-    m.midfoot_peak_pressure_pa = 120e3 + 20e3 * noise();
-    t_us += 350'000;
-    ++index;
-    return m;
-  }
-  fusion::Side side() const { return index % 2 == 0 ? fusion::Side::kLeft : fusion::Side::kRight; }
-};
-
 // GaitTrends after 10 min of steps: both rolling windows full, the baseline frozen.
-void warm_trends(fusion::GaitTrends& trends, StepStream& steps) {
+void warm_trends(fusion::GaitTrends& trends, bench::StepStream& steps) {
   trends.start_session(0);
   while (steps.t_us < 600'000'000) {
     const fusion::GaitMetrics m = steps.next();
@@ -508,7 +405,7 @@ void warm_trends(fusion::GaitTrends& trends, StepStream& steps) {
 
 void BM_GaitTrendsPerStep(benchmark::State& state) {
   fusion::GaitTrends trends;
-  StepStream steps;
+  bench::StepStream steps;
   warm_trends(trends, steps);
   fusion::RuleInputs in;
   AllocationTally tally;
@@ -524,7 +421,7 @@ void BM_GaitTrendsPerStep(benchmark::State& state) {
 
 void BM_RiskRulesPerStep(benchmark::State& state) {
   fusion::GaitTrends trends;
-  StepStream steps;
+  bench::StepStream steps;
   warm_trends(trends, steps);
   fusion::RuleInputs in;
   trends.fill(steps.t_us, in);
