@@ -342,8 +342,12 @@ void RiskRules::emit(const Slot& slot, std::int64_t t_us, EventPhase phase,
 // onset's.
 void RiskRules::step(Slot& s, std::int64_t t_us, const Finding& f, const RuleTiming& timing,
                      RiskEventBuffer& out) {
-  const bool gap =
-      s.last_eval_t_us != kNever && t_us - s.last_eval_t_us > micros(params_.max_gap_s);
+  // Whether the evaluations were too far apart, computed only where it decides something
+  // (micros() is a libm call, and most calls return before).
+  const std::int64_t last_eval_t_us = s.last_eval_t_us;
+  auto gap = [&] {
+    return last_eval_t_us != kNever && t_us - last_eval_t_us > micros(params_.max_gap_s);
+  };
   s.last_eval_t_us = t_us;
   // The slot keeps kMaxEvidence entries: the metrics it already shows (the onset's), with the
   // finding's current values, then the finding's others in its order.
@@ -372,7 +376,7 @@ void RiskRules::step(Slot& s, std::int64_t t_us, const Finding& f, const RuleTim
     if (t_us < s.until_t_us) return;
     s.phase = Phase::kIdle;
   }
-  if (s.phase == Phase::kPending && (gap || f.verdict != Verdict::kOn)) s.phase = Phase::kIdle;
+  if (s.phase == Phase::kPending && (f.verdict != Verdict::kOn || gap())) s.phase = Phase::kIdle;
 
   switch (s.phase) {
     case Phase::kIdle:
@@ -408,7 +412,7 @@ void RiskRules::step(Slot& s, std::int64_t t_us, const Finding& f, const RuleTim
     }
     return;
   }
-  if (gap || s.since_t_us == kNever) s.since_t_us = t_us;
+  if (s.since_t_us == kNever || gap()) s.since_t_us = t_us;
   if (t_us - s.since_t_us < micros(timing.clear_hold_s)) return;
   emit(s, t_us, EventPhase::kClear, out);
   s.since_t_us = kNever;
@@ -528,16 +532,22 @@ void RiskRules::on_insole_cells(std::int64_t t_us, std::uint32_t device, Side si
   if (t_us <= st.last_t_us) return;
   st.last_t_us = t_us;
 
-  auto changed = [&](int c) {
+  // Per insole sample, so written for it: which cells changed is found once (a bit per cell,
+  // n <= 32), and the limits are converted once (micros() is a libm call), not per cell.
+  static_assert(kMaxInsoleCells <= 32, "one bit per cell");
+  std::uint32_t changed = 0;
+  for (int c = 0; c < n; ++c) {
     const double v = pressure_pa[static_cast<std::size_t>(c)];
-    return !(std::fabs(v - static_cast<double>(st.cells[static_cast<std::size_t>(c)].last_pa)) <=
-             p.stuck_tolerance_pa);
-  };
-  int changed_count = 0;
-  for (int c = 0; c < n; ++c) changed_count += changed(c) ? 1 : 0;
+    const double last = st.cells[static_cast<std::size_t>(c)].last_pa;
+    const bool ch = !(std::fabs(v - last) <= p.stuck_tolerance_pa);
+    changed |= static_cast<std::uint32_t>(ch) << c;
+  }
+  const bool any_changed = changed != 0;
 
   const bool sat_enabled = p.cell_full_scale_pa > 0.0;
   const double sat_level = p.saturation_fraction * p.cell_full_scale_pa;
+  const auto sat_min_samples = static_cast<std::uint32_t>(std::max(0, p.saturation_min_samples));
+  const std::int64_t stuck_us = micros(p.stuck_s);
   int sat_cell = -1;
   int stuck_cell = -1;
   std::int64_t stuck_longest_us = 0;
@@ -546,24 +556,24 @@ void RiskRules::on_insole_cells(std::int64_t t_us, std::uint32_t device, Side si
     const double v = pressure_pa[static_cast<std::size_t>(c)];
     const bool saturated = sat_enabled && v >= sat_level;
     cs.saturated_run = saturated ? cs.saturated_run + 1 : 0;
-    if (changed(c)) {
+    if ((changed >> c) & 1u) {
       cs.last_change_t_us = t_us;
       cs.samples_since_change = 0;
       cs.other_changes_since = 0;
     } else {
       ++cs.samples_since_change;
-      if (changed_count > 0) ++cs.other_changes_since;
+      if (any_changed) ++cs.other_changes_since;
     }
     cs.last_pa = pressure_pa[static_cast<std::size_t>(c)];
 
-    if (cs.saturated_run > static_cast<std::uint32_t>(std::max(0, p.saturation_min_samples)) &&
+    if (cs.saturated_run > sat_min_samples &&
         (sat_cell < 0 ||
          cs.saturated_run > st.cells[static_cast<std::size_t>(sat_cell)].saturated_run)) {
       sat_cell = c;
     }
     const std::int64_t unchanged_us = t_us - cs.last_change_t_us;
     const bool stuck = v > p.stuck_zero_pa && !saturated && cs.samples_since_change > 0 &&
-                       unchanged_us >= micros(p.stuck_s) &&
+                       unchanged_us >= stuck_us &&
                        static_cast<double>(cs.other_changes_since) >=
                            p.stuck_min_other_changes * cs.samples_since_change;
     if (stuck && unchanged_us > stuck_longest_us) {
@@ -572,29 +582,40 @@ void RiskRules::on_insole_cells(std::int64_t t_us, std::uint32_t device, Side si
     }
   }
 
-  Finding sat;
-  sat.verdict = sat_cell >= 0 ? Verdict::kOn : Verdict::kOff;
+  // Nearly every sample finds neither fault: one Off finding without evidence, built once,
+  // spares two zero-filled Findings per sample.
+  static const Finding kOff = [] {
+    Finding f;
+    f.verdict = Verdict::kOff;
+    return f;
+  }();
+  Slot& sat_slot = slot(kSlotF2 + i);
+  sat_slot.device = device;
   if (sat_cell >= 0) {
+    Finding sat;
+    sat.verdict = Verdict::kOn;
     const CellState& cs = st.cells[static_cast<std::size_t>(sat_cell)];
     sat.add("cell_index", sat_cell, kNaN, kNaN);
     sat.add("saturated_samples", cs.saturated_run, kNaN, p.saturation_min_samples);
     sat.add("cell_pressure_kpa", cs.last_pa / 1e3, kNaN, p.cell_full_scale_pa / 1e3);
+    step(sat_slot, t_us, sat, p.saturation_timing, out);
+  } else {
+    step(sat_slot, t_us, kOff, p.saturation_timing, out);
   }
-  Slot& sat_slot = slot(kSlotF2 + i);
-  sat_slot.device = device;
-  step(sat_slot, t_us, sat, p.saturation_timing, out);
 
-  Finding stuck;
-  stuck.verdict = stuck_cell >= 0 ? Verdict::kOn : Verdict::kOff;
+  Slot& stuck_slot = slot(kSlotF3 + i);
+  stuck_slot.device = device;
   if (stuck_cell >= 0) {
+    Finding stuck;
+    stuck.verdict = Verdict::kOn;
     const CellState& cs = st.cells[static_cast<std::size_t>(stuck_cell)];
     stuck.add("cell_index", stuck_cell, kNaN, kNaN);
     stuck.add("unchanged_s", static_cast<double>(stuck_longest_us) / 1e6, kNaN, p.stuck_s);
     stuck.add("cell_pressure_kpa", cs.last_pa / 1e3, kNaN, kNaN);
+    step(stuck_slot, t_us, stuck, p.stuck_timing, out);
+  } else {
+    step(stuck_slot, t_us, kOff, p.stuck_timing, out);
   }
-  Slot& stuck_slot = slot(kSlotF3 + i);
-  stuck_slot.device = device;
-  step(stuck_slot, t_us, stuck, p.stuck_timing, out);
 }
 
 void RiskRules::end_session(std::int64_t t_us, RiskEventBuffer& out) {
