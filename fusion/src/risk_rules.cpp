@@ -13,6 +13,7 @@
 #include "kneeload/fusion/risk_rules.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
 #include <cmath>
 #include <cstring>
@@ -523,62 +524,76 @@ void RiskRules::on_insole_cells(std::int64_t t_us, std::uint32_t device, Side si
     st.cell_count = n;
     st.last_t_us = t_us;
     for (int c = 0; c < n; ++c) {
-      CellState& cs = st.cells[static_cast<std::size_t>(c)];
-      cs.last_pa = pressure_pa[static_cast<std::size_t>(c)];
-      cs.last_change_t_us = t_us;
+      const auto k = static_cast<std::size_t>(c);
+      st.last_pa[k] = pressure_pa[k];
+      st.last_change_t_us[k] = t_us;
     }
     return;
   }
   if (t_us <= st.last_t_us) return;
   st.last_t_us = t_us;
 
-  // Per insole sample, so written for it: which cells changed is found once (a bit per cell,
-  // n <= 32), and the limits are converted once (micros() is a libm call), not per cell.
+  // Per insole sample, so written for it: one pass over the cells finds which changed, which
+  // are saturated now, which have run saturated too long and which are loaded (a bit per cell,
+  // n <= 32); only the few cells a finding can come from are looked at again.
   static_assert(kMaxInsoleCells <= 32, "one bit per cell");
-  std::uint32_t changed = 0;
-  for (int c = 0; c < n; ++c) {
-    const double v = pressure_pa[static_cast<std::size_t>(c)];
-    const double last = st.cells[static_cast<std::size_t>(c)].last_pa;
-    const bool ch = !(std::fabs(v - last) <= p.stuck_tolerance_pa);
-    changed |= static_cast<std::uint32_t>(ch) << c;
-  }
-  const bool any_changed = changed != 0;
-
   const bool sat_enabled = p.cell_full_scale_pa > 0.0;
   const double sat_level = p.saturation_fraction * p.cell_full_scale_pa;
   const auto sat_min_samples = static_cast<std::uint32_t>(std::max(0, p.saturation_min_samples));
-  const std::int64_t stuck_us = micros(p.stuck_s);
-  int sat_cell = -1;
-  int stuck_cell = -1;
-  std::int64_t stuck_longest_us = 0;
+  const std::uint32_t samples = st.samples + 1;
+  const std::uint32_t busy = st.busy + 1;  // this sample's count if any cell changed in it
+  std::uint32_t changed = 0;
+  std::uint32_t saturated = 0;
+  std::uint32_t long_run = 0;
+  std::uint32_t loaded = 0;
   for (int c = 0; c < n; ++c) {
-    CellState& cs = st.cells[static_cast<std::size_t>(c)];
-    const double v = pressure_pa[static_cast<std::size_t>(c)];
-    const bool saturated = sat_enabled && v >= sat_level;
-    cs.saturated_run = saturated ? cs.saturated_run + 1 : 0;
-    if ((changed >> c) & 1u) {
-      cs.last_change_t_us = t_us;
-      cs.samples_since_change = 0;
-      cs.other_changes_since = 0;
-    } else {
-      ++cs.samples_since_change;
-      if (any_changed) ++cs.other_changes_since;
+    const auto k = static_cast<std::size_t>(c);
+    const double v = pressure_pa[k];
+    const bool ch = !(std::fabs(v - st.last_pa[k]) <= p.stuck_tolerance_pa);
+    const bool sat = sat_enabled && v >= sat_level;
+    const std::uint32_t run = sat ? st.saturated_run[k] + 1 : 0;
+    st.saturated_run[k] = run;
+    st.last_pa[k] = pressure_pa[k];
+    if (ch) {
+      st.last_change_t_us[k] = t_us;
+      st.samples_at_change[k] = samples;
+      st.busy_at_change[k] = busy;
     }
-    cs.last_pa = pressure_pa[static_cast<std::size_t>(c)];
+    changed |= static_cast<std::uint32_t>(ch) << c;
+    saturated |= static_cast<std::uint32_t>(sat) << c;
+    long_run |= static_cast<std::uint32_t>(run > sat_min_samples) << c;
+    loaded |= static_cast<std::uint32_t>(v > p.stuck_zero_pa) << c;
+  }
+  st.samples = samples;
+  if (changed != 0) st.busy = busy;
 
-    if (cs.saturated_run > sat_min_samples &&
-        (sat_cell < 0 ||
-         cs.saturated_run > st.cells[static_cast<std::size_t>(sat_cell)].saturated_run)) {
+  // F2: the longest run over the limit, the lowest cell of equal ones.
+  int sat_cell = -1;
+  for (std::uint32_t m = long_run; m != 0; m &= m - 1) {
+    const int c = std::countr_zero(m);
+    if (sat_cell < 0 || st.saturated_run[static_cast<std::size_t>(c)] >
+                            st.saturated_run[static_cast<std::size_t>(sat_cell)]) {
       sat_cell = c;
     }
-    const std::int64_t unchanged_us = t_us - cs.last_change_t_us;
-    const bool stuck = v > p.stuck_zero_pa && !saturated && cs.samples_since_change > 0 &&
-                       unchanged_us >= stuck_us &&
-                       static_cast<double>(cs.other_changes_since) >=
-                           p.stuck_min_other_changes * cs.samples_since_change;
-    if (stuck && unchanged_us > stuck_longest_us) {
-      stuck_cell = c;
-      stuck_longest_us = unchanged_us;
+  }
+  // F3: a loaded, unsaturated cell that did not change, unchanged long enough while others
+  // changed; the longest unchanged, the lowest cell of equal ones.
+  int stuck_cell = -1;
+  std::int64_t stuck_longest_us = 0;
+  if (const std::uint32_t candidates = loaded & ~saturated & ~changed; candidates != 0) {
+    const std::int64_t stuck_us = micros(p.stuck_s);
+    for (std::uint32_t m = candidates; m != 0; m &= m - 1) {
+      const auto k = static_cast<std::size_t>(std::countr_zero(m));
+      const std::uint32_t samples_since_change = st.samples - st.samples_at_change[k];
+      const std::uint32_t other_changes_since = st.busy - st.busy_at_change[k];
+      const std::int64_t unchanged_us = t_us - st.last_change_t_us[k];
+      const bool stuck = samples_since_change > 0 && unchanged_us >= stuck_us &&
+                         static_cast<double>(other_changes_since) >=
+                             p.stuck_min_other_changes * samples_since_change;
+      if (stuck && unchanged_us > stuck_longest_us) {
+        stuck_cell = static_cast<int>(k);
+        stuck_longest_us = unchanged_us;
+      }
     }
   }
 
@@ -594,10 +609,10 @@ void RiskRules::on_insole_cells(std::int64_t t_us, std::uint32_t device, Side si
   if (sat_cell >= 0) {
     Finding sat;
     sat.verdict = Verdict::kOn;
-    const CellState& cs = st.cells[static_cast<std::size_t>(sat_cell)];
+    const auto k = static_cast<std::size_t>(sat_cell);
     sat.add("cell_index", sat_cell, kNaN, kNaN);
-    sat.add("saturated_samples", cs.saturated_run, kNaN, p.saturation_min_samples);
-    sat.add("cell_pressure_kpa", cs.last_pa / 1e3, kNaN, p.cell_full_scale_pa / 1e3);
+    sat.add("saturated_samples", st.saturated_run[k], kNaN, p.saturation_min_samples);
+    sat.add("cell_pressure_kpa", st.last_pa[k] / 1e3, kNaN, p.cell_full_scale_pa / 1e3);
     step(sat_slot, t_us, sat, p.saturation_timing, out);
   } else {
     step(sat_slot, t_us, kOff, p.saturation_timing, out);
@@ -608,10 +623,10 @@ void RiskRules::on_insole_cells(std::int64_t t_us, std::uint32_t device, Side si
   if (stuck_cell >= 0) {
     Finding stuck;
     stuck.verdict = Verdict::kOn;
-    const CellState& cs = st.cells[static_cast<std::size_t>(stuck_cell)];
     stuck.add("cell_index", stuck_cell, kNaN, kNaN);
     stuck.add("unchanged_s", static_cast<double>(stuck_longest_us) / 1e6, kNaN, p.stuck_s);
-    stuck.add("cell_pressure_kpa", cs.last_pa / 1e3, kNaN, kNaN);
+    stuck.add("cell_pressure_kpa", st.last_pa[static_cast<std::size_t>(stuck_cell)] / 1e3, kNaN,
+              kNaN);
     step(stuck_slot, t_us, stuck, p.stuck_timing, out);
   } else {
     step(stuck_slot, t_us, kOff, p.stuck_timing, out);

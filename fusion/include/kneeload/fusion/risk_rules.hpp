@@ -429,16 +429,19 @@ class RiskRules {
     std::array<Evidence, kMaxEvidence> evidence{};
   };
 
-  // Per insole, per cell state for F2 and F3.
-  struct CellState {
-    float last_pa = 0.0f;
-    std::int64_t last_change_t_us = kNever;
-    std::uint32_t samples_since_change = 0;
-    std::uint32_t other_changes_since = 0;
-    std::uint32_t saturated_run = 0;
-  };
+  // Per insole state for F2 and F3, a column per quantity so the per-sample pass over the
+  // cells is a few straight loads and stores. A cell's samples since its last change, and the
+  // samples since then in which another cell changed, are differences of the insole's running
+  // counts (samples, busy) and their values at the cell's last change: nothing to increment in
+  // every unchanged cell (unsigned, so they wrap exactly as per-cell counters would).
   struct InsoleFaultState {
-    std::array<CellState, kMaxInsoleCells> cells{};
+    std::array<float, kMaxInsoleCells> last_pa{};
+    std::array<std::int64_t, kMaxInsoleCells> last_change_t_us{};
+    std::array<std::uint32_t, kMaxInsoleCells> samples_at_change{};
+    std::array<std::uint32_t, kMaxInsoleCells> busy_at_change{};
+    std::array<std::uint32_t, kMaxInsoleCells> saturated_run{};
+    std::uint32_t samples = 0;  // samples checked since the cell count was set
+    std::uint32_t busy = 0;     // of those, samples in which at least one cell changed
     int cell_count = -1;
     std::int64_t last_t_us = kNever;
   };
