@@ -138,12 +138,26 @@ bool half_known(std::uint16_t h) { return (h & 0x7c00u) != 0x7c00u; }  // not Na
 
 GaitTrends::SideState::SideState(const GaitTrendParams& p)
     : rolling(std::max(1, p.rolling_capacity_steps),
-              std::max<std::int64_t>(1, micros(p.rolling_window_s))) {}
+              std::max<std::int64_t>(1, micros(p.rolling_window_s))),
+      sorted(kGaitMetricCount, std::max(1, p.rolling_capacity_steps)) {}
+
+void GaitTrends::SideState::unsort(int k) {
+  const HalfMetrics& h = rolling.value_at(k);
+  for (std::size_t f = 0; f < h.size(); ++f) {
+    if (half_known(h[f])) sorted.erase(static_cast<int>(f), h[f]);
+  }
+}
+
+void GaitTrends::SideState::evict_before(std::int64_t cut_t_us) {
+  int k = 0;
+  for (; k < rolling.size() && rolling.t_us_at(k) <= cut_t_us; ++k) unsort(k);
+  rolling.evict_before(cut_t_us);
+  assert(k == 0 || rolling.empty() || rolling.t_us_at(0) > cut_t_us);
+}
 
 GaitTrends::GaitTrends(const GaitTrendParams& params)
     : params_(params),
-      sides_{SideState(params), SideState(params)},
-      scratch_(static_cast<std::size_t>(std::max(1, params.rolling_capacity_steps))) {}
+      sides_{SideState(params), SideState(params)} {}
 
 void GaitTrends::start_session(std::int64_t t0_us) {
   t0_us_ = t0_us;
@@ -152,6 +166,7 @@ void GaitTrends::start_session(std::int64_t t0_us) {
   baseline_ready_ = false;
   for (SideState& s : sides_) {
     s.rolling.clear();
+    s.sorted.clear();
     for (StreamingMedian& m : s.baseline_medians) m.clear();
     s.baseline_count = 0;
     s.baseline = GaitMetrics{};
@@ -188,7 +203,17 @@ void GaitTrends::add_step(Side side, std::int64_t t_us, const GaitMetrics& m, do
   for (std::size_t f = 0; f < kGaitMetricFields.size(); ++f) {
     h[f] = half_from_double(m.*kGaitMetricFields[f] / kHalfUnit[f]);
   }
-  if (!s.rolling.push(t_us, h)) return;  // out of order
+  if (!s.rolling.empty() && t_us < s.rolling.t_us_at(s.rolling.size() - 1)) return;  // out of order
+  // What push() would evict, and the oldest entry it would overwrite when full, leave `sorted`
+  // first.
+  s.evict_before(t_us - s.rolling.span_us());
+  if (s.rolling.size() == s.rolling.capacity()) s.unsort(0);
+  const bool pushed = s.rolling.push(t_us, h);
+  assert(pushed);
+  (void)pushed;
+  for (std::size_t f = 0; f < h.size(); ++f) {
+    if (half_known(h[f])) s.sorted.insert(static_cast<int>(f), h[f]);
+  }
   if (known(m.cop_y_m)) {
     s.cop_sum += m.cop_y_m;
     ++s.cop_count;
@@ -233,16 +258,10 @@ void GaitTrends::fill(std::int64_t t_us, RuleInputs& in) {
   }
   for (std::size_t i = 0; i < 2; ++i) {
     SideState& s = sides_[i];
-    s.rolling.evict_before(t_us - s.rolling.span_us());
+    s.evict_before(t_us - s.rolling.span_us());
     in.rolling_steps[i] = s.rolling.size();
     for (std::size_t f = 0; f < kGaitMetricFields.size(); ++f) {
-      std::size_t n = 0;
-      for (int k = 0; k < s.rolling.size(); ++k) {
-        const std::uint16_t h = s.rolling.value_at(k)[f];
-        if (half_known(h)) scratch_[n++] = h;
-      }
-      in.rolling[i].*kGaitMetricFields[f] =
-          median_of_halves(std::span<std::uint16_t>(scratch_.data(), n)) * kHalfUnit[f];
+      in.rolling[i].*kGaitMetricFields[f] = s.sorted.median(static_cast<int>(f)) * kHalfUnit[f];
     }
     in.baseline[i] = s.baseline;
     in.session_cop_y_steps[i] = s.cop_count;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -154,6 +155,51 @@ TEST(MedianOfHalves, MatchesTheMedianOfTheDecodedValues) {
   }
   std::vector<std::uint16_t> none;
   EXPECT_TRUE(std::isnan(median_of_halves(none)));
+}
+
+// A rolling window kept sorted must give, after any sequence of inserts and erases, exactly the
+// median a selection over the same values gives: GaitTrends' outputs depend on it bit for bit.
+// Values repeat (a coarse grid), include -0 and +0, and the window fills, drains and refills.
+TEST(SortedHalves, EveryMedianEqualsTheSelectedMedianOfTheSameWindow) {
+  constexpr int kRows = 3, kCapacity = 40;
+  SortedHalves sorted(kRows, kCapacity);
+  std::vector<std::vector<std::uint16_t>> window(kRows);  // each row's values in arrival order
+  std::mt19937_64 rng(11);
+  std::uniform_int_distribution<int> grid(-12, 12);
+  std::uniform_int_distribution<int> action(0, 99);
+  int checks = 0;
+  for (int step = 0; step < 20000; ++step) {
+    const int row = step % kRows;
+    std::vector<std::uint16_t>& w = window[static_cast<std::size_t>(row)];
+    // Mostly one in, one out when full; now and then a run of erases drains the row.
+    const bool drain = action(rng) < 3;
+    if (drain || w.size() == static_cast<std::size_t>(kCapacity)) {
+      const std::size_t out = drain ? w.size() / 2 : 1;
+      for (std::size_t k = 0; k < out; ++k) {
+        sorted.erase(row, w.front());
+        w.erase(w.begin());
+      }
+    } else {
+      const int g = grid(rng);
+      const double v = g == 0 ? (action(rng) < 50 ? -0.0 : 0.0) : g * 0.25;
+      w.push_back(half_from_double(v));
+      sorted.insert(row, w.back());
+    }
+    ASSERT_EQ(sorted.size(row), static_cast<int>(w.size()));
+    std::vector<std::uint16_t> copy = w;
+    const double expected = median_of_halves(copy);
+    const double got = sorted.median(row);
+    if (w.empty()) {
+      EXPECT_TRUE(std::isnan(got));
+    } else {
+      ASSERT_EQ(std::bit_cast<std::uint64_t>(got), std::bit_cast<std::uint64_t>(expected))
+          << "step " << step << ", " << w.size() << " values: " << got << " vs " << expected;
+      ++checks;
+    }
+  }
+  sorted.clear();
+  for (int row = 0; row < kRows; ++row) EXPECT_TRUE(std::isnan(sorted.median(row)));
+  EXPECT_GT(checks, 15000);
 }
 
 // ---- Medians in constant memory -----------------------------------------------------------------

@@ -131,12 +131,13 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 namespace kneeload::fusion {
 namespace {
 
-// The budget this session reaches today (194.3 KiB measured, 2 % margin), so a regression
-// fails here. Issue 8 leaves a session 24 KiB (32 KiB per station less the daemon's arrays,
+// The budget this session reaches today (206.7 KiB measured, 2 % margin), so a regression
+// fails here. 13 KiB of it are GaitTrends' rolling windows kept sorted per metric (2 sides x 14
+// metrics x 240 halves), bought for ~40 us less CPU per step: a third of an insole sample's. Issue 8 leaves a session 24 KiB (32 KiB per station less the daemon's arrays,
 // tests/daemon/station_memory_test): not met. The reorder pool is ~125 KB of it (512 full
 // Samples of 208 B, insole cells as 32 floats, plus keys); a compact pooled payload or one
 // pool per worker sized by the total rate is what would bring it down.
-constexpr std::int64_t kSessionBudgetBytes = 198 * 1024;
+constexpr std::int64_t kSessionBudgetBytes = 211 * 1024;
 
 // Counts allocations made inside fn() and returns the bytes still live from them.
 struct Measured {
@@ -321,7 +322,7 @@ TEST(SessionMemory, ReorderCapacitySizedForTheReferenceRatesHoldsThemWithLittleM
   EXPECT_EQ(r.steps, ref.steps);
   // Each slot is a Sample (208 B today), its heap key (32 B) and free-list entry (4 B).
   EXPECT_GE(ref.peak - r.peak, static_cast<std::int64_t>((512 - 160) * sizeof(Sample)));
-  EXPECT_LE(r.peak, 112 * 1024) << "110.4 KiB measured";
+  EXPECT_LE(r.peak, 125 * 1024) << "122.9 KiB measured";
 }
 
 // The baseline keeps no steps: each metric's median of minutes 3-8 is a streaming estimate

@@ -95,24 +95,87 @@ inline bool half_is_nan(std::uint16_t h) { return (h & 0x7c00u) == 0x7c00u && (h
 // Median of halves, reordering them in place; the mean of the two middle values for an even
 // count, NaN for an empty span. REQUIRES: no NaN. Sorts 16-bit keys (the half's bits mapped so
 // that integer order is numeric order) rather than decoded doubles: a quarter of the scratch.
+// A half's bits mapped so that unsigned integer order is numeric order (negatives flipped,
+// positives above them; -0 sorts just below +0), and back. REQUIRES: not NaN.
+inline std::uint16_t half_order_key(std::uint16_t h) {
+  return static_cast<std::uint16_t>((h & 0x8000u) != 0 ? ~h : (h | 0x8000u));
+}
+inline std::uint16_t half_from_order_key(std::uint16_t k) {
+  return static_cast<std::uint16_t>((k & 0x8000u) != 0 ? (k & 0x7fffu) : ~k);
+}
+
+// The median of `n` order keys sorted ascending: the middle one, or the mean of the two middle
+// ones (lower + upper, in that order) for an even count; NaN when empty.
+inline double median_of_sorted_keys(const std::uint16_t* keys, std::size_t n) {
+  if (n == 0) return std::numeric_limits<double>::quiet_NaN();
+  const std::size_t mid = n / 2;
+  const double upper = double_from_half(half_from_order_key(keys[mid]));
+  if (n % 2 == 1) return upper;
+  const double lower = double_from_half(half_from_order_key(keys[mid - 1]));
+  return 0.5 * (lower + upper);
+}
+
 inline double median_of_halves(std::span<std::uint16_t> halves) {
   const std::size_t n = halves.size();
   if (n == 0) return std::numeric_limits<double>::quiet_NaN();
-  const auto key = [](std::uint16_t h) {
-    return static_cast<std::uint16_t>((h & 0x8000u) != 0 ? ~h : (h | 0x8000u));
-  };
-  const auto unkey = [](std::uint16_t k) {
-    return static_cast<std::uint16_t>((k & 0x8000u) != 0 ? (k & 0x7fffu) : ~k);
-  };
-  for (std::uint16_t& h : halves) h = key(h);
+  for (std::uint16_t& h : halves) h = half_order_key(h);
   const std::size_t mid = n / 2;
   const auto mid_it = halves.begin() + static_cast<std::ptrdiff_t>(mid);
   std::nth_element(halves.begin(), mid_it, halves.end());
-  const double upper = double_from_half(unkey(*mid_it));
+  const double upper = double_from_half(half_from_order_key(*mid_it));
   if (n % 2 == 1) return upper;
-  const double lower = double_from_half(unkey(*std::max_element(halves.begin(), mid_it)));
+  const double lower = double_from_half(half_from_order_key(*std::max_element(halves.begin(), mid_it)));
   return 0.5 * (lower + upper);
 }
+
+// Sorted multisets of halves, `rows` of them with room for `capacity` each, kept as order keys
+// so that a median is read off (median_of_sorted_keys) instead of selected. A rolling window
+// changes by one value in and about one out per step, so keeping it sorted costs a binary search
+// and a move of at most `capacity` 16-bit keys per change, against a selection over the whole
+// window for every median read. Allocates once, in the constructor. Thread ownership: one thread.
+class SortedHalves {
+ public:
+  // REQUIRES: rows > 0, capacity > 0.
+  SortedHalves(int rows, int capacity)
+      : capacity_(static_cast<std::size_t>(capacity)),
+        keys_(static_cast<std::size_t>(rows) * static_cast<std::size_t>(capacity)),
+        size_(static_cast<std::size_t>(rows), 0) {
+    assert(rows > 0 && capacity > 0);
+  }
+  // REQUIRES: row in range, the row not full, h not NaN.
+  void insert(int row, std::uint16_t h) {
+    std::uint16_t* begin = row_begin(row);
+    std::size_t& n = size_[static_cast<std::size_t>(row)];
+    assert(n < capacity_);
+    const std::uint16_t k = half_order_key(h);
+    std::uint16_t* at = std::upper_bound(begin, begin + n, k);
+    std::copy_backward(at, begin + n, begin + n + 1);
+    *at = k;
+    ++n;
+  }
+  // REQUIRES: h was inserted into row and not erased since.
+  void erase(int row, std::uint16_t h) {
+    std::uint16_t* begin = row_begin(row);
+    std::size_t& n = size_[static_cast<std::size_t>(row)];
+    const std::uint16_t k = half_order_key(h);
+    std::uint16_t* at = std::lower_bound(begin, begin + n, k);
+    assert(at != begin + n && *at == k);
+    std::copy(at + 1, begin + n, at);
+    --n;
+  }
+  void clear() { std::fill(size_.begin(), size_.end(), 0); }
+  double median(int row) const {
+    return median_of_sorted_keys(keys_.data() + static_cast<std::size_t>(row) * capacity_,
+                                 size_[static_cast<std::size_t>(row)]);
+  }
+  int size(int row) const { return static_cast<int>(size_[static_cast<std::size_t>(row)]); }
+
+ private:
+  std::uint16_t* row_begin(int row) { return keys_.data() + static_cast<std::size_t>(row) * capacity_; }
+  std::size_t capacity_;
+  std::vector<std::uint16_t> keys_;
+  std::vector<std::size_t> size_;
+};
 
 // ---- Medians in constant memory -----------------------------------------------------------------
 
