@@ -533,6 +533,16 @@ void ReorderBuffer::release_top(ReleasedSample& out, bool early) {
   if (early) ++counters_.overflow[key.slot];
   free_.push_back(key.index);
   last_released_t_us_ = key.t_us;
+  // The next release copies the new top out of the pool. It was written a reorder window
+  // (150 ms) ago, so with many stations per worker it has left the caches: perf at 1 M samples/s,
+  // 100 stations, put 10 % of kneeloadd's time in this function, most of it stalled on that
+  // copy. Fetching it now overlaps the miss with fusing the sample just released. A hint only:
+  // no effect on what is released or in which order.
+  if (!heap_.empty()) {
+    const unsigned char* next = pool_[heap_.front().index].bytes;
+    for (std::size_t off = 0; off < sizeof(Sample); off += 64) __builtin_prefetch(next + off);
+    __builtin_prefetch(next + sizeof(Sample) - 1);
+  }
 }
 
 void ReorderBuffer::discard_top() {
