@@ -149,6 +149,7 @@ void ClockAligner::clear_regime() {
   lowered_buckets_ = 0;
   has_line_ = false;
   fitted_ = false;
+  hull_dirty_ = true;
 }
 
 void ClockAligner::clear_candidates() {
@@ -279,6 +280,7 @@ void ClockAligner::accept(const Point& p) {
     bucket_head_ = 0;
     buckets_[0] = p;
     bucket_size_ = 1;
+    hull_dirty_ = true;
     last_frame_t_us_ = p.t_us;
     bucket_min_r_us_ = 0;
     refit();
@@ -305,7 +307,10 @@ void ClockAligner::accept(const Point& p) {
   const std::int64_t residual_us = p.y_us - eval(ref_line_, p.t_us);
   if (id == bucket_id_) {
     Point& newest = buckets_[static_cast<std::size_t>((bucket_head_ + bucket_size_ - 1) % cap)];
-    if (p.y_us < newest.y_us) newest = p;
+    if (p.y_us < newest.y_us) {
+      newest = p;
+      hull_dirty_ = true;
+    }
     bucket_min_r_us_ = std::min(bucket_min_r_us_, residual_us);
   } else {
     bucket_id_ = id;
@@ -317,6 +322,7 @@ void ClockAligner::accept(const Point& p) {
       buckets_[static_cast<std::size_t>(bucket_head_)] = p;
       bucket_head_ = (bucket_head_ + 1) % cap;
     }
+    hull_dirty_ = true;
   }
 
   // Shifts are judged only when locked: before the first lock the slope is assumed (0 ppm) and a
@@ -355,6 +361,7 @@ void ClockAligner::keep_newest_buckets(int n) {
     ++counters_.shifts;
     bucket_head_ = (bucket_head_ + bucket_size_ - n) % cap;
     bucket_size_ = n;
+    hull_dirty_ = true;
     regime_t0_us_ = buckets_[static_cast<std::size_t>(bucket_head_)].t_us;
     prior_slope_ = held_slope_;
     fitted_ = false;
@@ -365,47 +372,60 @@ void ClockAligner::keep_newest_buckets(int n) {
   lowered_buckets_ = 0;
 }
 
+// The slope of the lower hull's edge over the mean bucket time (refit), into hull_slope_;
+// hull_found_ false when there is no such edge (then the prior stands).
+void ClockAligner::fit_hull() {
+  auto at = [this](int i) -> const Point& { return bucket_at(i); };
+  // Lower hull by Andrew's monotone chain (points are strictly increasing in t), in
+  // coordinates relative to the oldest point so the products stay exact in double.
+  const Point base = at(0);
+  auto rel_t = [&](const Point& q) { return static_cast<double>(q.t_us - base.t_us); };
+  auto rel_y = [&](const Point& q) { return static_cast<double>(q.y_us - base.y_us); };
+  hull_.clear();
+  double mean_t = 0.0;
+  for (int i = 0; i < bucket_size_; ++i) {
+    const Point& q = at(i);
+    mean_t += rel_t(q);
+    while (hull_.size() >= 2) {
+      const Point& o = hull_[hull_.size() - 2];
+      const Point& a = hull_.back();
+      const double cross = (rel_t(a) - rel_t(o)) * (rel_y(q) - rel_y(o)) -
+                           (rel_y(a) - rel_y(o)) * (rel_t(q) - rel_t(o));
+      if (cross > 0.0) break;
+      hull_.pop_back();
+    }
+    hull_.push_back(q);
+  }
+  mean_t /= static_cast<double>(bucket_size_);
+  // The LP optimum: the hull edge over the mean time (sum of y - line(t) is minimal when the
+  // line is highest at the mean time, and the highest feasible line there is that edge's).
+  hull_found_ = false;
+  for (std::size_t j = 0; j + 1 < hull_.size(); ++j) {
+    if (rel_t(hull_[j + 1]) >= mean_t) {
+      hull_slope_ = static_cast<double>(hull_[j + 1].y_us - hull_[j].y_us) /
+                    static_cast<double>(hull_[j + 1].t_us - hull_[j].t_us);
+      hull_found_ = true;
+      break;
+    }
+  }
+}
+
 void ClockAligner::refit() {
-  const int cap = static_cast<int>(buckets_.size());
-  auto at = [&](int i) -> const Point& {
-    return buckets_[static_cast<std::size_t>((bucket_head_ + i) % cap)];
-  };
+  auto at = [this](int i) -> const Point& { return bucket_at(i); };
   const std::int64_t span = last_frame_t_us_ - regime_t0_us_;
   double slope = prior_slope_;
 
   if (shift_pending()) {
     slope = held_slope_;
   } else if (span >= params_.lock_span_us && bucket_size_ >= 2) {
-    // Lower hull by Andrew's monotone chain (points are strictly increasing in t), in
-    // coordinates relative to the oldest point so the products stay exact in double.
-    const Point base = at(0);
-    auto rel_t = [&](const Point& q) { return static_cast<double>(q.t_us - base.t_us); };
-    auto rel_y = [&](const Point& q) { return static_cast<double>(q.y_us - base.y_us); };
-    hull_.clear();
-    double mean_t = 0.0;
-    for (int i = 0; i < bucket_size_; ++i) {
-      const Point& q = at(i);
-      mean_t += rel_t(q);
-      while (hull_.size() >= 2) {
-        const Point& o = hull_[hull_.size() - 2];
-        const Point& a = hull_.back();
-        const double cross = (rel_t(a) - rel_t(o)) * (rel_y(q) - rel_y(o)) -
-                             (rel_y(a) - rel_y(o)) * (rel_t(q) - rel_t(o));
-        if (cross > 0.0) break;
-        hull_.pop_back();
-      }
-      hull_.push_back(q);
+    // The hull's slope depends on the bucket points alone, and most frames leave them as they
+    // were (a frame only lowers its bucket's minimum now and then), so it is recomputed only
+    // after they changed: the same slope from the same points, bit for bit.
+    if (hull_dirty_) {
+      fit_hull();
+      hull_dirty_ = false;
     }
-    mean_t /= static_cast<double>(bucket_size_);
-    // The LP optimum: the hull edge over the mean time (sum of y - line(t) is minimal when the
-    // line is highest at the mean time, and the highest feasible line there is that edge's).
-    for (std::size_t j = 0; j + 1 < hull_.size(); ++j) {
-      if (rel_t(hull_[j + 1]) >= mean_t) {
-        slope = static_cast<double>(hull_[j + 1].y_us - hull_[j].y_us) /
-                static_cast<double>(hull_[j + 1].t_us - hull_[j].t_us);
-        break;
-      }
-    }
+    if (hull_found_) slope = hull_slope_;
     // While the evidence is young the fit improves quickly (its error falls as 1/span) and is
     // taken as is; from twice lock_span_us on it is already within a few ppm, and later changes
     // are slew-limited.

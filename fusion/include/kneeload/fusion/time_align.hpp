@@ -163,6 +163,14 @@ class ClockAligner {
   void keep_newest_buckets(int n);
   bool shift_pending() const { return lowered_ || lifted_buckets_ > 0; }
   void refit();
+  void fit_hull();
+  // The i-th oldest bucket, 0 <= i < bucket_size_. bucket_head_ and i are below the ring size,
+  // so one conditional subtraction wraps: no integer division on a path run per frame.
+  const Point& bucket_at(int i) const {
+    int k = bucket_head_ + i;
+    if (k >= static_cast<int>(buckets_.size())) k -= static_cast<int>(buckets_.size());
+    return buckets_[static_cast<std::size_t>(k)];
+  }
   void clear_regime();
   void clear_candidates();
 
@@ -215,7 +223,12 @@ class ClockAligner {
   std::int64_t cand_first_arrival_us_ = 0;
   Point cand_first_{};
 
-  std::vector<Point> hull_;  // workspace of refit()
+  std::vector<Point> hull_;  // workspace of fit_hull()
+  // fit_hull()'s result, valid while hull_dirty_ is false: every change to the bucket ring sets
+  // hull_dirty_.
+  bool hull_dirty_ = true;
+  bool hull_found_ = false;
+  double hull_slope_ = 0.0;
 };
 
 // Parameters of a runner's reorder buffer.
