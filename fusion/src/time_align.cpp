@@ -522,7 +522,7 @@ PushResult ReorderBuffer::push(const Sample& sample, std::int64_t aligned_t_us,
   std::memcpy(pool_[index].bytes, &sample, sizeof(Sample));
   heap_.push_back(key);
   heap_.back().index = index;
-  std::push_heap(heap_.begin(), heap_.end(), later);
+  std::push_heap(heap_.begin(), heap_.end(), Later{});
   ++size_;
   return result;
 }
@@ -541,7 +541,7 @@ bool ReorderBuffer::pop_ready(std::int64_t watermark_us, ReleasedSample& out) {
 }
 
 void ReorderBuffer::release_top(ReleasedSample& out, bool early) {
-  std::pop_heap(heap_.begin(), heap_.end(), later);
+  std::pop_heap(heap_.begin(), heap_.end(), Later{});
   const Key key = heap_.back();
   heap_.pop_back();
   --size_;
@@ -566,7 +566,7 @@ void ReorderBuffer::release_top(ReleasedSample& out, bool early) {
 }
 
 void ReorderBuffer::discard_top() {
-  std::pop_heap(heap_.begin(), heap_.end(), later);
+  std::pop_heap(heap_.begin(), heap_.end(), Later{});
   const Key key = heap_.back();
   heap_.pop_back();
   --size_;
