@@ -38,108 +38,17 @@
 #include "kneeload/proto/codec.hpp"
 #include "kneeload/v1/ingest.pb.h"
 #include "recording.hpp"
+#include "counting_new.hpp"
 
 // ---- Allocation counting ------------------------------------------------------------------------
-// Eigen allocates through std::malloc, not operator new, so on glibc builds without a sanitizer
-// malloc/calloc/realloc are interposed and counted too (tests/fusion/session_alloc_test.cpp does
-// the same).
-
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define KNEELOAD_COUNT_MALLOC 1
-#else
-#define KNEELOAD_COUNT_MALLOC 0
-#endif
-
-namespace {
-
-std::atomic<std::uint64_t> g_allocations{0};
-
-// With malloc interposed, the malloc under operator new counts it.
-void* counted_alloc(std::size_t size) {
-  if (!KNEELOAD_COUNT_MALLOC) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(size == 0 ? 1 : size);
-}
-
-void* counted_aligned_alloc(std::size_t size, std::align_val_t al) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  const auto a = static_cast<std::size_t>(al);
-  const std::size_t rounded = (size + a - 1) / a * a;
-  return std::aligned_alloc(a, rounded == 0 ? a : rounded);
-}
-
-// Not inlined: g++ 12 otherwise sees free() on a pointer from operator new where our operator
-// delete is inlined, and -Wmismatched-new-delete fires on correct code.
-[[gnu::noinline]] void counted_free(void* p) { std::free(p); }
-
-}  // namespace
-
-#if KNEELOAD_COUNT_MALLOC
-extern "C" {
-void* __libc_malloc(std::size_t size);
-void* __libc_calloc(std::size_t n, std::size_t size);
-void* __libc_realloc(void* p, std::size_t size);
-
-void* malloc(std::size_t size) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_malloc(size);
-}
-void* calloc(std::size_t n, std::size_t size) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_calloc(n, size);
-}
-void* realloc(void* p, std::size_t size) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_realloc(p, size);
-}
-}
-#endif
-
-void* operator new(std::size_t size) {
-  if (void* p = counted_alloc(size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) {
-  if (void* p = counted_alloc(size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return counted_alloc(size); }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  return counted_alloc(size);
-}
-void* operator new(std::size_t size, std::align_val_t al) {
-  if (void* p = counted_aligned_alloc(size, al)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size, std::align_val_t al) {
-  if (void* p = counted_aligned_alloc(size, al)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t size, std::align_val_t al, const std::nothrow_t&) noexcept {
-  return counted_aligned_alloc(size, al);
-}
-void* operator new[](std::size_t size, std::align_val_t al, const std::nothrow_t&) noexcept {
-  return counted_aligned_alloc(size, al);
-}
-void operator delete(void* p) noexcept { counted_free(p); }
-void operator delete[](void* p) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  counted_free(p);
-}
+// kneeload_counting_new (tests/support/counting_new.hpp) replaces operator new, and on glibc
+// without a sanitizer malloc too, since Eigen allocates through std::malloc.
 
 namespace {
 
 using namespace kneeload;
 
-std::uint64_t allocations() { return g_allocations.load(std::memory_order_relaxed); }
+std::uint64_t allocations() { return kneeload::alloc_count::allocations(); }
 
 // Allocations inside a benchmark's timed loop, minus those of untimed set-up inside it.
 class AllocationTally {

@@ -17,97 +17,7 @@
 
 #include "gait_signal.hpp"
 #include "kneeload/fusion/session.hpp"
-
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define KNEELOAD_COUNT_MALLOC 1
-#else
-#define KNEELOAD_COUNT_MALLOC 0
-#endif
-
-namespace {
-
-std::atomic<std::uint64_t> g_new_calls{0};
-std::atomic<std::uint64_t> g_malloc_calls{0};
-
-void* counted_alloc(std::size_t size) {
-  g_new_calls.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(size == 0 ? 1 : size);
-}
-
-void* counted_aligned_alloc(std::size_t size, std::align_val_t al) {
-  g_new_calls.fetch_add(1, std::memory_order_relaxed);
-  const auto a = static_cast<std::size_t>(al);
-  const std::size_t rounded = (size + a - 1) / a * a;
-  return std::aligned_alloc(a, rounded == 0 ? a : rounded);
-}
-
-// Not inlined: g++ 12 otherwise sees free() on a pointer from operator new where our operator
-// delete is inlined, and -Wmismatched-new-delete fires on correct code.
-[[gnu::noinline]] void counted_free(void* p) { std::free(p); }
-
-}  // namespace
-
-#if KNEELOAD_COUNT_MALLOC
-extern "C" {
-void* __libc_malloc(std::size_t size);
-void* __libc_calloc(std::size_t n, std::size_t size);
-void* __libc_realloc(void* p, std::size_t size);
-
-void* malloc(std::size_t size) noexcept {
-  g_malloc_calls.fetch_add(1, std::memory_order_relaxed);
-  return __libc_malloc(size);
-}
-void* calloc(std::size_t n, std::size_t size) noexcept {
-  g_malloc_calls.fetch_add(1, std::memory_order_relaxed);
-  return __libc_calloc(n, size);
-}
-void* realloc(void* p, std::size_t size) noexcept {
-  g_malloc_calls.fetch_add(1, std::memory_order_relaxed);
-  return __libc_realloc(p, size);
-}
-}
-#endif
-
-void* operator new(std::size_t size) {
-  if (void* p = counted_alloc(size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) {
-  if (void* p = counted_alloc(size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return counted_alloc(size); }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  return counted_alloc(size);
-}
-void* operator new(std::size_t size, std::align_val_t al) {
-  if (void* p = counted_aligned_alloc(size, al)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size, std::align_val_t al) {
-  if (void* p = counted_aligned_alloc(size, al)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t size, std::align_val_t al, const std::nothrow_t&) noexcept {
-  return counted_aligned_alloc(size, al);
-}
-void* operator new[](std::size_t size, std::align_val_t al, const std::nothrow_t&) noexcept {
-  return counted_aligned_alloc(size, al);
-}
-void operator delete(void* p) noexcept { counted_free(p); }
-void operator delete[](void* p) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  counted_free(p);
-}
+#include "counting_new.hpp"
 
 namespace kneeload::fusion {
 namespace {
@@ -123,8 +33,7 @@ struct Allocations {
 };
 
 Allocations allocations() {
-  return {g_new_calls.load(std::memory_order_relaxed),
-          g_malloc_calls.load(std::memory_order_relaxed)};
+  return {alloc_count::new_calls(), alloc_count::malloc_calls()};
 }
 
 // Runs fn() and returns how many allocations it made.
@@ -148,7 +57,7 @@ TEST(AllocationCounter, SeesOperatorNewAndMalloc) {
     std::free(m);
   });
   EXPECT_EQ(a.news, 1u) << "the replaced operator new is not in use";
-  if (KNEELOAD_COUNT_MALLOC) {
+  if (alloc_count::counts_malloc()) {
     EXPECT_GE(a.mallocs, 2u) << "malloc is not interposed (operator new forwards to it too)";
   }
 }
@@ -232,7 +141,7 @@ TEST(RunnerSessionAllocation, NoHeapAllocationAfterConstruction) {
       static_cast<unsigned long long>(n.steps), static_cast<unsigned long long>(n.late),
       static_cast<unsigned long long>(warm.news), static_cast<unsigned long long>(warm.mallocs),
       static_cast<unsigned long long>(hot.news), static_cast<unsigned long long>(hot.mallocs),
-      KNEELOAD_COUNT_MALLOC ? "" : " (malloc not counted under a sanitizer)");
+      alloc_count::counts_malloc() ? "" : " (malloc not counted under a sanitizer)");
   EXPECT_EQ(hot.news, 0u) << "expected no operator new in " << hot_calls << " calls, got "
                           << hot.news;
   EXPECT_EQ(hot.mallocs, 0u) << "expected no malloc in " << hot_calls << " calls, got "
