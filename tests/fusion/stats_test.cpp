@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <span>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -16,6 +17,22 @@
 
 namespace kneeload::fusion {
 namespace {
+
+// Median of halves by selection, reordering them in place; the mean of the two middle values for
+// an even count, NaN for an empty span. REQUIRES: no NaN. What GaitTrends computed per read
+// before SortedHalves: the reference SortedHalves' medians are checked against.
+double median_of_halves(std::span<std::uint16_t> halves) {
+  const std::size_t n = halves.size();
+  if (n == 0) return std::numeric_limits<double>::quiet_NaN();
+  for (std::uint16_t& h : halves) h = half_order_key(h);
+  const std::size_t mid = n / 2;
+  const auto mid_it = halves.begin() + static_cast<std::ptrdiff_t>(mid);
+  std::nth_element(halves.begin(), mid_it, halves.end());
+  const double upper = double_from_half(half_from_order_key(*mid_it));
+  if (n % 2 == 1) return upper;
+  const double lower = double_from_half(half_from_order_key(*std::max_element(halves.begin(), mid_it)));
+  return 0.5 * (lower + upper);
+}
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr std::int64_t kSecond = 1'000'000;

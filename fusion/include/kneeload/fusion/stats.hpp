@@ -92,9 +92,6 @@ inline double double_from_half(std::uint16_t h) {
 
 inline bool half_is_nan(std::uint16_t h) { return (h & 0x7c00u) == 0x7c00u && (h & 0x3ffu) != 0; }
 
-// Median of halves, reordering them in place; the mean of the two middle values for an even
-// count, NaN for an empty span. REQUIRES: no NaN. Sorts 16-bit keys (the half's bits mapped so
-// that integer order is numeric order) rather than decoded doubles: a quarter of the scratch.
 // A half's bits mapped so that unsigned integer order is numeric order (negatives flipped,
 // positives above them; -0 sorts just below +0), and back. REQUIRES: not NaN.
 inline std::uint16_t half_order_key(std::uint16_t h) {
@@ -112,19 +109,6 @@ inline double median_of_sorted_keys(const std::uint16_t* keys, std::size_t n) {
   const double upper = double_from_half(half_from_order_key(keys[mid]));
   if (n % 2 == 1) return upper;
   const double lower = double_from_half(half_from_order_key(keys[mid - 1]));
-  return 0.5 * (lower + upper);
-}
-
-inline double median_of_halves(std::span<std::uint16_t> halves) {
-  const std::size_t n = halves.size();
-  if (n == 0) return std::numeric_limits<double>::quiet_NaN();
-  for (std::uint16_t& h : halves) h = half_order_key(h);
-  const std::size_t mid = n / 2;
-  const auto mid_it = halves.begin() + static_cast<std::ptrdiff_t>(mid);
-  std::nth_element(halves.begin(), mid_it, halves.end());
-  const double upper = double_from_half(half_from_order_key(*mid_it));
-  if (n % 2 == 1) return upper;
-  const double lower = double_from_half(half_from_order_key(*std::max_element(halves.begin(), mid_it)));
   return 0.5 * (lower + upper);
 }
 
