@@ -150,24 +150,6 @@ void locate_fields(LoadTemplate::Frame& f) {
   }
 }
 
-// Shortest text that reads back as the same double, with a '.' or exponent so TOML reads a float.
-void append_number(std::string& out, double v) {
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  const std::string_view text(buf, static_cast<std::size_t>(r.ptr - buf));
-  out += text;
-  if (text.find_first_of(".eE") == std::string_view::npos) out += ".0";
-}
-
-void append_array(std::string& out, const double* v, int n) {
-  out += '[';
-  for (int i = 0; i < n; ++i) {
-    if (i > 0) out += ", ";
-    append_number(out, v[i]);
-  }
-  out += ']';
-}
-
 }  // namespace
 
 std::string load_station_id(int n) { return numbered("st", n); }
@@ -343,9 +325,9 @@ std::string load_daemon_config(int stations, int workers, int batch, const std::
   const std::vector<sim::DeviceDescription> devs = sim::describe_devices(runner, sim::StationIds{});
   std::string runner_body;
   runner_body += "body_mass_kg = ";
-  append_number(runner_body, runner.runner.body_mass_kg);
+  sim::append_toml_number(runner_body, runner.runner.body_mass_kg);
   runner_body += "\nheight_m = ";
-  append_number(runner_body, runner.runner.height_m);
+  sim::append_toml_number(runner_body, runner.runner.height_m);
   runner_body += "\n";
   // Each device's table after its id, station and runner lines: the same for every station.
   std::array<std::string, fusion::kDeviceRoleCount> device_body;
@@ -356,22 +338,22 @@ std::string load_daemon_config(int stations, int workers, int batch, const std::
         b += "kind = \"insole\"\nside = \"";
         b += d.side == fusion::Side::kLeft ? "left" : "right";
         b += "\"\ncell_areas_cm2 = ";
-        append_array(b, d.layout.area_cm2.data(), d.layout.cell_count);
+        sim::append_toml_array(b, d.layout.area_cm2.data(), d.layout.cell_count);
         b += "\ncell_x = ";
-        append_array(b, d.layout.x_norm.data(), d.layout.cell_count);
+        sim::append_toml_array(b, d.layout.x_norm.data(), d.layout.cell_count);
         b += "\ncell_y = ";
-        append_array(b, d.layout.y_norm.data(), d.layout.cell_count);
+        sim::append_toml_array(b, d.layout.y_norm.data(), d.layout.cell_count);
         b += "\nforce_gain = ";
-        append_number(b, d.force_gain);
+        sim::append_toml_number(b, d.force_gain);
         b += "\n";
         break;
       case fusion::SensorKind::kKnee:
         b += "kind = \"knee\"\nside = \"";
         b += d.side == fusion::Side::kLeft ? "left" : "right";
         b += "\"\nthigh_axis = ";
-        append_array(b, d.axes.thigh_axis.data(), 3);
+        sim::append_toml_array(b, d.axes.thigh_axis.data(), 3);
         b += "\nshank_axis = ";
-        append_array(b, d.axes.shank_axis.data(), 3);
+        sim::append_toml_array(b, d.axes.shank_axis.data(), 3);
         b += "\n";
         break;
       case fusion::SensorKind::kTreadmill: b += "kind = \"treadmill\"\n"; break;

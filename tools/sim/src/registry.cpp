@@ -25,26 +25,6 @@ constexpr CellRegion kRefRegion[kCells] = {
     CellRegion::kForefoot, CellRegion::kForefoot, CellRegion::kForefoot, CellRegion::kForefoot,
     CellRegion::kForefoot, CellRegion::kToes,     CellRegion::kToes,     CellRegion::kToes};
 
-// Shortest text that reads back as the same double, always with a '.' or exponent so TOML
-// parses it as a float.
-void append_number(std::string& out, double v) {
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  assert(r.ec == std::errc{});
-  std::string_view text(buf, static_cast<std::size_t>(r.ptr - buf));
-  out += text;
-  if (text.find_first_of(".eE") == std::string_view::npos) out += ".0";
-}
-
-void append_array(std::string& out, const double* v, int n) {
-  out += '[';
-  for (int i = 0; i < n; ++i) {
-    if (i > 0) out += ", ";
-    append_number(out, v[i]);
-  }
-  out += ']';
-}
-
 // TOML basic string; ids are restricted to [A-Za-z0-9_.:-] but shoe ids are free text.
 void append_string(std::string& out, std::string_view s) {
   out += '"';
@@ -83,6 +63,26 @@ const char* kind_text(fusion::SensorKind k) {
 }
 
 }  // namespace
+
+// Shortest text that reads back as the same double, always with a '.' or exponent so TOML
+// parses it as a float.
+void append_toml_number(std::string& out, double v) {
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  assert(r.ec == std::errc{});
+  std::string_view text(buf, static_cast<std::size_t>(r.ptr - buf));
+  out += text;
+  if (text.find_first_of(".eE") == std::string_view::npos) out += ".0";
+}
+
+void append_toml_array(std::string& out, const double* v, int n) {
+  out += '[';
+  for (int i = 0; i < n; ++i) {
+    if (i > 0) out += ", ";
+    append_toml_number(out, v[i]);
+  }
+  out += ']';
+}
 
 InsoleLayout default_insole_layout(double foot_length_m) {
   InsoleLayout l;
@@ -187,13 +187,13 @@ std::string registry_toml(std::span<const SimConfig> runners) {
     out += "\n[[runners]]\nid = ";
     append_string(out, ids.runner);
     out += "\nbody_mass_kg = ";
-    append_number(out, c.runner.body_mass_kg);
+    append_toml_number(out, c.runner.body_mass_kg);
     out += "\nheight_m = ";
-    append_number(out, c.runner.height_m);
+    append_toml_number(out, c.runner.height_m);
     out += "\nshoe_id = ";
     append_string(out, c.shoe_id);
     out += "\nshoe_km = ";
-    append_number(out, c.shoe_km);
+    append_toml_number(out, c.shoe_km);
     out += "\n";
   }
   for (std::size_t i = 0; i < runners.size(); ++i) {
@@ -213,18 +213,18 @@ std::string registry_toml(std::span<const SimConfig> runners) {
       }
       if (d.kind == fusion::SensorKind::kInsole) {
         out += "\ncell_areas_cm2 = ";
-        append_array(out, d.layout.area_cm2.data(), d.layout.cell_count);
+        append_toml_array(out, d.layout.area_cm2.data(), d.layout.cell_count);
         out += "\ncell_x = ";
-        append_array(out, d.layout.x_norm.data(), d.layout.cell_count);
+        append_toml_array(out, d.layout.x_norm.data(), d.layout.cell_count);
         out += "\ncell_y = ";
-        append_array(out, d.layout.y_norm.data(), d.layout.cell_count);
+        append_toml_array(out, d.layout.y_norm.data(), d.layout.cell_count);
         out += "\nforce_gain = ";
-        append_number(out, d.force_gain);
+        append_toml_number(out, d.force_gain);
       } else if (d.kind == fusion::SensorKind::kKnee) {
         out += "\nthigh_axis = ";
-        append_array(out, d.axes.thigh_axis.data(), 3);
+        append_toml_array(out, d.axes.thigh_axis.data(), 3);
         out += "\nshank_axis = ";
-        append_array(out, d.axes.shank_axis.data(), 3);
+        append_toml_array(out, d.axes.shank_axis.data(), 3);
       }
       out += "\n";
     }

@@ -66,4 +66,10 @@ fusion::SessionConfig session_config(const SimConfig& config, std::uint32_t runn
 // append to a daemon config (the other tables keep their defaults).
 std::string registry_toml(std::span<const SimConfig> runners);
 
+// TOML values as the config writers write them (registry_toml, kneeloadctl load --print-config):
+// the shortest text that reads back as the same double, always with a '.' or an exponent so that
+// TOML reads a float; an array of n of them.
+void append_toml_number(std::string& out, double v);
+void append_toml_array(std::string& out, const double* v, int n);
+
 }  // namespace kneeload::sim
