@@ -257,14 +257,7 @@ int run_load(int argc, char** argv) {
   zmq::socket_t push(ctx, zmq::socket_type::push);
   push.set(zmq::sockopt::sndhwm, kSendHwm);
   const ConnectResult c = connect_push(ctx, push, o.endpoint, to_ms(o.timeout_s), &o.curve);
-  switch (c.status) {
-    case ConnectStatus::kConnected: break;
-    case ConnectStatus::kInterrupted: return kExitOk;
-    case ConnectStatus::kBadEndpoint: return args.usage_error("--endpoint: " + c.error);
-    case ConnectStatus::kUnreachable:
-      std::fprintf(stderr, "%s: --endpoint: %s\n", program.c_str(), c.error.c_str());
-      return kExitFailure;
-  }
+  if (const auto code = connect_exit(c, args, "--endpoint", kExitOk)) return *code;
 
   Totals totals;
   const Outcome outcome = stream(o, tmpl, push, program, totals);

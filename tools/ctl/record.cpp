@@ -288,14 +288,8 @@ int run_record(int argc, char** argv) {
     forward.emplace(ctx, zmq::socket_type::push);
     forward->set(zmq::sockopt::sndhwm, kForwardSndHwm);
     const ConnectResult c = connect_push(ctx, *forward, o.forward, to_ms(o.timeout_s), &o.curve);
-    switch (c.status) {
-      case ConnectStatus::kConnected: break;
-      case ConnectStatus::kInterrupted: return kExitOk;  // nothing recorded yet, nothing to close
-      case ConnectStatus::kBadEndpoint: return args.usage_error("--forward: " + c.error);
-      case ConnectStatus::kUnreachable:
-        std::fprintf(stderr, "%s: --forward: %s\n", args.program().c_str(), c.error.c_str());
-        return kExitFailure;
-    }
+    // Interrupted here: nothing recorded yet, nothing to close.
+    if (const auto code = connect_exit(c, args, "--forward", kExitOk)) return *code;
   }
 
   header.created_unix_us = unix_now_us();

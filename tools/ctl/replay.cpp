@@ -397,14 +397,7 @@ int run_replay(int argc, char** argv) {
 
   zmq::socket_t push(ctx, zmq::socket_type::push);
   const ConnectResult c = connect_push(ctx, push, o.endpoint, to_ms(o.timeout_s), &o.curve);
-  switch (c.status) {
-    case ConnectStatus::kConnected: break;
-    case ConnectStatus::kInterrupted: return kExitInterrupted;
-    case ConnectStatus::kBadEndpoint: return args.usage_error("--endpoint: " + c.error);
-    case ConnectStatus::kUnreachable:
-      std::fprintf(stderr, "%s: --endpoint: %s\n", program.c_str(), c.error.c_str());
-      return kExitFailure;
-  }
+  if (const auto code = connect_exit(c, args, "--endpoint", kExitInterrupted)) return *code;
   std::fprintf(stderr, "%s: replaying %s (recorded %s, config snapshot %zu bytes) to %s\n", program.c_str(),
                o.file.c_str(), created_text(reader.header().created_unix_us).c_str(), reader.header().config.size(),
                o.endpoint.c_str());

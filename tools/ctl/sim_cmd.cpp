@@ -519,14 +519,7 @@ int run_sim(int argc, char** argv) {
   zmq::context_t ctx{1};
   zmq::socket_t push(ctx, zmq::socket_type::push);
   const ConnectResult c = connect_push(ctx, push, o.endpoint, to_ms(o.timeout_s), &o.curve);
-  switch (c.status) {
-    case ConnectStatus::kConnected: break;
-    case ConnectStatus::kInterrupted: return kExitOk;
-    case ConnectStatus::kBadEndpoint: return args.usage_error("--endpoint: " + c.error);
-    case ConnectStatus::kUnreachable:
-      std::fprintf(stderr, "%s: --endpoint: %s\n", program.c_str(), c.error.c_str());
-      return kExitFailure;
-  }
+  if (const auto code = connect_exit(c, args, "--endpoint", kExitOk)) return *code;
   // After connecting, so that an unreachable daemon is reported at once: each simulator renders
   // its whole step schedule up front (about 1.5 ms per simulated minute, far more in a
   // sanitizer build).

@@ -110,6 +110,18 @@ ConnectResult connect_push(zmq::context_t& ctx, zmq::socket_t& push, const std::
               " s: is kneeloadd running, and is this its ingest endpoint? (--timeout S waits longer)"};
 }
 
+std::optional<int> connect_exit(const ConnectResult& result, const ArgParser& args, const char* option,
+                                int interrupted_exit) {
+  switch (result.status) {
+    case ConnectStatus::kConnected: return std::nullopt;
+    case ConnectStatus::kInterrupted: return interrupted_exit;
+    case ConnectStatus::kBadEndpoint: return args.usage_error(std::string(option) + ": " + result.error);
+    case ConnectStatus::kUnreachable: break;
+  }
+  std::fprintf(stderr, "%s: %s: %s\n", args.program().c_str(), option, result.error.c_str());
+  return kExitFailure;
+}
+
 SendStatus send_frame(zmq::socket_t& push, std::span<const std::byte> bytes) {
   for (;;) {
     try {

@@ -12,10 +12,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "cli.hpp"
 #include "curve.hpp"
 
 namespace kneeload::ctl {
@@ -40,6 +42,13 @@ struct ConnectResult {
 // With `curve` enabled the socket is a CURVE client, and a key the daemon refuses is reported.
 ConnectResult connect_push(zmq::context_t& ctx, zmq::socket_t& push, const std::string& endpoint,
                            std::chrono::milliseconds timeout, const CurveClient* curve = nullptr);
+
+// What a command does with a connect_push() result: nullopt when connected, so it goes on; else
+// the exit code to return. A bad endpoint text is a usage error, an unreachable daemon a message
+// "kneeloadctl CMD: OPTION: why" and kExitFailure, an interruption `interrupted_exit`.
+// `option` names the command-line option that gave the endpoint ("--endpoint").
+std::optional<int> connect_exit(const ConnectResult& result, const ArgParser& args, const char* option,
+                                int interrupted_exit);
 
 enum class SendStatus : std::uint8_t { kSent, kTimedOut, kInterrupted };
 
