@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "daemon/log.hpp"
+#include "daemon/thread_name.hpp"
 
 namespace kneeload::daemon {
 
@@ -128,15 +130,30 @@ Pipeline::Pipeline(const Config& config)
   // store thread too, so a drain leaves everything accepted committed.
   if (store_writer_) {
     threads_.emplace_back([this] {
+      name_this_thread("kl-store");
       store_writer_->run();
       store_finished_.store(true, std::memory_order_release);
     });
   } else {
     store_finished_.store(true, std::memory_order_release);
   }
-  threads_.emplace_back([this] { publisher_->run(); finished_.store(true, std::memory_order_release); });
-  for (auto& w : workers_) threads_.emplace_back([w = w.get()] { w->run(); });
-  threads_.emplace_back([this] { ingest_->run(); });
+  threads_.emplace_back([this] {
+    name_this_thread("kl-publish");
+    publisher_->run();
+    finished_.store(true, std::memory_order_release);
+  });
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    threads_.emplace_back([w = workers_[i].get(), i] {
+      char name[16];
+      std::snprintf(name, sizeof name, "kl-worker-%zu", i);
+      name_this_thread(name);
+      w->run();
+    });
+  }
+  threads_.emplace_back([this] {
+    name_this_thread("kl-ingest");
+    ingest_->run();
+  });
 }
 
 // Start-up, main thread: open (create, migrate) the history, end the sessions a crash left

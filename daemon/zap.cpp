@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/thread_name.hpp"
+
 namespace kneeload::daemon {
 
 namespace {
@@ -23,7 +25,10 @@ ZapHandler::ZapHandler(zmq::context_t& context, std::shared_ptr<const Registry> 
     : socket_(context, zmq::socket_type::rep), registry_(std::move(registry)) {
   socket_.set(zmq::sockopt::linger, 0);
   socket_.bind("inproc://zeromq.zap.01");
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("kl-zap");
+    run();
+  });
 }
 
 ZapHandler::~ZapHandler() {

@@ -84,6 +84,7 @@ class Process {
     }
   }
   void signal(int signo) const { ::kill(pid_, signo); }
+  pid_t pid() const { return pid_; }
   // Waits up to `timeout`; returns the exit code, or nullopt if still running (or killed by a
   // signal, reported as 128 + signal).
   std::optional<int> wait(std::chrono::milliseconds timeout) {
@@ -389,6 +390,19 @@ inline std::string registry_toml(int stations, double cell_area_cm2 = 8.0, int f
       << "\"\nkind = \"console\"\n\n";
   }
   return t.str();
+}
+
+// The names of a running process's threads (/proc/<pid>/task/*/comm), sorted.
+inline std::vector<std::string> thread_names(pid_t pid) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator(fs::path("/proc") / std::to_string(pid) / "task", ec)) {
+    std::string name = read_file(task.path() / "comm");
+    while (!name.empty() && name.back() == '\n') name.pop_back();
+    names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 inline std::string base_toml(double stale_after_s = 3.0, int workers = 2) {

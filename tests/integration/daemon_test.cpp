@@ -317,6 +317,25 @@ TEST_F(DaemonTest, AFullRingDropsAndCountsButNeverBlocksIngest) {
       << "the drop is logged with its stage and reason:\n" << daemon_->log();
 }
 
+// top -H, ps -L, perf and gdb show thread names: each pipeline thread has its own, so a busy
+// or wedged one can be told apart. Only the main thread (the control loop) keeps the process
+// name; libzmq's and the metrics server's threads carry theirs (ZMQbg/..., civetweb-...).
+TEST_F(DaemonTest, EveryPipelineThreadCarriesItsOwnName) {
+  start(base_toml(3.0, 3) + registry_toml(1, kCellAreaCm2));
+  const std::vector<std::string> names = thread_names(daemon_->process().pid());
+  std::string all;
+  for (const std::string& n : names) all += n + " ";
+  for (const char* expected : {"kl-ingest", "kl-publish", "kl-store", "kl-worker-0", "kl-worker-1", "kl-worker-2"}) {
+    EXPECT_EQ(std::count(names.begin(), names.end(), expected), 1) << expected << " in: " << all;
+  }
+  EXPECT_EQ(std::count(names.begin(), names.end(), "kneeloadd"), 1) << "only main keeps the process name: " << all;
+  for (const std::string& n : names) {
+    EXPECT_TRUE(n == "kneeloadd" || n.rfind("kl-", 0) == 0 || n.rfind("ZMQbg/", 0) == 0 ||
+                n.rfind("civetweb-", 0) == 0)
+        << "unnamed: " << n;
+  }
+}
+
 TEST_F(DaemonTest, IngestAcceptsSeveralEndpointsIncludingIpc) {
   TempDir dir;
   const std::string ipc = "ipc://" + (dir.path() / "ingest.sock").string();
