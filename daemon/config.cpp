@@ -501,7 +501,7 @@ void parse_security(const Section& s, SecurityConfig& out) {
 
 void parse_pipeline(const Section& s, PipelineConfig& out) {
   s.refuse_unknown({"workers", "ingest_ring_capacity", "output_ring_capacity", "max_devices",
-                    "max_runners", "max_stations"},
+                    "max_runners", "max_stations", "idle_flush_ms"},
                    "in [pipeline]");
   constexpr IntRange kRing{2, std::int64_t{1} << 24};
   constexpr IntRange kTable{1, 1'000'000};
@@ -514,6 +514,7 @@ void parse_pipeline(const Section& s, PipelineConfig& out) {
   out.max_devices = size("max_devices", kTable, out.max_devices);
   out.max_runners = size("max_runners", kTable, out.max_runners);
   out.max_stations = size("max_stations", kTable, out.max_stations);
+  out.idle_flush_us = s.micros("idle_flush_ms", {10.0, 60'000.0, false, "ms"}, 1000.0, out.idle_flush_us);
 }
 
 // ---- [model] and [rules]: the fusion model's parameters ----------------------------------------
@@ -1513,6 +1514,13 @@ Config parse_config(std::string_view toml_text, const std::string& source_name) 
     parse_rules(Section(c.source, *t, "rules"), c.model.rules);
   }
   settle_model_and_rules(root, model_pain_high_score, c.model);
+  // Live data must be released by arrivals, the flush only taking what no arrival will: a flush
+  // inside the reorder window would cut it short for every runner between two frames.
+  if (c.pipeline.idle_flush_us <= c.model.clock.reorder.window_us) {
+    fail(c.source, "pipeline.idle_flush_ms",
+         "expected more than model.clock.window_ms (" + number_text(static_cast<double>(c.model.clock.reorder.window_us) / 1000.0) +
+             "), got " + number_text(static_cast<double>(c.pipeline.idle_flush_us) / 1000.0));
+  }
   if (const toml::array* a = root.table_array("runners")) c.runners = parse_runners(c.source, *a);
   if (const toml::array* a = root.table_array("devices")) {
     c.devices = parse_devices(c.source, *a, c.runners);

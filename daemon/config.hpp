@@ -64,6 +64,9 @@ struct PipelineConfig {
   std::size_t max_devices = 4096;
   std::size_t max_runners = 1024;
   std::size_t max_stations = 1024;
+  // A runner none of whose devices has sent for this long (wall time) has its reorder window
+  // flushed by its worker's timer, so the tail of a run is published without a later arrival.
+  std::int64_t idle_flush_us = 500'000;
 };
 
 // The runner history store (daemon/store): where, whether, how often the open sessions are

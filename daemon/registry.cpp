@@ -51,6 +51,7 @@ std::shared_ptr<const Registry> build_registry(const Config& config, Names& name
   auto reg = std::make_shared<Registry>();
   reg->generation = generation;
   reg->stale_after_s = config.stale_after_s;
+  reg->idle_flush_us = config.pipeline.idle_flush_us;
 
   // Resolve every index first so a failure leaves nothing half-applied but interned names.
   struct RunnerSlot {

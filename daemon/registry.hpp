@@ -77,6 +77,7 @@ struct Registry {
   std::vector<bool> device_active;
   std::vector<proto::DeviceInfo> device_info;
   double stale_after_s = 3.0;
+  std::int64_t idle_flush_us = 500'000;  // pipeline.idle_flush_ms: reloadable, read by the workers
   std::size_t active_devices = 0;
   // CURVE (empty without): device and gateway keys sorted by z85, and the subscribers allowed
   // (empty: any subscriber holding the daemon's public key).

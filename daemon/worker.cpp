@@ -1,5 +1,6 @@
 #include "daemon/worker.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -15,11 +16,13 @@ namespace {
 // Outputs pushed between doorbell rings: the publisher wakes at most once per batch.
 constexpr int kRingEvery = 64;
 constexpr auto kIdleTimeout = std::chrono::milliseconds(100);
-// A runner silent this long on the worker's clock gets its reorder window fused. It must exceed
-// the window (150 ms by default) so that live data is released by arrivals, not by this timer;
-// then the timer only releases what the next arrival would have released anyway, in the same
-// order, and replay at any speed fuses identically.
-constexpr std::int64_t kIdleFlushUs = 500'000;
+// A runner silent for pipeline.idle_flush_ms (500 ms by default) on the worker's clock gets its
+// reorder window fused. It must exceed the window (150 ms by default; the config refuses less)
+// so that live data is released by arrivals, not by this timer; then the timer only releases
+// what the next arrival would have released anyway, in the same order, and replay at any speed
+// fuses identically. The sweep looks 4 times per flush interval, and at least this often, since
+// it also folds the sessions' counters into the metrics.
+constexpr std::int64_t kMaxSweepIntervalUs = 125'000;
 
 std::int64_t worker_now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -43,6 +46,7 @@ Worker::Worker(int index, int worker_count, SpscRing<WorkItem>& input, Doorbell&
 }
 
 void Worker::apply(const Registry& registry) {
+  idle_flush_us_ = registry.idle_flush_us;
   if (sessions_.size() < registry.sessions.size()) {
     sessions_.resize(registry.sessions.size());
     last_fed_us_.resize(registry.sessions.size(), 0);
@@ -160,11 +164,15 @@ void Worker::fold_counters(std::size_t runner) {
   g.damage_index.store(live.damage_index, relaxed);
 }
 
+std::int64_t Worker::sweep_interval_us() const {
+  return std::min(idle_flush_us_ / 4, kMaxSweepIntervalUs);
+}
+
 void Worker::flush_idle_sessions(std::int64_t now_us) {
   for (std::size_t r = 0; r < sessions_.size(); ++r) {
     fusion::RunnerSession* session = sessions_[r].get();
     if (session == nullptr) continue;
-    if (session->buffered() > 0 && now_us - last_fed_us_[r] >= kIdleFlushUs) session->on_idle(*this);
+    if (session->buffered() > 0 && now_us - last_fed_us_[r] >= idle_flush_us_) session->on_idle(*this);
     fold_counters(r);
   }
 }
@@ -180,7 +188,7 @@ void Worker::push_output_blocking(const OutItem& item) {
 void Worker::run() {
   int since_ring = 0;
   batch_now_us_ = worker_now_us();
-  std::int64_t next_idle_check_us = batch_now_us_ + kIdleFlushUs / 4;
+  std::int64_t next_idle_check_us = batch_now_us_ + sweep_interval_us();
 #ifdef KNEELOAD_FAULT_POINTS
   const fault::WorkerWedge wedge(index_);
 #endif
@@ -194,7 +202,7 @@ void Worker::run() {
       batch_now_us_ = worker_now_us();
       if (batch_now_us_ >= next_idle_check_us) {
         flush_idle_sessions(batch_now_us_);
-        next_idle_check_us = batch_now_us_ + kIdleFlushUs / 4;
+        next_idle_check_us = batch_now_us_ + sweep_interval_us();
       }
       if (checkpoint_interval_us_ > 0 && batch_now_us_ >= next_checkpoint_us_) {
         checkpoint_sessions();

@@ -69,8 +69,10 @@ class Worker final : private fusion::OutputSink {
   // except while draining, when nothing new arrives and waiting loses nothing.
   void emit(const fusion::Output& output) override;
   void push_output_blocking(const OutItem& item);
-  // Fuses what the reorder windows of quiet runners still hold (see kIdleFlush in worker.cpp).
+  // Fuses what the reorder windows of quiet runners still hold (see kMaxSweepIntervalUs in
+  // worker.cpp).
   void flush_idle_sessions(std::int64_t now_us);
+  std::int64_t sweep_interval_us() const;
   // Folds a session's own loss and health counters into this worker's (single-writer)
   // counters, and its open-session totals into its station's gauges.
   void fold_counters(std::size_t runner);
@@ -91,6 +93,7 @@ class Worker final : private fusion::OutputSink {
   std::int64_t checkpoint_interval_us_;
   std::int64_t next_checkpoint_us_ = 0;
   std::int64_t batch_now_us_ = 0;          // worker clock, read once per batch, not per sample
+  std::int64_t idle_flush_us_ = 0;         // the registry's pipeline.idle_flush_ms, set by apply()
   bool draining_ = false;
   WorkerCounters counters_;
   std::atomic<std::uint64_t> generation_seen_{0};

@@ -135,6 +135,7 @@ TEST(ConfigExample, SectionValuesEqualTheCodeDefaults) {
   EXPECT_EQ(c.pipeline.max_devices, d.pipeline.max_devices);
   EXPECT_EQ(c.pipeline.max_runners, d.pipeline.max_runners);
   EXPECT_EQ(c.pipeline.max_stations, d.pipeline.max_stations);
+  EXPECT_EQ(c.pipeline.idle_flush_us, d.pipeline.idle_flush_us);
   EXPECT_EQ(c.stale_after_s, d.stale_after_s);
   EXPECT_EQ(c.state_dir, d.state_dir);
   EXPECT_EQ(c.store.enabled, d.store.enabled);
@@ -860,6 +861,10 @@ INSTANTIATE_TEST_SUITE_P(
                   "an integer 1..1000000", "0"},
         RangeCase{"MaxStationsTooMany", section("pipeline", "max_stations = 1000001"),
                   "pipeline.max_stations", "an integer 1..1000000", "1000001"},
+        RangeCase{"IdleFlushTooShort", section("pipeline", "idle_flush_ms = 5"),
+                  "pipeline.idle_flush_ms", "a number 10..60000 ms", "5"},
+        RangeCase{"IdleFlushTooLong", section("pipeline", "idle_flush_ms = 60001"),
+                  "pipeline.idle_flush_ms", "a number 10..60000 ms", "60001"},
         RangeCase{"StaleTooShort", section("health", "stale_after_s = 0.05"),
                   "health.stale_after_s", "a number 0.1..3600 s", "0.05"},
         RangeCase{"StateRateTooHigh", section("model", "state_rate_hz = 1000.5"),
@@ -1087,6 +1092,18 @@ TEST(ConfigRefusal, RegistryLargerThanItsTablesIsRefused) {
                       {"expected at least the 2 stations", "got 1"}));
 }
 
+TEST(ConfigParse, IdleFlushIsGivenInMillisecondsAndMustOutlastTheReorderWindow) {
+  EXPECT_EQ(parse("").pipeline.idle_flush_us, 500'000);
+  EXPECT_EQ(parse("[pipeline]\nidle_flush_ms = 2500.5\n").pipeline.idle_flush_us, 2'500'500);
+  EXPECT_EQ(parse("[pipeline]\nidle_flush_ms = 151\n").pipeline.idle_flush_us, 151'000);
+  // A flush inside the window would release every runner's data between two of its frames.
+  EXPECT_TRUE(Refused("[pipeline]\nidle_flush_ms = 150\n", "pipeline.idle_flush_ms",
+                      {"expected more than model.clock.window_ms (150)", "got 150"}));
+  EXPECT_TRUE(Refused("[pipeline]\nidle_flush_ms = 400\n[model.clock]\nwindow_ms = 600\n",
+                      "pipeline.idle_flush_ms", {"expected more than model.clock.window_ms (600)", "got 400"}));
+  EXPECT_NO_THROW(parse("[pipeline]\nidle_flush_ms = 400\n[model.clock]\nwindow_ms = 300\n"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Refusals: endpoints and addresses
 
@@ -1310,6 +1327,8 @@ TEST(ConfigReload, FilterCalibrationTrendAndClockChangesNeedNoRestart) {
          for (fusion::AlignerParams& a : c.model.clock.aligners) a.jump_threshold_us = 80'000;
        }},
       {"model.pta_window_s", [](Config& c) { c.model.pta_window_s = 0.05; }},
+      // Not a model key, but the workers read it from each registry generation.
+      {"pipeline.idle_flush_ms", [](Config& c) { c.pipeline.idle_flush_us = 2'000'000; }},
   };
   const Config running = load_config(kExamplePath);
   for (const auto& [what, change] : cases) {

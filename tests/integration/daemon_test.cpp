@@ -317,6 +317,42 @@ TEST_F(DaemonTest, AFullRingDropsAndCountsButNeverBlocksIngest) {
       << "the drop is logged with its stage and reason:\n" << daemon_->log();
 }
 
+// pipeline.idle_flush_ms is how long a silent runner's reorder window waits before it is
+// published without a later arrival, and a reload changes it for the running workers. The tail
+// of a run is the probe: with a 60 s flush it stays held; once a reload sets 300 ms it comes.
+TEST_F(DaemonTest, IdleFlushHoldsASilentRunnersTailAsConfiguredAndAReloadChangesIt) {
+  const auto config = [](int idle_flush_ms) {
+    // No stale-device notices while the runner is quiet: they would release the tail too.
+    std::string t = base_toml(600.0);
+    t.insert(t.find("[pipeline]\n") + 11, "idle_flush_ms = " + std::to_string(idle_flush_ms) + "\n");
+    return t + registry_toml(1, kCellAreaCm2);
+  };
+  start(config(60'000));
+  send_running(1, 3.0);
+  // Wait until no state has come for a whole second: what is left is held in the window.
+  std::size_t held_back_at = 0;
+  bool settled = false;
+  for (int i = 0; i < 10 && !settled; ++i) {
+    const std::size_t before = sub_->decoded<FusedState>("state/st1").size();
+    (void)sub_->collect_until([](const auto&) { return false; }, 1000ms);
+    held_back_at = sub_->decoded<FusedState>("state/st1").size();
+    settled = held_back_at > 0 && held_back_at == before;
+  }
+  ASSERT_TRUE(settled) << "states kept coming or none came: " << held_back_at << "; log:\n" << daemon_->log();
+
+  write_file(daemon_->config_path(), config(300));
+  daemon_->process().signal(SIGHUP);
+  ASSERT_TRUE(sub_->collect_until([&](const auto&) {
+    const auto s = sub_->last_status();
+    return s && s->config_generation() == 2;
+  }, 5s)) << daemon_->log();
+  const bool released = sub_->collect_until([&](const auto&) {
+    return sub_->decoded<FusedState>("state/st1").size() > held_back_at;
+  }, 5s);
+  EXPECT_TRUE(released) << "the held tail was not published after the reload; log:\n" << daemon_->log();
+  EXPECT_EQ(daemon_->log().find("after a restart"), std::string::npos) << daemon_->log();
+}
+
 // top -H, ps -L, perf and gdb show thread names: each pipeline thread has its own, so a busy
 // or wedged one can be told apart. Only the main thread (the control loop) keeps the process
 // name; libzmq's and the metrics server's threads carry theirs (ZMQbg/..., civetweb-...).
