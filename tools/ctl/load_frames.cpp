@@ -33,6 +33,9 @@ constexpr int kDefaultMaxRunners = 1024;
 constexpr int kDefaultMaxStations = 1024;
 constexpr int kDefaultReorderCapacity = 512;
 constexpr double kReorderWindowS = 0.150;
+// pipeline.idle_flush_ms for load's stations: 10,000 stations at 100,000 samples/s are visited
+// every ~6 s (61 samples a visit at --batch 10); 10 s leaves room.
+constexpr int kLoadIdleFlushMs = 10'000;
 
 const char* role_suffix(DeviceRole role) {
   switch (role) {
@@ -295,18 +298,27 @@ std::string load_daemon_config(int stations, int workers, int batch, const std::
   t += buf;
   const int devices = stations * static_cast<int>(kLoadRoles.size());
   const bool raise = devices > kDefaultMaxDevices || stations > kDefaultMaxRunners || stations > kDefaultMaxStations;
-  if (workers > 0 || raise) {
-    t += "\n[pipeline]\n";
-    if (workers > 0) t += "workers = " + std::to_string(workers) + "\n";
-    if (raise) {
-      // The tables are preallocated from these limits; the defaults fit ~800 such stations.
-      std::snprintf(buf, sizeof buf,
-                    "# Raised from the defaults (4096, 1024, 1024) to fit %d stations of 5 devices.\n"
-                    "max_devices = %d\nmax_runners = %d\nmax_stations = %d\n",
-                    stations, std::max(devices, kDefaultMaxDevices), std::max(stations, kDefaultMaxRunners),
-                    std::max(stations, kDefaultMaxStations));
-      t += buf;
-    }
+  t += "\n[pipeline]\n";
+  if (workers > 0) t += "workers = " + std::to_string(workers) + "\n";
+  // The generator visits the stations in turn, one slot of a station's frames per visit, and
+  // its frames carry recorded arrival times, which fusion aligns on. With many stations the
+  // wall time between two visits of one station outgrows the 500 ms default, and every output
+  // would be released by the idle flush instead of by the next visit's arrivals, which live
+  // devices sending at their own pace never see (bench/RESULTS.md: half the throughput at 10,000).
+  std::snprintf(buf, sizeof buf,
+                "# Above the wall time between two visits of a station by `kneeloadctl load`, so that\n"
+                "# arrivals release the reorder windows, as with live devices. Default: 500.\n"
+                "idle_flush_ms = %d\n",
+                kLoadIdleFlushMs);
+  t += buf;
+  if (raise) {
+    // The tables are preallocated from these limits; the defaults fit ~800 such stations.
+    std::snprintf(buf, sizeof buf,
+                  "# Raised from the defaults (4096, 1024, 1024) to fit %d stations of 5 devices.\n"
+                  "max_devices = %d\nmax_runners = %d\nmax_stations = %d\n",
+                  stations, std::max(devices, kDefaultMaxDevices), std::max(stations, kDefaultMaxRunners),
+                  std::max(stations, kDefaultMaxStations));
+    t += buf;
   }
   // A runner's reorder buffer holds the window plus a frame's span of all its devices' samples
   // (README model.clock.capacity); twice that for room, as `kneeloadctl sim --print-config`.
