@@ -285,17 +285,18 @@ std::string load_daemon_config(int stations, int workers, int batch, const std::
   const sim::SimConfig runner = load_sim_config(options);
   std::string t;
   char buf[1024];
-  std::snprintf(buf, sizeof buf,
-                "# kneeloadd configuration for %d load station%s (%s .. %s), written by\n"
-                "#   %s\n"
-                "# Each station: a runner, insoles -il/-ir, knee IMU pairs -kl/-kr, treadmill -tm.\n"
-                "# Keys not set here keep their defaults (deploy/config/kneeloadd.example.toml).\n\n"
-                "[ingest]\nendpoints = [\"tcp://127.0.0.1:5600\"]\n\n"
-                "[publish]\nendpoint = \"tcp://127.0.0.1:5601\"\n\n"
-                "[metrics]\naddress = \"127.0.0.1:9464\"\n",
-                stations, stations == 1 ? "" : "s", load_station_id(1).c_str(), load_station_id(stations).c_str(),
-                command.c_str());
+  std::snprintf(buf, sizeof buf, "# kneeloadd configuration for %d load station%s (%s .. %s), written by\n", stations,
+                stations == 1 ? "" : "s", load_station_id(1).c_str(), load_station_id(stations).c_str());
   t += buf;
+  // The command line is the caller's: appended, not formatted, so no length of it is cut.
+  t += "#   " + command + "\n";
+  t += "# Each station: a runner, insoles -il/-ir, knee IMU pairs -kl/-kr, treadmill -tm.\n"
+       "# Keys not set here keep their defaults (deploy/config/kneeloadd.example.toml).\n"
+       "# The runner history goes to the default state_dir, /var/lib/kneeload; for a run\n"
+       "# that should leave none, start kneeloadd with --state-dir \"\" (as bench/e2e does).\n\n"
+       "[ingest]\nendpoints = [\"tcp://127.0.0.1:5600\"]\n\n"
+       "[publish]\nendpoint = \"tcp://127.0.0.1:5601\"\n\n"
+       "[metrics]\naddress = \"127.0.0.1:9464\"\n";
   const int devices = stations * static_cast<int>(kLoadRoles.size());
   const bool raise = devices > kDefaultMaxDevices || stations > kDefaultMaxRunners || stations > kDefaultMaxStations;
   t += "\n[pipeline]\n";
