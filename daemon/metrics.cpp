@@ -215,6 +215,11 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
                 "Arrival of the frame that released an output from the reorder window to the output's "
                 "hand-over to the PUB socket, seconds.",
                 {&pub.latency});
+  out.counter(out.family("kneeload_outputs_timer_released_total",
+                         "Outputs published that no frame's arrival released (the idle flush, a stale "
+                         "device, the drain): not in kneeload_publish_latency_seconds.",
+                         MetricType::Counter),
+              as_double(pub.timer_released.get()));
   out.histogram("kneeload_output_age_seconds",
                 "Arrival of the sample an output was computed from to the output's hand-over to the PUB "
                 "socket (the reorder window included), seconds.",

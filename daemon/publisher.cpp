@@ -93,7 +93,11 @@ void Publisher::publish(const fusion::Output& output) {
   }
   if (send(std::string_view(topic_buf.data(), topic_len), n)) {
     counters_.published_by_topic[static_cast<std::size_t>(topic)].inc();
-    if (output.release_arrival_t_us > 0) counters_.latency.observe_ns(meta.latency_us * 1000);
+    if (output.release_arrival_t_us > 0) {
+      counters_.latency.observe_ns(meta.latency_us * 1000);
+    } else {
+      counters_.timer_released.inc();
+    }
     if (output.source_arrival_t_us > 0) counters_.age.observe_ns(meta.age_us * 1000);
   }
 }

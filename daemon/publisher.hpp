@@ -43,6 +43,9 @@ struct PublisherCounters {
   // outputs are not in it), and arrival of the output's source sample → the same moment.
   SingleWriterHistogram latency = make_latency_histogram();
   SingleWriterHistogram age = make_age_histogram();
+  // Outputs published that no arrival released: the idle flush (pipeline.idle_flush_ms), a
+  // stale device or the drain released them, so they are in `age` but not in `latency`.
+  proto::Counter timer_released;
   proto::Counter dropped_store;    // records the history store's ring had no room for
 };
 

@@ -95,6 +95,10 @@ std::optional<DaemonCounters> scrape(const std::string& host_port) {
       c.fusion_sum_s += value;
     } else if (is_family(series, "kneeload_fusion_duration_seconds_count")) {
       c.fusion_count += value;
+    } else if (is_family(series, "kneeload_output_age_seconds_count")) {
+      c.outputs += value;
+    } else if (is_family(series, "kneeload_outputs_timer_released_total")) {
+      c.outputs_timer_released += value;
     }
   }
   return c;

@@ -23,6 +23,10 @@ struct DaemonCounters {
   // kneeload_fusion_duration_seconds: one sample in 16 is timed in the workers.
   double fusion_sum_s = 0;
   double fusion_count = 0;
+  // Outputs published (kneeload_output_age_seconds_count) and of those, the ones no arrival
+  // released (kneeload_outputs_timer_released_total): the idle-flush regime, if many.
+  double outputs = 0;
+  double outputs_timer_released = 0;
   std::map<std::string, double> series;  // every drop and reject series, by its full name
 
   double rejected() const { return frames_rejected + samples_rejected; }

@@ -137,6 +137,9 @@ TEST_F(MetricsTest, CountsWhatWasSentAndPublished) {
   EXPECT_GT(arrival_released, outputs / 2);
   EXPECT_EQ(value(e, "kneeload_publish_latency_seconds_count"), arrival_released);
   EXPECT_EQ(value(e, "kneeload_output_age_seconds_count"), outputs);
+  // The rest: the idle flush released the tail of both runs after the last frame.
+  EXPECT_GT(outputs, arrival_released);
+  EXPECT_EQ(value(e, "kneeload_outputs_timer_released_total"), outputs - arrival_released);
   EXPECT_EQ(value(e, "kneeload_publish_latency_seconds_bucket{le=\"+Inf\"}"),
             value(e, "kneeload_publish_latency_seconds_count"));
   // One fused sample in 16 is timed.
