@@ -263,6 +263,7 @@ void Pipeline::reload(const Config& next) {
   config_.runners = next.runners;
   config_.model = next.model;
   config_.stale_after_s = next.stale_after_s;
+  config_.pipeline.idle_flush_us = next.pipeline.idle_flush_us;
   update_snapshots();
 }
 

@@ -57,8 +57,10 @@ class SecurityTest : public ::testing::Test {
 
 TEST_F(SecurityTest, OnlyKnownKeysGetInAndOnlyForTheirOwnDevices) {
   start();
-  const std::vector<std::string> threads = thread_names(daemon_->process().pid());
-  EXPECT_EQ(std::count(threads.begin(), threads.end(), "kl-zap"), 1) << "the ZAP handler thread is named";
+  EXPECT_TRUE(eventually([&] {
+    const std::vector<std::string> threads = thread_names(daemon_->process().pid());
+    return std::count(threads.begin(), threads.end(), "kl-zap") == 1;
+  }, 5s)) << "the ZAP handler thread is named";
   Subscriber sub(ctx_, daemon_->publish_endpoint(), server_.public_key, curve_key_pair());
   ASSERT_TRUE(sub.wait_joined(5s)) << daemon_->log();
 
