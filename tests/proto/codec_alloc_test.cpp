@@ -1,17 +1,14 @@
 // The codec's hot-path claim (codec.hpp, STYLE.md "The hot path"): after warm-up, decoding a
 // frame within the limits and encoding an output perform no heap allocation.
 //
-// This binary replaces every global operator new/delete with counting versions that forward to
-// malloc/free. Protobuf's arena blocks, std::string buffers and repeated-field storage all come
-// through operator new, so the counters see them. Each test first checks that the counters do
+// This binary links tests/support/counting_new, which replaces every global operator new/delete
+// with counting versions that forward to malloc/free. Protobuf's arena blocks, std::string
+// buffers and repeated-field storage all come through operator new, so the counters see them. Each test first checks that the counters do
 // see a protobuf allocation, so a zero can only mean "none happened".
-#include <atomic>
 #include <cstdint>
-#include <cstdlib>
 #include <iostream>
 #include <iterator>
 #include <limits>
-#include <new>
 #include <string>
 #include <thread>
 #include <utility>
@@ -19,76 +16,10 @@
 
 #include <gtest/gtest.h>
 
+#include "counting_new.hpp"
 #include "kneeload/proto/codec.hpp"
 #include "kneeload/v1/publish.pb.h"
 #include "test_frames.hpp"
-
-namespace {
-
-std::atomic<std::uint64_t> g_allocations{0};
-std::atomic<std::uint64_t> g_frees{0};
-
-void* counted_alloc(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-
-void* counted_aligned_alloc(std::size_t n, std::align_val_t al) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  const auto align = static_cast<std::size_t>(al);
-  const std::size_t rounded = ((n == 0 ? 1 : n) + align - 1) / align * align;  // aligned_alloc
-  return std::aligned_alloc(align, rounded);
-}
-
-// Not inlined: g++ 12 otherwise sees free() on a pointer from operator new at call sites where
-// our operator delete is inlined, and -Wmismatched-new-delete fires on correct code.
-[[gnu::noinline]] void counted_free(void* p) {
-  if (p == nullptr) return;
-  g_frees.fetch_add(1, std::memory_order_relaxed);
-  std::free(p);
-}
-
-}  // namespace
-
-// Every replaceable allocation function ([new.delete]), so nothing slips past the count.
-void* operator new(std::size_t n) {
-  if (void* p = counted_alloc(n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-  if (void* p = counted_alloc(n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new(std::size_t n, std::align_val_t al) {
-  if (void* p = counted_aligned_alloc(n, al)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n, std::align_val_t al) {
-  if (void* p = counted_aligned_alloc(n, al)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
-  return counted_aligned_alloc(n, al);
-}
-void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
-  return counted_aligned_alloc(n, al);
-}
-void operator delete(void* p) noexcept { counted_free(p); }
-void operator delete[](void* p) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { counted_free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  counted_free(p);
-}
 
 namespace kneeload::proto {
 namespace {
@@ -100,9 +31,7 @@ struct HeapCounts {
   std::uint64_t frees;
 };
 
-HeapCounts heap_now() {
-  return {g_allocations.load(std::memory_order_relaxed), g_frees.load(std::memory_order_relaxed)};
-}
+HeapCounts heap_now() { return {alloc_count::new_calls(), alloc_count::delete_calls()}; }
 
 HeapCounts heap_since(const HeapCounts& start) {
   const HeapCounts now = heap_now();

@@ -17,6 +17,7 @@ namespace {
 std::atomic<std::uint64_t> g_new_calls{0};
 std::atomic<std::uint64_t> g_aligned_new_calls{0};
 std::atomic<std::uint64_t> g_malloc_calls{0};
+std::atomic<std::uint64_t> g_delete_calls{0};
 
 void* counted_alloc(std::size_t size) {
   g_new_calls.fetch_add(1, std::memory_order_relaxed);
@@ -33,7 +34,11 @@ void* counted_aligned_alloc(std::size_t size, std::align_val_t al) {
 
 // Not inlined: g++ 12 otherwise sees free() on a pointer from operator new where our operator
 // delete is inlined, and -Wmismatched-new-delete fires on correct code.
-[[gnu::noinline]] void counted_free(void* p) { std::free(p); }
+[[gnu::noinline]] void counted_free(void* p) {
+  if (p == nullptr) return;
+  g_delete_calls.fetch_add(1, std::memory_order_relaxed);
+  std::free(p);
+}
 
 }  // namespace
 
@@ -41,6 +46,7 @@ namespace kneeload::alloc_count {
 
 bool counts_malloc() { return KNEELOAD_COUNT_MALLOC != 0; }
 std::uint64_t new_calls() { return g_new_calls.load(std::memory_order_relaxed); }
+std::uint64_t delete_calls() { return g_delete_calls.load(std::memory_order_relaxed); }
 std::uint64_t malloc_calls() { return g_malloc_calls.load(std::memory_order_relaxed); }
 std::uint64_t allocations() {
   if (counts_malloc()) {

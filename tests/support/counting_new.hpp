@@ -17,6 +17,8 @@ namespace kneeload::alloc_count {
 bool counts_malloc();
 // Calls of any operator new since the start of the process.
 std::uint64_t new_calls();
+// Calls of any operator delete on a non-null pointer since the start of the process.
+std::uint64_t delete_calls();
 // Calls of malloc, calloc and realloc since the start; 0 when !counts_malloc().
 std::uint64_t malloc_calls();
 // Heap allocations, each counted once: with malloc counted, the mallocs (those under operator new
