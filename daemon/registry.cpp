@@ -75,7 +75,9 @@ std::shared_ptr<const Registry> build_registry(const Config& config, Names& name
     entries.emplace_back(d.id, info);
   }
 
-  reg->sessions.resize(names.runners.capacity());
+  // Built mutable here, then shared read-only: the registry and the runner's RunnerSession
+  // hold the same SessionConfig (issue 8: one 4.5 KB copy per runner, not two).
+  std::vector<std::shared_ptr<fusion::SessionConfig>> sessions(names.runners.capacity());
   reg->device_active.assign(names.devices.capacity(), false);
   reg->device_info.assign(names.devices.capacity(), proto::DeviceInfo{});
   for (const RunnerSlot& r : runners) {
@@ -87,15 +89,15 @@ std::shared_ptr<const Registry> build_registry(const Config& config, Names& name
     // metadata; the runner store (when on) replaces it with the km it has counted since.
     if (!r.config->shoe_id.empty()) sc.history.shoe_km_before_session = r.config->shoe_km;
     if (history) history(r.config->id, sc.history);
-    reg->sessions[r.index] = std::make_unique<fusion::SessionConfig>(std::move(sc));
+    sessions[r.index] = std::make_shared<fusion::SessionConfig>(std::move(sc));
   }
-  std::vector<bool> has_device(reg->sessions.size(), false);
+  std::vector<bool> has_device(sessions.size(), false);
   for (std::size_t i = 0; i < config.devices.size(); ++i) {
     const DeviceConfig& d = config.devices[i];
     const proto::DeviceInfo& info = entries[i].second;
     reg->device_active[info.device] = true;
     reg->device_info[info.device] = info;
-    auto& session = reg->sessions[info.runner];
+    const auto& session = sessions[info.runner];
     if (!session) continue;
     has_device[info.runner] = true;
     session->station = info.station;
@@ -104,8 +106,9 @@ std::shared_ptr<const Registry> build_registry(const Config& config, Names& name
     if (d.kind == fusion::SensorKind::kKnee) session->knees[static_cast<std::size_t>(side)] = d.knee;
   }
   // A runner without devices has no station and can produce nothing: no session for it.
-  for (std::size_t r = 0; r < reg->sessions.size(); ++r) {
-    if (!has_device[r]) reg->sessions[r].reset();
+  reg->sessions.resize(sessions.size());
+  for (std::size_t r = 0; r < sessions.size(); ++r) {
+    if (has_device[r]) reg->sessions[r] = std::move(sessions[r]);
   }
   reg->active_devices = config.devices.size();
   if (config.security.curve) {

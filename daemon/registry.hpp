@@ -70,8 +70,10 @@ struct Registry {
   proto::DeviceTable devices;
   // Indexed by runner index; null for runners not in this generation's config. Pointers, not
   // optionals: the table has a slot per pipeline.max_runners and a SessionConfig is ~4.5 KB,
-  // so an empty slot costs 8 bytes instead of 4.5 KB (issue 8: 32 KiB per station).
-  std::vector<std::unique_ptr<fusion::SessionConfig>> sessions;
+  // so an empty slot costs 16 bytes instead of 4.5 KB (issue 8: 32 KiB per station). Shared:
+  // the runner's RunnerSession holds the same one, and keeps it after a reload replaces this
+  // generation until its worker applies the next.
+  std::vector<std::shared_ptr<const fusion::SessionConfig>> sessions;
   // Indexed by device index: whether the device is registered in this generation, and what
   // it is (valid iff active).
   std::vector<bool> device_active;

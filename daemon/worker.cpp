@@ -58,9 +58,9 @@ void Worker::apply(const Registry& registry) {
     if (static_cast<int>(r % static_cast<std::size_t>(worker_count_)) != index_) continue;
     const bool wanted = r < registry.sessions.size() && registry.sessions[r] != nullptr;
     if (wanted && !sessions_[r]) {
-      sessions_[r] = std::make_unique<fusion::RunnerSession>(*registry.sessions[r]);
+      sessions_[r] = std::make_unique<fusion::RunnerSession>(registry.sessions[r]);
     } else if (wanted) {
-      sessions_[r]->reconfigure(*registry.sessions[r]);
+      sessions_[r]->reconfigure(registry.sessions[r]);
     } else if (sessions_[r]) {
       // A runner removed from the registry: close its session so its totals are not lost.
       sessions_[r]->finish(*this);
@@ -114,7 +114,7 @@ void Worker::on_stale(const StaleChange& change) {
 void Worker::on_history(const HistoryUpdate& u) {
   fusion::RunnerSession* session = u.runner < sessions_.size() ? sessions_[u.runner].get() : nullptr;
   if (session == nullptr) return;
-  fusion::TrainingHistory h = session->config().history;  // keeps the shoe baseline
+  fusion::TrainingHistory h = session->history();  // keeps the shoe baseline
   apply_history_update(u, h);
   session->set_history(h);
 }

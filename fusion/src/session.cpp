@@ -180,7 +180,6 @@ struct RunnerSession::State {
   SessionLoad session_load;
   GaitTrends trends;
   RiskRules rules;
-  RiskEventBuffer events;
 
   std::array<Foot, 2> feet{};
   std::array<Knee, 2> knees{};
@@ -208,9 +207,13 @@ struct RunnerSession::State {
 };
 
 RunnerSession::RunnerSession(const SessionConfig& config)
-    : config_(config),
-      model_id_(load_model_id(config.model.area_model, config.model.damage_exponents)),
-      state_(std::make_unique<State>(config)) {}
+    : RunnerSession(std::make_shared<const SessionConfig>(config)) {}
+
+RunnerSession::RunnerSession(std::shared_ptr<const SessionConfig> config)
+    : config_(std::move(config)),
+      history_(config_->history),
+      model_id_(load_model_id(config_->model.area_model, config_->model.damage_exponents)),
+      state_(std::make_unique<State>(*config_)) {}
 
 RunnerSession::~RunnerSession() = default;
 
@@ -246,15 +249,21 @@ SessionLive RunnerSession::live() const {
 // and new trend capacities restart the rolling windows and the baseline (GaitTrends::set_params;
 // the daemon logs it when it reloads).
 void RunnerSession::reconfigure(const SessionConfig& config) {
+  reconfigure(std::make_shared<const SessionConfig>(config));
+}
+
+void RunnerSession::reconfigure(std::shared_ptr<const SessionConfig> shared) {
+  const SessionConfig& config = *shared;
   State& st = *state_;
-  const bool rate_changed = config.model.state_rate_hz != config_.model.state_rate_hz;
+  const bool rate_changed = config.model.state_rate_hz != config_->model.state_rate_hz;
   for (KneeAngleFilter& f : st.knee) f.set_params(config.model.knee);
   for (ShankTiltFilter& f : st.shank) f.set_params(config.model.shank);
   for (ForceFilter& f : st.force) f.set_params(config.model.force);
   st.calibration.set_params(config.model.calibration);
   st.trends.set_params(config.model.trends, last_t_us_ == kNoTime ? 0 : last_t_us_);
   st.clock.set_params(config.model.clock);
-  config_ = config;
+  history_ = config.history;
+  config_ = std::move(shared);
   model_id_ = load_model_id(config.model.area_model, config.model.damage_exponents);
   st.rules.set_params(config.model.rules);
   st.rules.set_model_id(model_id_);
@@ -270,9 +279,20 @@ void RunnerSession::reconfigure(const SessionConfig& config) {
 
 namespace {
 
+// Where the rules put the events of one call. Every call that fills it turns them into outputs
+// (Ctx::flush_events) before returning, so nothing stays in it between calls and one buffer per
+// thread serves every session the thread runs: a session would otherwise carry 6 KB (48 events)
+// that are empty except inside a call (issue 8: memory per station). Output sinks must not call
+// into a RunnerSession from emit(); none does (OutputSink).
+RiskEventBuffer& event_scratch() {
+  thread_local RiskEventBuffer buffer;
+  return buffer;
+}
+
 // The per-sample work, as free functions over the session's state, so each stays short.
 struct Ctx {
   const SessionConfig& config;
+  const TrainingHistory& history;  // the session's, not config.history (set_history)
   RunnerSession::State& st;  // NOLINT: a view for one call
   SessionCounters& counters;
   OutputSink& out;
@@ -293,15 +313,16 @@ struct Ctx {
     out.emit(o);
   }
 
-  // Rule events collected in st.events become outputs.
+  // Rule events collected in event_scratch() become outputs.
   void flush_events() {
-    for (int k = 0; k < st.events.size(); ++k) {
+    RiskEventBuffer& events = event_scratch();
+    for (int k = 0; k < events.size(); ++k) {
       Output o;
-      begin_output<RiskEvent>(o, config, arrival_t_us, release_t_us) = st.events[k];
+      begin_output<RiskEvent>(o, config, arrival_t_us, release_t_us) = events[k];
       emit(o);
     }
-    if (st.events.overflow() > 0) counters.event_overflow += st.events.overflow();
-    st.events.clear();
+    counters.event_overflow += events.overflow();
+    events.clear();
   }
 };
 
@@ -551,7 +572,7 @@ void end_contact(Ctx& c, int i, std::int64_t to) {
   in.pta_rate_hz = foot.pta_rate_hz;  // R3 uses PTA only at ≥ min_pta_rate_hz (MODEL.md §0)
   in.session_distance_m = st.session_distance_m;
   in.session_damage_index = st.load_steps > 0 ? st.session_load.damage_index() : kNaN;
-  in.history = c.config.history;
+  in.history = c.history;
   // MODEL.md §8 compares shoe drift with the first sessions in that shoe. Until the store keeps
   // shoe baselines (issue 6), this session's own minutes 3-8 are the reference: a within-session
   // drift (a worn shoe collapsing under a long run) is still seen.
@@ -573,7 +594,7 @@ void end_contact(Ctx& c, int i, std::int64_t to) {
     in.baseline_ready = true;
     if (std::isfinite(h.runner_baseline_speed_mps)) in.baseline_speed_mps = h.runner_baseline_speed_mps;
   }
-  st.rules.evaluate(in, st.events);
+  st.rules.evaluate(in, event_scratch());
   c.flush_events();
 }
 
@@ -588,7 +609,7 @@ void on_insole(Ctx& c, const Sample& s, const InsoleSample& in) {
 
   st.rules.on_insole_cells(c.t, s.device, s.side,
                            std::span<const float>(in.pressure_pa, static_cast<std::size_t>(cells)),
-                           st.events);
+                           event_scratch());
   c.flush_events();
 
   double sum_pa = 0.0, sum_pax = 0.0, sum_pay = 0.0, midfoot_pa = 0.0;
@@ -835,8 +856,8 @@ void close_session(Ctx& c, bool explicit_end) {
       static_cast<float>(has_load ? st.session_load.pfjrf_impulse_bw_s() : kNaN);
   sum.risk_events = st.session_events;
   sum.ended_explicitly = explicit_end;
-  sum.acute_chronic_ratio = static_cast<float>(acute_chronic_ratio(c.config.history, st.session_distance_m));
-  st.rules.end_session(st.last_step_t_us, st.events);
+  sum.acute_chronic_ratio = static_cast<float>(acute_chronic_ratio(c.history, st.session_distance_m));
+  st.rules.end_session(st.last_step_t_us, event_scratch());
   c.flush_events();
   st.session_open = false;
   st.pending_distance_m = 0.0;
@@ -866,7 +887,7 @@ void check_silent_devices(Ctx& c) {
     if (c.t - slot.last_t_us <= silent_us) continue;
     slot.silent = true;
     c.st.rules.on_device_stale(c.t, slot.device, slot.kind, slot.side, true,
-                               seconds(c.t - slot.last_t_us), c.st.events);
+                               seconds(c.t - slot.last_t_us), event_scratch());
   }
   c.flush_events();
 }
@@ -882,7 +903,7 @@ void note_device(Ctx& c, const ReleasedSample& r) {
   slot.streams = r.sample.kind != SensorKind::kConsole;
   if (slot.silent) {
     slot.silent = false;
-    c.st.rules.on_device_stale(c.t, slot.device, slot.kind, slot.side, false, kNaN, c.st.events);
+    c.st.rules.on_device_stale(c.t, slot.device, slot.kind, slot.side, false, kNaN, event_scratch());
     c.flush_events();
   }
 }
@@ -905,7 +926,7 @@ void maybe_emit_state(Ctx& c) {
     st.state_k = 1;
   }
   st.last_state_t_us = c.t;
-  st.rules.tick(c.t, st.events);  // time-driven clears (F4) need no step
+  st.rules.tick(c.t, event_scratch());  // time-driven clears (F4) need no step
   c.flush_events();
   check_silent_devices(c);
 
@@ -937,7 +958,7 @@ constexpr std::int64_t kResendWindowUs = 1'000'000;
 }  // namespace
 
 void RunnerSession::on_sample(const Sample& s, OutputSink& out) {
-  assert(s.runner == config_.runner);
+  assert(s.runner == config_->runner);
   ++counters_.samples;
   State& st = *state_;
   auto& slot = st.slots[static_cast<std::size_t>(role_of(s.kind, s.side))];
@@ -963,9 +984,9 @@ void RunnerSession::on_sample(const Sample& s, OutputSink& out) {
   const ClockAdmission a = st.clock.on_sample(s);
   if (a.push == PushResult::kLate) ++counters_.late;
   if (a.jumped) {
-    Ctx c{config_, st, counters_, out, a.aligned_t_us, s.receive_t_us, s.receive_t_us, model_id_};
+    Ctx c{*config_, history_, st, counters_, out, a.aligned_t_us, s.receive_t_us, s.receive_t_us, model_id_};
     st.rules.on_clock_jump(a.aligned_t_us, s.device, s.kind, s.side,
-                           static_cast<double>(a.jump.device_step_us) / kUsPerS, st.events);
+                           static_cast<double>(a.jump.device_step_us) / kUsPerS, event_scratch());
     c.flush_events();
   }
   drain(out, s.receive_t_us);
@@ -979,7 +1000,7 @@ void RunnerSession::drain(OutputSink& out, std::int64_t release_t_us) {
 void RunnerSession::fuse(const ReleasedSample& r, OutputSink& out, std::int64_t release_t_us) {
   State& st = *state_;
   ++counters_.fused;
-  Ctx c{config_, st, counters_, out, r.aligned_t_us, r.sample.receive_t_us, release_t_us, model_id_};
+  Ctx c{*config_, history_, st, counters_, out, r.aligned_t_us, r.sample.receive_t_us, release_t_us, model_id_};
   last_t_us_ = std::max(last_t_us_, r.aligned_t_us);
   maybe_end_idle(c);  // a summary precedes the outputs of the sample that reveals the idle end
   note_device(c, r);
@@ -991,7 +1012,7 @@ void RunnerSession::fuse(const ReleasedSample& r, OutputSink& out, std::int64_t 
   } else if (const auto* t = std::get_if<TreadmillSample>(&s.payload)) {
     on_treadmill(c, *t);
   } else if (const auto* p = std::get_if<PainReport>(&s.payload)) {
-    st.rules.on_pain(c.t, *p, config_.history.previous_session_pain_score, st.events);
+    st.rules.on_pain(c.t, *p, history_.previous_session_pain_score, event_scratch());
     c.flush_events();
   } else if (std::holds_alternative<SessionEnd>(s.payload)) {
     if (st.session_open) close_session(c, true);
@@ -1012,7 +1033,7 @@ void RunnerSession::on_device_stale(std::uint32_t device, Side side, SensorKind 
                                     OutputSink& out) {
   State& st = *state_;
   const std::int64_t t = last_t_us_ == kNoTime ? 0 : last_t_us_;
-  Ctx c{config_, st, counters_, out, t, 0, 0, model_id_};
+  Ctx c{*config_, history_, st, counters_, out, t, 0, 0, model_id_};
   if (stale) {
     const int i = side_index(side);
     if (kind == SensorKind::kInsole && i >= 0) {
@@ -1030,7 +1051,7 @@ void RunnerSession::on_device_stale(std::uint32_t device, Side side, SensorKind 
       st.incline_fraction = kNaN;
     }
   }
-  st.rules.on_device_stale(t, device, kind, side, stale, kNaN, st.events);
+  st.rules.on_device_stale(t, device, kind, side, stale, kNaN, event_scratch());
   c.flush_events();
 }
 
@@ -1055,7 +1076,7 @@ void RunnerSession::finish(OutputSink& out) {
   st.clock.flush();
   drain(out, 0);
   if (!st.session_open) return;
-  Ctx c{config_, st, counters_, out, last_t_us_, 0, 0, model_id_};
+  Ctx c{*config_, history_, st, counters_, out, last_t_us_, 0, 0, model_id_};
   close_session(c, false);
 }
 

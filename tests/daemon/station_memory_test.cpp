@@ -166,8 +166,9 @@ TEST(StationMemory, DaemonSideArraysStayWithinTheirShareOfThePerStationBudget) {
   auto w1 = std::make_unique<Worker>(1, 2, in1, bell_in1, out1, bell_out1, *registry, gauges.get());
   const std::int64_t workers_bytes = g_live;
   // One session alone (make_unique: its heap includes the object), to count the workers' sessions.
+  // Built as the workers build theirs, on the registry's SessionConfig: shared, not copied.
   g_live = 0;
-  auto one = std::make_unique<fusion::RunnerSession>(**std::find_if(
+  auto one = std::make_unique<fusion::RunnerSession>(*std::find_if(
       registry->sessions.begin(), registry->sessions.end(), [](const auto& s) { return s != nullptr; }));
   const std::int64_t session_bytes = g_live;
   g_counting = false;

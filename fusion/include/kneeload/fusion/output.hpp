@@ -151,6 +151,8 @@ static_assert(std::is_trivially_copyable_v<Output>, "outputs are copied through 
 // Where a session puts its outputs. One sample can release many reordered samples (and a flush
 // a whole window of them), so the session streams outputs instead of filling a fixed array:
 // the daemon's worker implements this by pushing into its output ring (drops counted there).
+// emit() must not call into a RunnerSession: sessions on one thread share a scratch buffer for
+// the rule events being emitted (session.cpp, event_scratch).
 class OutputSink {
  public:
   virtual void emit(const Output& o) = 0;

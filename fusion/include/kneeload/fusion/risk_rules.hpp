@@ -257,7 +257,8 @@ double symmetry_index_pct(double left, double right);
 
 // ---- Outputs ------------------------------------------------------------------------------------
 
-// Fixed-capacity sink for the events of one call (or several; the caller clears it).
+// Fixed-capacity sink for the events of one call (or several; the caller clears it, and with
+// them the count of events it had no room for).
 class RiskEventBuffer {
  public:
   static constexpr int kCapacity = 48;
@@ -272,7 +273,10 @@ class RiskEventBuffer {
   }
   int size() const { return size_; }
   const RiskEvent& operator[](int i) const { return items_[static_cast<std::size_t>(i)]; }
-  void clear() { size_ = 0; }
+  void clear() {
+    size_ = 0;
+    overflow_ = 0;
+  }
   std::uint64_t overflow() const { return overflow_; }
 
  private:
