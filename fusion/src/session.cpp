@@ -70,12 +70,19 @@ CopPathParams cop_params(const SessionConfig& c) {
 // insole sample interval (and the lead) later. 128 readings span 128 ms at 1 kHz.
 constexpr int kAxialHistory = 128;
 
+// The most pressure cells an insole sample of this runner has, which sizes the reorder
+// buffer's slots. A runner registered without insole geometry gets room for the wire's limit.
+int insole_cells(const SessionConfig& c) {
+  const int cells = std::max(c.insoles[0].cell_count, c.insoles[1].cell_count);
+  return cells > 0 ? std::min(cells, kMaxInsoleCells) : kMaxInsoleCells;
+}
+
 }  // namespace
 
 // Everything that changes per sample, behind one pointer so session.hpp stays small.
 struct RunnerSession::State {
   explicit State(const SessionConfig& c)
-      : clock(c.model.clock),
+      : clock(c.model.clock, insole_cells(c)),
         knee{KneeAngleFilter(c.model.knee), KneeAngleFilter(c.model.knee)},
         shank{ShankTiltFilter(c.model.shank), ShankTiltFilter(c.model.shank)},
         force{ForceFilter(c.model.force), ForceFilter(c.model.force)},
@@ -262,6 +269,7 @@ void RunnerSession::reconfigure(std::shared_ptr<const SessionConfig> shared) {
   st.calibration.set_params(config.model.calibration);
   st.trends.set_params(config.model.trends, last_t_us_ == kNoTime ? 0 : last_t_us_);
   st.clock.set_params(config.model.clock);
+  st.clock.reserve_insole_cells(insole_cells(config));  // a larger insole registered: allocates
   history_ = config.history;
   config_ = std::move(shared);
   model_id_ = load_model_id(config.model.area_model, config.model.damage_exponents);

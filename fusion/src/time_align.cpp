@@ -67,7 +67,9 @@
 #include <cassert>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <utility>
+#include <variant>
 
 namespace kneeload::fusion {
 namespace {
@@ -474,12 +476,133 @@ const char* invalid_reason(const ReorderParams& p) {
   return nullptr;
 }
 
-ReorderBuffer::ReorderBuffer(const ReorderParams& params) : params_(params) {
+namespace {
+
+// A held sample as its reorder slot keeps it: these fields, then the bytes of the payload
+// alternative it carries (an insole: PackedInsole, then cell_count cells). Packing and
+// unpacking reproduce every field the Sample had; an insole's cells past its cell_count come
+// back as 0 (nothing reads them).
+struct PackedHead {
+  std::int64_t device_t_us;
+  std::int64_t arrival_t_us;
+  std::int64_t receive_t_us;
+  std::uint32_t device;
+  std::uint32_t runner;
+  std::uint32_t station;
+  std::uint32_t device_seq;
+  Side side;
+  SensorKind kind;
+  std::uint8_t alternative;  // Payload::index()
+};
+struct PackedInsole {
+  Imu6 imu;
+  std::uint8_t cell_count;
+  bool has_imu;
+};
+static_assert(std::variant_size_v<Payload> == 6, "pack() and unpack() know every alternative");
+
+constexpr std::size_t kLargestOtherPayload =
+    std::max({sizeof(KneeSample), sizeof(TreadmillSample), sizeof(PainReport),
+              sizeof(DeviceStatus), sizeof(SessionEnd)});
+
+int insole_cells_of(const InsoleSample& in) {
+  return std::min<int>(in.cell_count, kMaxInsoleCells);  // the decoder's limit; never read past
+}
+
+// REQUIRES: dst has ReorderBuffer::slot_bytes(cells of s) bytes.
+void pack(const Sample& s, unsigned char* dst) {
+  const PackedHead head{s.device_t_us, s.arrival_t_us, s.receive_t_us, s.device,   s.runner,
+                        s.station,     s.device_seq,   s.side,         s.kind,
+                        static_cast<std::uint8_t>(s.payload.index())};
+  std::memcpy(dst, &head, sizeof head);
+  unsigned char* body = dst + sizeof(PackedHead);
+  std::visit(
+      [body](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, InsoleSample>) {
+          const PackedInsole fixed{v.imu, v.cell_count, v.has_imu};
+          std::memcpy(body, &fixed, sizeof fixed);
+          std::memcpy(body + sizeof fixed, v.pressure_pa,
+                      sizeof(float) * static_cast<std::size_t>(insole_cells_of(v)));
+        } else {
+          std::memcpy(body, &v, sizeof v);
+        }
+      },
+      s.payload);
+}
+
+template <std::size_t I>
+void unpack_payload(const unsigned char* body, Payload& out) {
+  using T = std::variant_alternative_t<I, Payload>;
+  T& v = out.emplace<I>();  // value-initialised: an insole's unused cells are 0
+  if constexpr (std::is_same_v<T, InsoleSample>) {
+    PackedInsole fixed;
+    std::memcpy(&fixed, body, sizeof fixed);
+    v.imu = fixed.imu;
+    v.cell_count = fixed.cell_count;
+    v.has_imu = fixed.has_imu;
+    std::memcpy(v.pressure_pa, body + sizeof fixed,
+                sizeof(float) * static_cast<std::size_t>(insole_cells_of(v)));
+  } else {
+    std::memcpy(&v, body, sizeof v);
+  }
+}
+
+void unpack(const unsigned char* src, Sample& out) {
+  PackedHead head;
+  std::memcpy(&head, src, sizeof head);
+  out.device_t_us = head.device_t_us;
+  out.arrival_t_us = head.arrival_t_us;
+  out.receive_t_us = head.receive_t_us;
+  out.device = head.device;
+  out.runner = head.runner;
+  out.station = head.station;
+  out.device_seq = head.device_seq;
+  out.side = head.side;
+  out.kind = head.kind;
+  const unsigned char* body = src + sizeof(PackedHead);
+  switch (head.alternative) {
+    case 0: unpack_payload<0>(body, out.payload); break;
+    case 1: unpack_payload<1>(body, out.payload); break;
+    case 2: unpack_payload<2>(body, out.payload); break;
+    case 3: unpack_payload<3>(body, out.payload); break;
+    case 4: unpack_payload<4>(body, out.payload); break;
+    default: unpack_payload<5>(body, out.payload); break;
+  }
+}
+
+}  // namespace
+
+std::size_t ReorderBuffer::slot_bytes(int insole_cells) {
+  const std::size_t insole =
+      sizeof(PackedInsole) + sizeof(float) * static_cast<std::size_t>(insole_cells);
+  const std::size_t bytes = sizeof(PackedHead) + std::max(kLargestOtherPayload, insole);
+  return (bytes + 7) / 8 * 8;  // keeps every slot 8-byte aligned, as the header's int64s like
+}
+
+ReorderBuffer::ReorderBuffer(const ReorderParams& params, int insole_cells) : params_(params) {
   assert(invalid_reason(params) == nullptr);
+  assert(insole_cells >= 0 && insole_cells <= kMaxInsoleCells);
+  insole_cells_ = std::clamp(insole_cells, 0, kMaxInsoleCells);
+  slot_bytes_ = slot_bytes(insole_cells_);
   slots_ = std::max<std::uint32_t>(params_.capacity, 1) + 1;
   heap_.reserve(slots_);
-  pool_.reset(new Slot[slots_]);  // default-initialised: not written, see Slot
+  pool_.reset(new unsigned char[slots_ * slot_bytes_]);  // default-initialised: not written
   free_.reserve(slots_);
+}
+
+void ReorderBuffer::reserve_insole_cells(int cells) {
+  cells = std::min(cells, kMaxInsoleCells);
+  if (cells <= insole_cells_) return;
+  const std::size_t bytes = slot_bytes(cells);
+  std::unique_ptr<unsigned char[]> pool(new unsigned char[slots_ * bytes]);
+  // A packed sample fits the slot it was written to, so the old slot's bytes carry it whole.
+  for (const Key& key : heap_) {
+    std::memcpy(pool.get() + key.index * bytes, slot_at(key.index), slot_bytes_);
+  }
+  pool_ = std::move(pool);
+  slot_bytes_ = bytes;
+  insole_cells_ = cells;
 }
 
 void ReorderBuffer::set_window_us(std::int64_t window_us) {
@@ -519,7 +642,11 @@ PushResult ReorderBuffer::push(const Sample& sample, std::int64_t aligned_t_us,
     index = free_.back();
     free_.pop_back();
   }
-  std::memcpy(pool_[index].bytes, &sample, sizeof(Sample));
+  if (const auto* in = std::get_if<InsoleSample>(&sample.payload);
+      in != nullptr && insole_cells_of(*in) > insole_cells_) {
+    reserve_insole_cells(insole_cells_of(*in));  // not expected: see reserve_insole_cells
+  }
+  pack(sample, slot_at(index));
   heap_.push_back(key);
   heap_.back().index = index;
   std::push_heap(heap_.begin(), heap_.end(), Later{});
@@ -546,7 +673,7 @@ void ReorderBuffer::release_top(ReleasedSample& out, bool early) {
   heap_.pop_back();
   --size_;
   assert(key.t_us >= last_released_t_us_);
-  std::memcpy(&out.sample, pool_[key.index].bytes, sizeof(Sample));
+  unpack(slot_at(key.index), out.sample);
   out.aligned_t_us = key.t_us;
   out.slot = key.slot;
   out.early = early;
@@ -559,9 +686,9 @@ void ReorderBuffer::release_top(ReleasedSample& out, bool early) {
   // copy. Fetching it now overlaps the miss with fusing the sample just released. A hint only:
   // no effect on what is released or in which order.
   if (!heap_.empty()) {
-    const unsigned char* next = pool_[heap_.front().index].bytes;
-    for (std::size_t off = 0; off < sizeof(Sample); off += 64) __builtin_prefetch(next + off);
-    __builtin_prefetch(next + sizeof(Sample) - 1);
+    const unsigned char* next = slot_at(heap_.front().index);
+    for (std::size_t off = 0; off < slot_bytes_; off += 64) __builtin_prefetch(next + off);
+    __builtin_prefetch(next + slot_bytes_ - 1);
   }
 }
 
@@ -587,9 +714,9 @@ std::array<ClockAligner, kDeviceRoleCount> make_aligners(const RunnerClockParams
 
 }  // namespace
 
-RunnerClock::RunnerClock(const RunnerClockParams& params)
+RunnerClock::RunnerClock(const RunnerClockParams& params, int insole_cells)
     : aligners_(make_aligners(params, std::make_index_sequence<kDeviceRoleCount>{})),
-      reorder_(params.reorder) {}
+      reorder_(params.reorder, insole_cells) {}
 
 void RunnerClock::set_params(const RunnerClockParams& params) {
   for (std::size_t i = 0; i < aligners_.size(); ++i) aligners_[i].set_params(params.aligners[i]);

@@ -664,10 +664,157 @@ TEST(ReorderBuffer, ResidentMemoryFollowsTheSamplesHeldNotTheCapacity) {
   const double grown = resident_bytes() - before;
   EXPECT_LE(most_held, 52u);
   EXPECT_GT(released, 19'900u);
-  EXPECT_LT(grown, 6.0 * 1024 * 1024) << "capacity " << rp.capacity << " x " << sizeof(Sample)
+  EXPECT_LT(grown, 6.0 * 1024 * 1024) << "capacity " << rp.capacity << " x " << b.slot_bytes()
                                       << " B; RSS grew " << grown / 1024 << " KiB holding at most " << most_held;
   std::printf("[ figures  ] capacity %u slots of %zu B (%.1f MB), at most %zu held: RSS grew %.0f KiB\n", rp.capacity,
-              sizeof(Sample), rp.capacity * sizeof(Sample) / 1e6, most_held, grown / 1024);
+              b.slot_bytes(), static_cast<double>(rp.capacity * b.slot_bytes()) / 1e6, most_held, grown / 1024);
+}
+
+// Held samples are packed (an insole's cells cut to its cell count), so what comes out must be
+// rebuilt field by field: every payload alternative, with distinct values in every field.
+std::vector<Sample> one_of_each_payload(int cells) {
+  std::vector<Sample> all;
+  const auto base = [&all](std::uint32_t k, SensorKind kind, Side side) {
+    Sample s{};
+    s.device_t_us = -1'000'000'007LL * (k + 1);
+    s.arrival_t_us = 4'000'000'000'003LL + k;
+    s.receive_t_us = 5'000'000'000'011LL + 3 * k;
+    s.device = 100 + k;
+    s.runner = 200 + k;
+    s.station = 300 + k;
+    s.device_seq = 0xF0000000u + k;
+    s.kind = kind;
+    s.side = side;
+    all.push_back(s);
+    return &all.back();
+  };
+  for (const bool has_imu : {true, false}) {
+    InsoleSample in{};
+    for (int c = 0; c < cells; ++c) in.pressure_pa[c] = 1000.5f * static_cast<float>(c + 1);
+    in.imu = Imu6{{0.25f, -9.75f, 1.5f}, {-0.125f, 2.5f, 3.75f}};
+    in.cell_count = static_cast<std::uint8_t>(cells);
+    in.has_imu = has_imu;
+    base(has_imu ? 0 : 1, SensorKind::kInsole, Side::kLeft)->payload = in;
+  }
+  for (const bool has_angle : {true, false}) {
+    KneeSample k{};
+    k.thigh = Imu6{{1.f, 2.f, 3.f}, {4.f, 5.f, 6.f}};
+    k.shank = Imu6{{-1.f, -2.f, -3.f}, {-4.f, -5.f, -6.f}};
+    k.knee_angle_rad = 0.75f;
+    k.has_imus = !has_angle;
+    k.has_angle = has_angle;
+    base(has_angle ? 2 : 3, SensorKind::kKnee, Side::kRight)->payload = k;
+  }
+  base(4, SensorKind::kTreadmill, Side::kNone)->payload = TreadmillSample{3.25f, -0.05f};
+  base(5, SensorKind::kConsole, Side::kNone)->payload = PainReport{7, Side::kRight, PainLocation::kLateral};
+  base(6, SensorKind::kConsole, Side::kNone)->payload = DeviceStatus{0.5f, 0xDEADBEEFu};
+  base(7, SensorKind::kConsole, Side::kNone)->payload = SessionEnd{};
+  return all;
+}
+
+void expect_same_sample(const Sample& got, const Sample& want) {
+  EXPECT_EQ(got.device_t_us, want.device_t_us);
+  EXPECT_EQ(got.arrival_t_us, want.arrival_t_us);
+  EXPECT_EQ(got.receive_t_us, want.receive_t_us);
+  EXPECT_EQ(got.device, want.device);
+  EXPECT_EQ(got.runner, want.runner);
+  EXPECT_EQ(got.station, want.station);
+  EXPECT_EQ(got.device_seq, want.device_seq);
+  EXPECT_EQ(got.side, want.side);
+  EXPECT_EQ(got.kind, want.kind);
+  ASSERT_EQ(got.payload.index(), want.payload.index());
+  const auto same_imu = [](const Imu6& a, const Imu6& b) {
+    return std::equal(a.accel_mps2, a.accel_mps2 + 3, b.accel_mps2) &&
+           std::equal(a.gyro_radps, a.gyro_radps + 3, b.gyro_radps);
+  };
+  if (const auto* w = std::get_if<InsoleSample>(&want.payload)) {
+    const auto& g = std::get<InsoleSample>(got.payload);
+    EXPECT_EQ(g.cell_count, w->cell_count);
+    EXPECT_EQ(g.has_imu, w->has_imu);
+    EXPECT_TRUE(same_imu(g.imu, w->imu));
+    for (int c = 0; c < kMaxInsoleCells; ++c) {
+      EXPECT_EQ(g.pressure_pa[c], c < w->cell_count ? w->pressure_pa[c] : 0.0f) << "cell " << c;
+    }
+  } else if (const auto* wk = std::get_if<KneeSample>(&want.payload)) {
+    const auto& g = std::get<KneeSample>(got.payload);
+    EXPECT_TRUE(same_imu(g.thigh, wk->thigh));
+    EXPECT_TRUE(same_imu(g.shank, wk->shank));
+    EXPECT_EQ(g.knee_angle_rad, wk->knee_angle_rad);
+    EXPECT_EQ(g.has_imus, wk->has_imus);
+    EXPECT_EQ(g.has_angle, wk->has_angle);
+  } else if (const auto* wt = std::get_if<TreadmillSample>(&want.payload)) {
+    const auto& g = std::get<TreadmillSample>(got.payload);
+    EXPECT_EQ(g.belt_speed_mps, wt->belt_speed_mps);
+    EXPECT_EQ(g.incline_fraction, wt->incline_fraction);
+  } else if (const auto* wp = std::get_if<PainReport>(&want.payload)) {
+    const auto& g = std::get<PainReport>(got.payload);
+    EXPECT_EQ(g.score, wp->score);
+    EXPECT_EQ(g.side, wp->side);
+    EXPECT_EQ(g.location, wp->location);
+  } else if (const auto* ws = std::get_if<DeviceStatus>(&want.payload)) {
+    const auto& g = std::get<DeviceStatus>(got.payload);
+    EXPECT_EQ(g.battery_fraction, ws->battery_fraction);
+    EXPECT_EQ(g.error_flags, ws->error_flags);
+  }
+}
+
+TEST(ReorderBuffer, EveryPayloadComesOutFieldForFieldAsItWentIn) {
+  for (const int cells : {16, 1, kMaxInsoleCells}) {
+    SCOPED_TRACE(cells);
+    ReorderParams rp;
+    rp.window_us = 0;
+    ReorderBuffer b(rp, cells);
+    std::vector<Sample> in = one_of_each_payload(cells);
+    // Cells past the count are not the sample's: they must not come back (nor be read).
+    for (Sample& s : in) {
+      if (auto* ins = std::get_if<InsoleSample>(&s.payload)) {
+        for (int c = cells; c < kMaxInsoleCells; ++c) ins->pressure_pa[c] = -1.0f;
+      }
+    }
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      ASSERT_EQ(b.push(in[i], static_cast<std::int64_t>(i), 0), PushResult::kQueued);
+    }
+    ReleasedSample r{};
+    for (const Sample& want : in) {
+      ASSERT_TRUE(b.pop_ready(1'000, r));
+      expect_same_sample(r.sample, want);
+    }
+    EXPECT_FALSE(b.pop_ready(1'000, r));
+  }
+  // Slots are sized by the runner's insoles: 16 cells take 144 B, not a Sample's 208.
+  EXPECT_EQ(ReorderBuffer::slot_bytes(16), 144u);
+  EXPECT_LT(ReorderBuffer::slot_bytes(16), sizeof(Sample));
+  EXPECT_LE(ReorderBuffer::slot_bytes(kMaxInsoleCells), sizeof(Sample));
+}
+
+// A buffer built for 4-cell insoles that is handed a 32-cell one (a reload registered a larger
+// insole; the samples decoded before it still carry 4) grows its slots rather than lose data,
+// and what it held before comes out intact, in order.
+TEST(ReorderBuffer, AnInsoleLargerThanItsSlotsGrowsThemAndKeepsWhatIsHeld) {
+  ReorderParams rp;
+  rp.window_us = 0;
+  ReorderBuffer b(rp, 4);
+  const std::size_t small = b.slot_bytes();
+  const std::vector<Sample> before = one_of_each_payload(4);
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    ASSERT_EQ(b.push(before[i], static_cast<std::int64_t>(2 * i), 1), PushResult::kQueued);
+  }
+  const Sample large = one_of_each_payload(kMaxInsoleCells).front();
+  ASSERT_EQ(b.push(large, 3, 1), PushResult::kQueued);
+  EXPECT_GT(b.slot_bytes(), small);
+  EXPECT_EQ(b.slot_bytes(), ReorderBuffer::slot_bytes(kMaxInsoleCells));
+  ReleasedSample r{};
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    ASSERT_TRUE(b.pop_ready(1'000, r));
+    expect_same_sample(r.sample, before[i]);
+    if (i == 1) {  // aligned 2 < 3 < 4
+      ASSERT_TRUE(b.pop_ready(1'000, r));
+      expect_same_sample(r.sample, large);
+    }
+  }
+  EXPECT_FALSE(b.pop_ready(1'000, r));
+  b.reserve_insole_cells(8);
+  EXPECT_EQ(b.slot_bytes(), ReorderBuffer::slot_bytes(kMaxInsoleCells)) << "never shrinks";
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -131,13 +131,15 @@ void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noex
 namespace kneeload::fusion {
 namespace {
 
-// The budget this session reaches today (196.9 KiB measured, 2 % margin), so a regression
+// The budget this session reaches today (164.9 KiB measured, 2 % margin), so a regression
 // fails here. 13 KiB of it are GaitTrends' rolling windows kept sorted per metric (2 sides x 14
-// metrics x 240 halves), bought for ~40 us less CPU per step: a third of an insole sample's. Issue 8 leaves a session 24 KiB (32 KiB per station less the daemon's arrays,
-// tests/daemon/station_memory_test): not met. The reorder pool is ~125 KB of it (512 full
-// Samples of 208 B, insole cells as 32 floats, plus keys); a compact pooled payload or one
-// pool per worker sized by the total rate is what would bring it down.
-constexpr std::int64_t kSessionBudgetBytes = 201 * 1024;
+// metrics x 240 halves), bought for ~40 us less CPU per step: a third of an insole sample's.
+// Issue 8 leaves a session 24 KiB (32 KiB per station less the daemon's arrays,
+// tests/daemon/station_memory_test): not met. The reorder pool is ~92 KB of it (512 packed
+// samples of 144 B with 16-cell insoles, plus keys), though only the slots ever held at once
+// are touched (~100 at these rates); one pool per worker sized by the total rate is what would
+// bring the allocation down.
+constexpr std::int64_t kSessionBudgetBytes = 169 * 1024;
 
 // Counts allocations made inside fn() and returns the bytes still live from them.
 struct Measured {
@@ -239,10 +241,14 @@ void print_breakdown(const SessionConfig& sc) {
               sizeof(RunnerSession));
   std::printf("  RunnerClock (6 aligners, reorder)     %6zu | %lld (reorder capacity %u)\n",
               sizeof(RunnerClock),
-              static_cast<long long>(heap_of<RunnerClock>(sc.model.clock)),
+              static_cast<long long>(heap_of<RunnerClock>(
+                  sc.model.clock, std::max(sc.insoles[0].cell_count, sc.insoles[1].cell_count))),
               sc.model.clock.reorder.capacity);
-  std::printf("    of which ReorderBuffer              %6zu | %lld\n", sizeof(ReorderBuffer),
-              static_cast<long long>(heap_of<ReorderBuffer>(sc.model.clock.reorder)));
+  const int cells = std::max(sc.insoles[0].cell_count, sc.insoles[1].cell_count);
+  std::printf("    of which ReorderBuffer              %6zu | %lld (slots of %zu B: %d-cell insoles)\n",
+              sizeof(ReorderBuffer),
+              static_cast<long long>(heap_of<ReorderBuffer>(sc.model.clock.reorder, cells)),
+              ReorderBuffer::slot_bytes(cells), cells);
   std::printf("    of which one ClockAligner           %6zu | %lld\n", sizeof(ClockAligner),
               static_cast<long long>(heap_of<ClockAligner>(sc.model.clock.aligners[0])));
   std::printf("  GaitTrends                            %6zu | %lld (rolling %d, baseline %d steps/side)\n",
@@ -324,9 +330,11 @@ TEST(SessionMemory, ReorderCapacitySizedForTheReferenceRatesHoldsThemWithLittleM
   EXPECT_EQ(r.peak, r.construction);
   EXPECT_LT(r.max_buffered, sc.model.clock.reorder.capacity) << "no early release";
   EXPECT_EQ(r.steps, ref.steps);
-  // Each slot is a Sample (208 B today), its heap key (32 B) and free-list entry (4 B).
-  EXPECT_GE(ref.peak - r.peak, static_cast<std::int64_t>((512 - 160) * sizeof(Sample)));
-  EXPECT_LE(r.peak, 125 * 1024) << "122.9 KiB measured";
+  // Each slot is a packed sample (144 B with the simulator's 16-cell insoles), its heap key
+  // (32 B) and free-list entry (4 B).
+  EXPECT_GE(ref.peak - r.peak,
+            static_cast<std::int64_t>((512 - 160) * ReorderBuffer::slot_bytes(sc.insoles[0].cell_count)));
+  EXPECT_LE(r.peak, 105 * 1024) << "103.0 KiB measured";
 }
 
 // The baseline keeps no steps: each metric's median of minutes 3-8 is a streaming estimate

@@ -273,8 +273,20 @@ struct ReorderCounters {
 // never emitted out of order. Thread ownership: one thread. Units: µs.
 class ReorderBuffer {
  public:
-  // REQUIRES: invalid_reason(params) == nullptr. Allocates all storage here.
-  explicit ReorderBuffer(const ReorderParams& params = ReorderParams{});
+  // REQUIRES: invalid_reason(params) == nullptr; 0 <= insole_cells <= kMaxInsoleCells.
+  // Allocates all storage here. insole_cells: the most pressure cells an insole sample of this
+  // runner has (its registered insoles'); each held sample takes a slot of slot_bytes(), sized
+  // for it, instead of a whole Sample (208 B, room for 32 cells).
+  explicit ReorderBuffer(const ReorderParams& params = ReorderParams{},
+                         int insole_cells = kMaxInsoleCells);
+
+  // Bytes a held sample takes: the sample packed, an insole's cells cut to insole_cells.
+  static std::size_t slot_bytes(int insole_cells);
+  std::size_t slot_bytes() const { return slot_bytes_; }
+  // Makes the slots fit insole samples of up to `cells` cells (a reload that registered a
+  // larger insole), re-packing what is held; no-op when they already fit. Allocates when it
+  // grows. push() grows too, rather than lose a sample, if one arrives with more cells.
+  void reserve_insole_cells(int cells);
 
   // A new window (a reload), from the next pop_ready(). The capacity stays as built: it sizes
   // the storage the held samples live in. REQUIRES: window_us >= 0.
@@ -316,18 +328,21 @@ class ReorderBuffer {
   void release_top(ReleasedSample& out, bool early);
   void discard_top();
 
-  // Storage of held samples, as raw bytes on purpose: a std::vector<Sample> would value-
-  // initialise (write) every slot at construction, so all `capacity` slots (~125 KB at the
-  // default 512) would count in RSS for every station. Slots are handed out fresh only when the
-  // free list is empty, and freed ones are reused last-in first-out, so the pages touched are
-  // those of the most samples ever held at once (~100 for 600 samples/s in a 150 ms window),
-  // not the capacity. Samples are trivially copyable: memcpy in and out is their copy.
-  struct Slot {
-    alignas(Sample) unsigned char bytes[sizeof(Sample)];
-  };
+  unsigned char* slot_at(std::uint32_t index) { return pool_.get() + index * slot_bytes_; }
+
+  // Storage of held samples, as raw bytes on purpose: a std::vector would value-initialise
+  // (write) every slot at construction, so all `capacity` slots (~70 KB at the default 512)
+  // would count in RSS for every station. Slots are handed out fresh only when the free list is
+  // empty, and freed ones are reused last-in first-out, so the pages touched are those of the
+  // most samples ever held at once (~100 for 600 samples/s in a 150 ms window), not the
+  // capacity. A slot holds the sample packed (time_align.cpp, pack/unpack): its header, and
+  // only the payload alternative it carries, an insole's cells cut to its cell count. With
+  // 16-cell insoles that is 144 B instead of a Sample's 208.
   ReorderParams params_;
   std::vector<Key> heap_;  // reserved, not filled: touched only as deep as it ever got
-  std::unique_ptr<Slot[]> pool_;
+  std::unique_ptr<unsigned char[]> pool_;
+  std::size_t slot_bytes_ = 0;
+  int insole_cells_ = 0;     // the most cells a slot has room for
   std::uint32_t slots_ = 0;  // capacity + 1: room for the one push over capacity
   std::uint32_t fresh_ = 0;  // slots [fresh_, slots_) were never used
   std::vector<std::uint32_t> free_;  // released slots, reused last-in first-out
@@ -377,7 +392,13 @@ struct ClockAdmission {
 class RunnerClock {
  public:
   // REQUIRES: every invalid_reason(...) of params == nullptr. Allocates all storage here.
-  explicit RunnerClock(const RunnerClockParams& params = RunnerClockParams{});
+  // insole_cells: see ReorderBuffer.
+  explicit RunnerClock(const RunnerClockParams& params = RunnerClockParams{},
+                       int insole_cells = kMaxInsoleCells);
+
+  // See ReorderBuffer::reserve_insole_cells (a reload). May allocate.
+  void reserve_insole_cells(int cells) { reorder_.reserve_insole_cells(cells); }
+  const ReorderBuffer& reorder() const { return reorder_; }
 
   // New aligner parameters and reorder window (a reload); see ClockAligner::set_params and
   // ReorderBuffer::set_window_us. The reorder capacity stays as built.
