@@ -280,7 +280,8 @@ class ReorderBuffer {
   explicit ReorderBuffer(const ReorderParams& params = ReorderParams{},
                          int insole_cells = kMaxInsoleCells);
 
-  // Bytes a held sample takes: the sample packed, an insole's cells cut to insole_cells.
+  // Bytes a held sample takes: the sample packed, an insole's cells cut to 16 (insole_cells
+  // <= 16) or 32.
   static std::size_t slot_bytes(int insole_cells);
   std::size_t slot_bytes() const { return slot_bytes_; }
   // Makes the slots fit insole samples of up to `cells` cells (a reload that registered a
@@ -336,8 +337,8 @@ class ReorderBuffer {
   // empty, and freed ones are reused last-in first-out, so the pages touched are those of the
   // most samples ever held at once (~100 for 600 samples/s in a 150 ms window), not the
   // capacity. A slot holds the sample packed (time_align.cpp, pack/unpack): its header, and
-  // only the payload alternative it carries, an insole's cells cut to its cell count. With
-  // 16-cell insoles that is 144 B instead of a Sample's 208.
+  // only the payload alternative it carries, an insole's cells cut to 16 when its insoles have
+  // no more. That is 144 B instead of a Sample's 208.
   ReorderParams params_;
   std::vector<Key> heap_;  // reserved, not filled: touched only as deep as it ever got
   std::unique_ptr<unsigned char[]> pool_;
