@@ -815,6 +815,14 @@ TEST(ReorderBuffer, AnInsoleLargerThanItsSlotsGrowsThemAndKeepsWhatIsHeld) {
     }
   }
   EXPECT_FALSE(b.pop_ready(1'000, r));
+  // The released sample is re-used: a small insole after the large one must not keep the
+  // large one's cells past its chunk.
+  ASSERT_EQ(b.push(large, 2'000, 1), PushResult::kQueued);
+  ASSERT_EQ(b.push(before.front(), 2'001, 1), PushResult::kQueued);
+  ASSERT_TRUE(b.pop_ready(3'000, r));
+  expect_same_sample(r.sample, large);
+  ASSERT_TRUE(b.pop_ready(3'000, r));
+  expect_same_sample(r.sample, before.front());
   b.reserve_insole_cells(8);
   EXPECT_EQ(b.slot_bytes(), ReorderBuffer::slot_bytes(kMaxInsoleCells)) << "never shrinks";
 }
