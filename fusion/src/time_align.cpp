@@ -620,7 +620,7 @@ std::size_t ReorderBuffer::slot_bytes(int insole_cells) {
 ReorderBuffer::ReorderBuffer(const ReorderParams& params, int insole_cells) : params_(params) {
   assert(invalid_reason(params) == nullptr);
   assert(insole_cells >= 0 && insole_cells <= kMaxInsoleCells);
-  insole_cells_ = std::clamp(insole_cells, 0, kMaxInsoleCells);
+  insole_cells_ = chunk_cells(std::clamp(insole_cells, 0, kMaxInsoleCells));
   slot_bytes_ = slot_bytes(insole_cells_);
   slots_ = std::max<std::uint32_t>(params_.capacity, 1) + 1;
   heap_.reserve(slots_);
@@ -629,7 +629,8 @@ ReorderBuffer::ReorderBuffer(const ReorderParams& params, int insole_cells) : pa
 }
 
 void ReorderBuffer::reserve_insole_cells(int cells) {
-  cells = std::min(cells, kMaxInsoleCells);
+  // Slots hold whole chunks: 5 to 16 cells fit where 4 did, and need no new pool.
+  cells = chunk_cells(std::min(cells, kMaxInsoleCells));
   if (cells <= insole_cells_) return;
   const std::size_t bytes = slot_bytes(cells);
   std::unique_ptr<unsigned char[]> pool(new unsigned char[slots_ * bytes]);

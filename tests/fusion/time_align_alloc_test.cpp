@@ -142,5 +142,34 @@ TEST(RunnerClockAllocation, NoHeapAllocationPerSampleAfterConstruction) {
   EXPECT_EQ(changes, 1u) << "the device-change path was exercised";
 }
 
+// Reorder slots hold a whole chunk of cells (16, or 32 for larger insoles): an insole with more
+// cells than the runner's registered ones but within the chunk fits the slots it has, so
+// pushing it must not build a new pool. Only one past the chunk needs one (and gets it).
+TEST(ReorderBufferAllocation, MoreCellsWithinTheChunkNeedNoNewPool) {
+  ReorderParams params;
+  params.window_us = 0;
+  ReorderBuffer buffer(params, 4);
+  const auto insole = [](int cells) {
+    Sample s{};
+    s.kind = SensorKind::kInsole;
+    s.side = Side::kLeft;
+    InsoleSample in{};
+    in.cell_count = static_cast<std::uint8_t>(cells);
+    s.payload = in;
+    return s;
+  };
+  ReleasedSample r{};
+  const std::uint64_t before = allocations();
+  for (const int cells : {4, 10, 16}) {
+    ASSERT_EQ(buffer.push(insole(cells), cells, 0), PushResult::kQueued);
+  }
+  while (buffer.pop_ready(100, r)) {
+  }
+  EXPECT_EQ(allocations() - before, 0u) << "4, 10 and 16 cells share a 16-cell chunk";
+  ASSERT_EQ(buffer.push(insole(17), 200, 0), PushResult::kQueued);
+  EXPECT_EQ(allocations() - before, 1u) << "17 cells need 32-cell slots: one new pool";
+  EXPECT_EQ(buffer.slot_bytes(), ReorderBuffer::slot_bytes(kMaxInsoleCells));
+}
+
 }  // namespace
 }  // namespace kneeload::fusion

@@ -343,7 +343,7 @@ class ReorderBuffer {
   std::vector<Key> heap_;  // reserved, not filled: touched only as deep as it ever got
   std::unique_ptr<unsigned char[]> pool_;
   std::size_t slot_bytes_ = 0;
-  int insole_cells_ = 0;     // the most cells a slot has room for
+  int insole_cells_ = 0;     // the most cells a slot has room for: a whole chunk, 16 or 32
   std::uint32_t slots_ = 0;  // capacity + 1: room for the one push over capacity
   std::uint32_t fresh_ = 0;  // slots [fresh_, slots_) were never used
   std::vector<std::uint32_t> free_;  // released slots, reused last-in first-out
@@ -399,7 +399,6 @@ class RunnerClock {
 
   // See ReorderBuffer::reserve_insole_cells (a reload). May allocate.
   void reserve_insole_cells(int cells) { reorder_.reserve_insole_cells(cells); }
-  const ReorderBuffer& reorder() const { return reorder_; }
 
   // New aligner parameters and reorder window (a reload); see ClockAligner::set_params and
   // ReorderBuffer::set_window_us. The reorder capacity stays as built.
