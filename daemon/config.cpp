@@ -1610,6 +1610,11 @@ std::vector<std::string> restart_only_changes(const Config& running, const Confi
   return changed;
 }
 
+void release_inventory(Config& config) {
+  std::vector<DeviceConfig>().swap(config.devices);
+  std::vector<RunnerConfig>().swap(config.runners);
+}
+
 std::vector<std::string> reload_resets(const Config& running, const Config& next) {
   std::vector<std::string> changed;
   const fusion::GaitTrendParams& a = running.model.trends;

@@ -126,6 +126,12 @@ struct Overrides {
 // Applies command-line overrides and re-validates the affected keys. Throws ConfigError.
 void apply_overrides(Config& config, const Overrides& overrides);
 
+// Empties and frees the device and runner lists. The daemon keeps its running Config after
+// start-up for the reload comparisons below and for its settings; the registry generation
+// holds everything the threads need of the lists. A DeviceConfig is about 1 KB (an insole's
+// geometry), so each kept copy of the lists cost about 5 KB per station (issue 8).
+void release_inventory(Config& config);
+
 
 
 // Which keys a SIGHUP reload does not apply to running runners: sockets, threads and ring sizes,

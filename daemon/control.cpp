@@ -1,5 +1,6 @@
 #include "daemon/control.hpp"
 
+#include <malloc.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -44,6 +45,11 @@ void write_endpoints_file(const std::string& path, const Pipeline& pipeline, con
   }
 }
 
+// Parsing the file and building the registry leave freed blocks below the sessions, which
+// malloc keeps resident (at 1,000 stations, the list copies alone were about 10 MB). Once per
+// start-up and per reload, on the main thread: never on a pipeline thread.
+void return_free_memory() { malloc_trim(0); }
+
 class ControlLoop {
  public:
   ControlLoop(const DaemonOptions& options, Config config)
@@ -56,6 +62,8 @@ class ControlLoop {
     wait_signal(signals);
     try {
       pipeline_.emplace(config_);
+      release_inventory(config_);
+      return_free_memory();
     } catch (const StartError& e) {
       log(LogLevel::kError, "control", "%s", e.what());
       return 2;
@@ -142,8 +150,6 @@ class ControlLoop {
             key.c_str());
       }
       pipeline_->reload(next);
-      config_.devices = next.devices;
-      config_.runners = next.runners;
       config_.model = next.model;
       config_.stale_after_s = next.stale_after_s;
       config_.pipeline.idle_flush_us = next.pipeline.idle_flush_us;
@@ -151,6 +157,8 @@ class ControlLoop {
       log(LogLevel::kInfo, "config", "reloaded %s: generation %llu, %zu devices, %zu runners",
           options_.config_path.c_str(), static_cast<unsigned long long>(pipeline_->generation()),
           next.devices.size(), next.runners.size());
+      next = Config{};
+      return_free_memory();
     } catch (const ConfigError& e) {
       control_counters_.reloads_refused.fetch_add(1, std::memory_order_relaxed);
       log(LogLevel::kError, "config", "reload refused, keeping the running configuration: %s", e.what());

@@ -52,6 +52,7 @@ Pipeline::Pipeline(const Config& config)
       station_gauges_(std::make_unique<StationGauges[]>(config.pipeline.max_stations)) {
   if (config_.store_active()) open_store();
   generations_.push_back(build_registry(config_, names_, generation_, history_lookup()));
+  release_inventory(config_);  // the registry has them; a reload brings its own
   const Registry& registry = *generations_.back();
 
   if (config.security.curve) zap_ = std::make_unique<ZapHandler>(context_, generations_.back());
@@ -259,8 +260,6 @@ void Pipeline::reload(const Config& next) {
   ++generation_;
   generations_.push_back(std::move(registry));
   if (zap_) zap_->set_registry(generations_.back());
-  config_.devices = next.devices;
-  config_.runners = next.runners;
   config_.model = next.model;
   config_.stale_after_s = next.stale_after_s;
   config_.pipeline.idle_flush_us = next.pipeline.idle_flush_us;

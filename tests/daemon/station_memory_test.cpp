@@ -222,5 +222,32 @@ TEST(StationMemory, DaemonSideArraysStayWithinTheirShareOfThePerStationBudget) {
   EXPECT_LE(daemon_side, kDaemonSideBudgetBytes);
 }
 
+// kneeloadd keeps its running Config after start-up, twice (the control loop's, for reload
+// comparisons, and the pipeline's, for its settings). Kept whole, each copy held the device
+// and runner lists: about 5 KB per station, since an insole's geometry is most of a KB.
+TEST(StationMemory, TheConfigKeptAfterStartUpHoldsNothingPerStation) {
+  const Config parsed = parse_config(station_config(kStations), "stations.toml");
+  g_live = 0;
+  g_counting = true;
+  auto kept = std::make_unique<Config>(parsed);  // as ControlLoop and Pipeline take it
+  const std::int64_t whole = g_live;
+  release_inventory(*kept);
+  const std::int64_t after = g_live;
+  g_counting = false;
+  const double n = static_cast<double>(kStations);
+  std::printf("[measured] a Config copy of %zu stations: %lld B (%.0f B per station), %lld B "
+              "after release_inventory\n",
+              kStations, static_cast<long long>(whole), static_cast<double>(whole) / n,
+              static_cast<long long>(after));
+  EXPECT_GT(static_cast<double>(whole) / n, 4000.0) << "the lists are what a copy costs per station";
+  EXPECT_TRUE(kept->devices.empty());
+  EXPECT_TRUE(kept->runners.empty());
+  EXPECT_EQ(kept->devices.capacity(), 0U) << "emptied but not freed";
+  EXPECT_EQ(kept->runners.capacity(), 0U);
+  // What stays is the settings: strings and the model, the same for 1 station as for 100.
+  EXPECT_LT(static_cast<double>(after), sizeof(Config) + 1024.0);
+  EXPECT_EQ(kept->pipeline.max_devices, parsed.pipeline.max_devices);
+}
+
 }  // namespace
 }  // namespace kneeload::daemon
