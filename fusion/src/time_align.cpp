@@ -86,7 +86,7 @@ std::int64_t saturating_sub(std::int64_t a, std::int64_t b) {
 
 const char* invalid_reason(const AlignerParams& p) {
   if (p.bucket_us <= 0) return "bucket_us must be > 0";
-  if (p.bucket_count < 2) return "bucket_count must be >= 2";
+  if (p.bucket_count < 2 || p.bucket_count > AlignerParams::kMaxBuckets) return "bucket_count must be in [2, 65535]";
   if (p.lock_span_us < 0) return "lock_span_us must be >= 0";
   if (p.relock_span_us < 0) return "relock_span_us must be >= 0";
   if (p.jump_threshold_us <= 0) return "jump_threshold_us must be > 0";
@@ -390,23 +390,24 @@ void ClockAligner::fit_hull() {
     const Point& q = at(i);
     mean_t += rel_t(q);
     while (hull_.size() >= 2) {
-      const Point& o = hull_[hull_.size() - 2];
-      const Point& a = hull_.back();
+      const Point& o = at(hull_[hull_.size() - 2]);
+      const Point& a = at(hull_.back());
       const double cross = (rel_t(a) - rel_t(o)) * (rel_y(q) - rel_y(o)) -
                            (rel_y(a) - rel_y(o)) * (rel_t(q) - rel_t(o));
       if (cross > 0.0) break;
       hull_.pop_back();
     }
-    hull_.push_back(q);
+    hull_.push_back(static_cast<std::uint16_t>(i));
   }
   mean_t /= static_cast<double>(bucket_size_);
   // The LP optimum: the hull edge over the mean time (sum of y - line(t) is minimal when the
   // line is highest at the mean time, and the highest feasible line there is that edge's).
   hull_found_ = false;
   for (std::size_t j = 0; j + 1 < hull_.size(); ++j) {
-    if (rel_t(hull_[j + 1]) >= mean_t) {
-      hull_slope_ = static_cast<double>(hull_[j + 1].y_us - hull_[j].y_us) /
-                    static_cast<double>(hull_[j + 1].t_us - hull_[j].t_us);
+    const Point& a = at(hull_[j]);
+    const Point& b = at(hull_[j + 1]);
+    if (rel_t(b) >= mean_t) {
+      hull_slope_ = static_cast<double>(b.y_us - a.y_us) / static_cast<double>(b.t_us - a.t_us);
       hull_found_ = true;
       break;
     }

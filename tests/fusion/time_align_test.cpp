@@ -475,7 +475,11 @@ TEST(AlignerParams, InvalidValuesAreNamed) {
   AlignerParams a;
   EXPECT_EQ(invalid_reason(a), nullptr);
   a.bucket_count = 1;
-  EXPECT_STREQ(invalid_reason(a), "bucket_count must be >= 2");
+  EXPECT_STREQ(invalid_reason(a), "bucket_count must be in [2, 65535]");
+  a.bucket_count = AlignerParams::kMaxBuckets;  // the hull's 16-bit bucket positions still fit
+  EXPECT_EQ(invalid_reason(a), nullptr);
+  a.bucket_count = AlignerParams::kMaxBuckets + 1;
+  EXPECT_STREQ(invalid_reason(a), "bucket_count must be in [2, 65535]");
   ReorderParams r;
   EXPECT_EQ(invalid_reason(r), nullptr);
   r.capacity = 0;

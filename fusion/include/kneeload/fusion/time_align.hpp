@@ -33,6 +33,7 @@ struct AlignerParams {
   // Buckets kept (ring). bucket_us * bucket_count is the drift-fit history: 128 s by default,
   // which pins a constant drift to ~2 ppm and still follows slow thermal drift.
   int bucket_count = 64;
+  static constexpr int kMaxBuckets = 65535;  // ClockAligner's hull holds bucket positions in 16 bits
   // Evidence span (device time) before the drift is fitted from the data rather than assumed
   // (0 ppm at first, the previous estimate after a jump), and before a fresh clock is kLocked.
   // Until then the offset error can reach drift * span (100 ppm * 30 s = 3 ms).
@@ -223,7 +224,9 @@ class ClockAligner {
   std::int64_t cand_first_arrival_us_ = 0;
   Point cand_first_{};
 
-  std::vector<Point> hull_;  // workspace of fit_hull()
+  // Workspace of fit_hull(): the hull's points as bucket positions (bucket_at), 2 bytes each
+  // where the points themselves took 16 (issue 8: six aligners per runner).
+  std::vector<std::uint16_t> hull_;
   // fit_hull()'s result, valid while hull_dirty_ is false: every change to the bucket ring sets
   // hull_dirty_.
   bool hull_dirty_ = true;
