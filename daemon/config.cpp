@@ -1615,6 +1615,12 @@ void release_inventory(Config& config) {
   std::vector<RunnerConfig>().swap(config.runners);
 }
 
+void take_reloadable(Config& running, const Config& next) {
+  running.model = next.model;
+  running.stale_after_s = next.stale_after_s;
+  running.pipeline.idle_flush_us = next.pipeline.idle_flush_us;
+}
+
 std::vector<std::string> reload_resets(const Config& running, const Config& next) {
   std::vector<std::string> changed;
   const fusion::GaitTrendParams& a = running.model.trends;

@@ -132,6 +132,10 @@ void apply_overrides(Config& config, const Overrides& overrides);
 // geometry), so each kept copy of the lists cost about 5 KB per station (issue 8).
 void release_inventory(Config& config);
 
+// A reload's keys into the running Config: the model, stale_after_s and
+// pipeline.idle_flush_ms; every key restart_only_changes() names keeps its running value.
+void take_reloadable(Config& running, const Config& next);
+
 
 
 // Which keys a SIGHUP reload does not apply to running runners: sockets, threads and ring sizes,

@@ -150,9 +150,7 @@ class ControlLoop {
             key.c_str());
       }
       pipeline_->reload(next);
-      config_.model = next.model;
-      config_.stale_after_s = next.stale_after_s;
-      config_.pipeline.idle_flush_us = next.pipeline.idle_flush_us;
+      take_reloadable(config_, next);
       control_counters_.reloads_applied.fetch_add(1, std::memory_order_relaxed);
       log(LogLevel::kInfo, "config", "reloaded %s: generation %llu, %zu devices, %zu runners",
           options_.config_path.c_str(), static_cast<unsigned long long>(pipeline_->generation()),

@@ -260,9 +260,7 @@ void Pipeline::reload(const Config& next) {
   ++generation_;
   generations_.push_back(std::move(registry));
   if (zap_) zap_->set_registry(generations_.back());
-  config_.model = next.model;
-  config_.stale_after_s = next.stale_after_s;
-  config_.pipeline.idle_flush_us = next.pipeline.idle_flush_us;
+  take_reloadable(config_, next);
   update_snapshots();
 }
 

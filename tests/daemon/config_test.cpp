@@ -1276,9 +1276,17 @@ TEST(ConfigReload, RegistryModelAndHealthChangesNeedNoRestart) {
   next.model.area_model = fusion::ContactAreaModel::kMriFemale;
   next.model.dynamic_calibration = false;
   next.stale_after_s = 10.0;
+  next.pipeline.idle_flush_us = 2'000'000;
   const std::vector<std::string> changed = restart_only_changes(running, next);
   EXPECT_TRUE(changed.empty()) << "expected no restart-only change, got " << changed.size()
                                << ", the first: " << changed.front();
+  Config taken = running;
+  take_reloadable(taken, next);
+  EXPECT_EQ(taken.model.refractory_s, 0.2);
+  EXPECT_EQ(taken.model.rules.faults.stuck_s, 20.0);
+  EXPECT_EQ(taken.model.area_model, fusion::ContactAreaModel::kMriFemale);
+  EXPECT_EQ(taken.stale_after_s, 10.0);
+  EXPECT_EQ(taken.pipeline.idle_flush_us, 2'000'000);
 }
 
 TEST(ConfigReload, EachRestartOnlyKeyIsReportedAlone) {
@@ -1307,6 +1315,13 @@ TEST(ConfigReload, EachRestartOnlyKeyIsReportedAlone) {
     change(next);
     EXPECT_EQ(restart_only_changes(running, next), std::vector<std::string>{key})
         << "after changing only " << key;
+    // What a reload keeps of it: the running value, so the next reload warns again. The
+    // reorder capacity is taken, because new sessions are built with it.
+    Config taken = running;
+    take_reloadable(taken, next);
+    if (key != "model.clock.capacity") {
+      EXPECT_EQ(restart_only_changes(taken, next), std::vector<std::string>{key}) << "a reload took " << key;
+    }
   }
 }
 
