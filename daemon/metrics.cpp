@@ -176,6 +176,7 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
   // --- Fusion
   std::uint64_t fused = 0, knee = 0, shank = 0, force = 0, jumps = 0;
   std::vector<const SingleWriterHistogram*> fusion_time;
+  std::vector<const SingleWriterHistogram*> handoff;
   for (const auto& w : pipeline.workers()) {
     const WorkerCounters& c = w->counters();
     fused += c.samples.get();
@@ -184,6 +185,7 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
     force += c.force_gated.get();
     jumps += c.clock_jumps.get();
     fusion_time.push_back(&c.fusion_time);
+    handoff.push_back(&c.handoff_latency);
   }
   // With the ingest counters this closes the books on accepted samples: once the rings are
   // empty, ingested = fused + dropped{stage="ingest"}.
@@ -215,6 +217,11 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
                 "Arrival of the frame that released an output from the reorder window to the output's "
                 "hand-over to the PUB socket, seconds.",
                 {&pub.latency});
+  out.histogram("kneeload_worker_handoff_latency_seconds",
+                "Arrival of the frame that released an output to the worker's hand-over of it to the "
+                "publisher's ring (the wait for the worker and the fusion), seconds. The rest of "
+                "kneeload_publish_latency_seconds is the publisher's.",
+                handoff);
   out.counter(out.family("kneeload_outputs_timer_released_total",
                          "Outputs published that no frame's arrival released (the idle flush, a stale "
                          "device, the drain): not in kneeload_publish_latency_seconds.",

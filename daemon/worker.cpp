@@ -79,6 +79,13 @@ void Worker::emit(const fusion::Output& output) {
     counters_.outputs.inc();
   } else if (output_.try_push(OutItem{output})) {
     counters_.outputs.inc();
+    // A vDSO clock read per output (outputs are about one per 11 samples), as the publisher's.
+    if (output.release_arrival_t_us > 0) {
+      const std::int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      std::chrono::steady_clock::now().time_since_epoch())
+                                      .count();
+      counters_.handoff_latency.observe_ns(now_ns - output.release_arrival_t_us * 1000);
+    }
   } else {
     counters_.dropped_output_ring_full.inc();
   }

@@ -39,6 +39,10 @@ struct WorkerCounters {
   // One sample in kFusionTimingEvery is timed (two vDSO clock reads), so the histogram costs
   // the other samples nothing but a counter test.
   SingleWriterHistogram fusion_time = make_fusion_histogram();
+  // Per output a frame released: that frame's arrival → this worker handed the output to the
+  // publisher's ring (the wait in the input ring and the fusion). With the publisher's
+  // latency histogram (arrival → PUB socket) it splits the pipeline's latency by thread.
+  SingleWriterHistogram handoff_latency = make_latency_histogram();
 };
 
 inline constexpr std::uint32_t kFusionTimingEvery = 16;

@@ -47,8 +47,8 @@ CONTRACT = {
     "kneeload_station_peak_knee_flexion_degrees", "kneeload_station_pfj_stress_pascals",
     "kneeload_station_stress_time_integral_pascal_seconds", "kneeload_station_damage_index",
     "kneeload_station_risk_level", "kneeload_station_session_distance_meters",
-} | {f"{h}_{s}" for h in ("kneeload_publish_latency_seconds", "kneeload_output_age_seconds",
-                            "kneeload_fusion_duration_seconds")
+} | {f"{h}_{s}" for h in ("kneeload_publish_latency_seconds", "kneeload_worker_handoff_latency_seconds",
+                            "kneeload_output_age_seconds", "kneeload_fusion_duration_seconds")
      for s in ("bucket", "sum", "count")}
 # Series Prometheus makes itself for every target; never exported by the daemon.
 SYNTHETIC = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "ALERTS", "ALERTS_FOR_STATE"}

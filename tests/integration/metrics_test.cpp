@@ -142,6 +142,12 @@ TEST_F(MetricsTest, CountsWhatWasSentAndPublished) {
   EXPECT_EQ(value(e, "kneeload_outputs_timer_released_total"), outputs - arrival_released);
   EXPECT_EQ(value(e, "kneeload_publish_latency_seconds_bucket{le=\"+Inf\"}"),
             value(e, "kneeload_publish_latency_seconds_count"));
+  // The workers' hand-off histogram counts the same outputs, and each one's hand-off is a part
+  // of its latency (same arrival stamp, an earlier clock read on the same steady clock).
+  EXPECT_EQ(value(e, "kneeload_worker_handoff_latency_seconds_count"), arrival_released);
+  EXPECT_GT(value(e, "kneeload_worker_handoff_latency_seconds_sum"), 0);
+  EXPECT_LT(value(e, "kneeload_worker_handoff_latency_seconds_sum"),
+            value(e, "kneeload_publish_latency_seconds_sum"));
   // One fused sample in 16 is timed.
   const double timed = value(e, "kneeload_fusion_duration_seconds_count");
   EXPECT_GE(timed, std::floor(static_cast<double>(insole + treadmill) / 16.0 / 2.0) - 2) << "per worker, 1 in 16";
