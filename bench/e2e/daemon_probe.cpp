@@ -95,6 +95,14 @@ std::optional<DaemonCounters> scrape(const std::string& host_port) {
       c.fusion_sum_s += value;
     } else if (is_family(series, "kneeload_fusion_duration_seconds_count")) {
       c.fusion_count += value;
+    } else if (is_family(series, "kneeload_publish_latency_seconds_sum")) {
+      c.latency_sum_s += value;
+    } else if (is_family(series, "kneeload_publish_latency_seconds_count")) {
+      c.latency_count += value;
+    } else if (is_family(series, "kneeload_worker_handoff_latency_seconds_sum")) {
+      c.handoff_sum_s += value;
+    } else if (is_family(series, "kneeload_worker_handoff_latency_seconds_count")) {
+      c.handoff_count += value;
     } else if (is_family(series, "kneeload_output_age_seconds_count")) {
       c.outputs += value;
     } else if (is_family(series, "kneeload_outputs_timer_released_total")) {

@@ -27,6 +27,12 @@ struct DaemonCounters {
   // released (kneeload_outputs_timer_released_total): the idle-flush regime, if many.
   double outputs = 0;
   double outputs_timer_released = 0;
+  // kneeload_publish_latency_seconds (frame arrival -> PUB socket) and its workers' part,
+  // kneeload_worker_handoff_latency_seconds (-> the publisher's ring): sums and counts.
+  double latency_sum_s = 0;
+  double latency_count = 0;
+  double handoff_sum_s = 0;
+  double handoff_count = 0;
   std::map<std::string, double> series;  // every drop and reject series, by its full name
 
   double rejected() const { return frames_rejected + samples_rejected; }

@@ -326,6 +326,10 @@ struct Run {
   // station came further apart than pipeline.idle_flush_ms (bench/README.md, "What the load is").
   double outputs = 0.0;
   double timer_released = 0.0;
+  // The daemon's own histograms over the run: mean latency (frame arrival -> PUB socket) and
+  // the workers' part of it (-> the publisher's ring); the rest is the publisher's. 0: none.
+  double latency_mean_us = 0.0;
+  double handoff_mean_us = 0.0;
 };
 
 struct LatencyRow {
@@ -483,6 +487,14 @@ class DaemonUnderTest {
     r.timer_released = after.outputs_timer_released - before.outputs_timer_released;
     if (after.fusion_count > before.fusion_count) {
       r.fusion_ns = 1e9 * (after.fusion_sum_s - before.fusion_sum_s) / (after.fusion_count - before.fusion_count);
+    }
+    if (after.latency_count > before.latency_count) {
+      r.latency_mean_us =
+          1e6 * (after.latency_sum_s - before.latency_sum_s) / (after.latency_count - before.latency_count);
+    }
+    if (after.handoff_count > before.handoff_count) {
+      r.handoff_mean_us =
+          1e6 * (after.handoff_sum_s - before.handoff_sum_s) / (after.handoff_count - before.handoff_count);
     }
     const std::optional<double> cpu_after = read_cpu_seconds(process_->pid());
     if (cpu_before && cpu_after) {
@@ -658,9 +670,9 @@ void append_run(std::string& out, const Run& r) {
   append(out,
          "{\"rate\":%.0f,\"seconds\":%g,\"held\":%s,\"achieved\":%.0f,\"backlog_ms\":%.1f,\"drops\":%.0f,"
          "\"fusion_ns_per_sample\":%.0f,\"daemon_cores\":%.3f,\"outputs\":%.0f,\"timer_released_outputs\":%.0f,"
-         "\"why\":%s}",
+         "\"latency_mean_us\":%.1f,\"handoff_mean_us\":%.1f,\"why\":%s}",
          r.rate, r.seconds, r.ok ? "true" : "false", r.achieved, r.backlog_ms, r.drops, r.fusion_ns, r.daemon_cores,
-         r.outputs, r.timer_released, json_string(r.why).c_str());
+         r.outputs, r.timer_released, r.latency_mean_us, r.handoff_mean_us, json_string(r.why).c_str());
 }
 
 // RSS growth per station between 1,000 and 10,000 stations, for one worker count.
@@ -698,6 +710,8 @@ std::string json_report(const Options& o, const std::vector<Row>& rows) {
     append(out, "\"p50_us\":%" PRId64 ",\"p99_us\":%" PRId64 ",\"p999_us\":%" PRId64 ",", half->p50_us, half->p99_us,
            half->p999_us);
     if (half->age_p50_us) append(out, "\"age_p50_us\":%" PRId64 ",", *half->age_p50_us);
+    append(out, "\"latency_mean_us\":%.1f,\"handoff_mean_us\":%.1f,", half->run.latency_mean_us,
+           half->run.handoff_mean_us);
   } else {
     out += "\"p50_us\":null,\"p99_us\":null,\"p999_us\":null,";
   }
@@ -805,6 +819,12 @@ std::string table_report(const Options& o, const std::vector<Row>& rows) {
     if (l != nullptr && l->age_p50_us) {
       append(out, "%s %d stations %d workers: Header.age_us p50 at 0.5 = %" PRId64 " us\n", r.transport.c_str(),
              r.stations, r.workers, *l->age_p50_us);
+    }
+    if (l != nullptr && l->run.latency_mean_us > 0.0) {
+      append(out,
+             "%s %d stations %d workers: mean latency at 0.5 = %.0f us, of which %.0f us until a worker handed "
+             "the output on (daemon histograms)\n",
+             r.transport.c_str(), r.stations, r.workers, l->run.latency_mean_us, l->run.handoff_mean_us);
     }
   }
   // A row whose confirmation had more than 1 % of its outputs released by the idle flush did not
