@@ -137,7 +137,9 @@ void apply_overrides(Config& config, const Overrides& overrides);
 void release_inventory(Config& config);
 
 // A reload's keys into the running Config: the model, stale_after_s and
-// pipeline.idle_flush_ms; every key restart_only_changes() names keeps its running value.
+// pipeline.idle_flush_ms. Every other key restart_only_changes() names keeps its running value,
+// so the next reload warns about it again; model.clock.capacity is taken with the model, since
+// the sessions a reload creates are built with it (running ones keep theirs).
 void take_reloadable(Config& running, const Config& next);
 
 

@@ -13,7 +13,11 @@
 namespace kneeload::daemon {
 
 namespace {
-// Outputs pushed between doorbell rings: the publisher wakes at most once per batch.
+// The publisher's doorbell is rung after every kRingEvery input items, after every kRingEvery
+// outputs, and when the input ring is empty, so a sleeping publisher wakes at most once per
+// batch. The output count matters where outputs come without input: an idle-flush sweep or a
+// reload that removes runners can emit thousands, more than the output ring holds (16384 by
+// default) if the publisher slept through them.
 constexpr int kRingEvery = 64;
 constexpr auto kIdleTimeout = std::chrono::milliseconds(100);
 // A runner silent for pipeline.idle_flush_ms (500 ms by default) on the worker's clock gets its
@@ -85,6 +89,10 @@ void Worker::emit(const fusion::Output& output) {
                                       std::chrono::steady_clock::now().time_since_epoch())
                                       .count();
       counters_.handoff_latency.observe_ns(now_ns - output.release_arrival_t_us * 1000);
+    }
+    if (++outputs_since_ring_ >= kRingEvery) {
+      output_bell_.ring();
+      outputs_since_ring_ = 0;
     }
   } else {
     counters_.dropped_output_ring_full.inc();

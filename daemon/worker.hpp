@@ -93,6 +93,7 @@ class Worker final : private fusion::OutputSink {
   std::vector<fusion::SessionLive> folded_live_;  // by runner index: health counts already folded
   StationGauges* station_gauges_;                 // by station index
   std::uint32_t timing_countdown_ = kFusionTimingEvery;
+  int outputs_since_ring_ = 0;  // pushed since the publisher's doorbell was last rung by emit()
   std::vector<std::uint64_t> checkpointed_steps_;  // by runner index: steps at the last checkpoint
   std::int64_t checkpoint_interval_us_;
   std::int64_t next_checkpoint_us_ = 0;

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Runs every benchmark once, briefly, so that CI notices when one stops running: a harness
-# that rots between two measuring sessions costs a session. It checks what a benchmark
-# reports exactly (allocations per sample, drops, the JSON fields RESULTS.md is built from),
-# never a speed: speeds are measured on a quiet machine and reported as ratios (bench/README.md).
+# Runs the benchmarks once, briefly, so that CI notices when one stops running: a harness
+# that rots between two measuring sessions costs a session. fusion_bench, ring_bench and
+# `e2e --quick` run; fusion_count (callgrind's driver) and soak.sh (hours) do not. It checks
+# what a benchmark reports exactly (allocations per sample and per step, the JSON fields
+# RESULTS.md is built from), never a speed: speeds are measured on a quiet machine and
+# reported as ratios (bench/README.md). Drops in e2e's latency runs depend on the machine's
+# load, so they are printed, not judged; e2e itself exits non-zero when no rate held.
 #
 # usage: scripts/bench_smoke.sh BUILD_DIR   (a release build with the bench targets built)
 set -euo pipefail
@@ -53,8 +56,6 @@ missing = [k for k in ("samples_per_s", "baseline_samples_per_s", "ratio_vs_base
            if k not in e2e]
 problems += [f"e2e --json: no {k}" for k in missing]
 if not missing:
-    if e2e["drops"] != 0:
-        problems.append(f"e2e: {e2e['drops']} drops at the rate it reported as sustained")
     if not (e2e["samples_per_s"] > 0 and e2e["baseline_samples_per_s"] > 0 and e2e["p50_us"] > 0):
         problems.append(f"e2e: nothing measured: {e2e}")
 
@@ -63,5 +64,5 @@ if problems:
     sys.exit(1)
 print(f"bench smoke: fusion_bench {len(counted)} benchmarks with 0 allocations; e2e --quick sustained "
       f"{e2e['samples_per_s']:.0f} samples/s, ratio {e2e['ratio_vs_baseline']:.3f}, p50 {e2e['p50_us']} us, "
-      f"drops {e2e['drops']} (figures for the log only: nothing here is a speed check)")
+      f"drops {e2e['drops']} in its latency runs (figures for the log only: nothing here is a speed check)")
 EOF

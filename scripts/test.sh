@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, builds, and runs every test —
-# the release build's unit and integration tests and a smoke run of every benchmark
+# the release build's unit and integration tests and a smoke run of the benchmarks
 # (scripts/bench_smoke.sh: they run and allocate nothing; no speed is checked), then the same
-# suite under ASan+UBSan, then
-# each fuzz target for FUZZ_SECONDS (default 60) under ASan+UBSan, then the tests that run the
-# daemon's threads under ThreadSanitizer. Each stage prints how long it took.
+# suite under ASan+UBSan, then each fuzz target for FUZZ_SECONDS (default 60) under ASan+UBSan,
+# then the tests that run the daemon's threads under ThreadSanitizer. Each stage prints how
+# long it took.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -26,7 +26,7 @@ scripts/build.sh release
 stage "release tests"
 (cd build/release && ctest --output-on-failure -j 2 --timeout 300)
 
-stage "benchmark smoke (release): each benchmark once, e2e --quick"
+stage "benchmark smoke (release): fusion_bench, ring_bench, e2e --quick"
 scripts/bench_smoke.sh build/release
 
 stage "asan+ubsan build"

@@ -645,12 +645,20 @@ const LatencyRow* at_fraction(const Row& row, double f) {
 
 void append(std::string& out, const char* format, ...) __attribute__((format(printf, 2, 3)));
 void append(std::string& out, const char* format, ...) {
-  char buf[1024];
+  // Any length: a run's `why` lists every grown drop series, and a cut line is invalid JSON.
   va_list args;
   va_start(args, format);
-  std::vsnprintf(buf, sizeof buf, format, args);
+  va_list again;
+  va_copy(again, args);
+  const int n = std::vsnprintf(nullptr, 0, format, args);
   va_end(args);
-  out += buf;
+  if (n > 0) {
+    const std::size_t at = out.size();
+    out.resize(at + static_cast<std::size_t>(n) + 1);
+    std::vsnprintf(out.data() + at, static_cast<std::size_t>(n) + 1, format, again);
+    out.resize(at + static_cast<std::size_t>(n));
+  }
+  va_end(again);
 }
 
 std::string json_string(const std::string& s) {
