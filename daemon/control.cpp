@@ -45,13 +45,6 @@ void write_endpoints_file(const std::string& path, const Pipeline& pipeline, con
   }
 }
 
-// Parsing the file and building the registry leave freed blocks below the sessions, which
-// malloc would keep resident (at 1,000 stations, the list copies alone were about 10 MB). Once,
-// at start-up, before any traffic: malloc_trim locks each arena in turn, and the publisher and
-// libzmq's threads allocate. A reload's freed blocks are not trimmed: the next reload reuses
-// them, so they do not add up.
-void return_free_memory() { malloc_trim(0); }
-
 class ControlLoop {
  public:
   ControlLoop(const DaemonOptions& options, Config config)
@@ -65,7 +58,12 @@ class ControlLoop {
     try {
       pipeline_.emplace(config_);
       release_inventory(config_);
-      return_free_memory();
+      // Parsing the file and building the registry leave freed blocks below the sessions,
+      // which malloc would keep resident (at 1,000 stations, the list copies alone were about
+      // 10 MB). Once, at start-up, before any traffic: malloc_trim locks each arena in turn,
+      // and the publisher and libzmq's threads allocate. A reload's freed blocks are not
+      // trimmed: the next reload reuses them, so they do not add up.
+      malloc_trim(0);
     } catch (const StartError& e) {
       log(LogLevel::kError, "control", "%s", e.what());
       return 2;

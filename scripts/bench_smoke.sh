@@ -36,13 +36,14 @@ def benchmarks(name):
         problems.append(f"{name}: no benchmark ran")
     return rows
 
-for row in benchmarks("fusion_bench"):
+fusion = benchmarks("fusion_bench")
+for row in fusion:
     if row.get("error_occurred"):
         problems.append(f"fusion_bench {row['name']}: {row.get('error_message')}")
     for key in ("allocs_per_sample", "allocs_per_step"):
         if key in row and row[key] != 0:
             problems.append(f"fusion_bench {row['name']}: {key} = {row[key]}, expected 0")
-counted = [r["name"] for r in benchmarks("fusion_bench") if "allocs_per_sample" in r or "allocs_per_step" in r]
+counted = [r["name"] for r in fusion if "allocs_per_sample" in r or "allocs_per_step" in r]
 if len(counted) < 5:
     problems.append(f"fusion_bench: allocations counted in {len(counted)} benchmarks, expected the fused "
                     "samples, the per-step work and the decoder")

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <string_view>
+#include <utility>
 
 namespace kneeload::bench {
 namespace {
@@ -56,6 +57,28 @@ bool is_family(std::string_view series, std::string_view family) {
          (series.size() == family.size() || series[family.size()] == '{');
 }
 
+// Adds a _sum or _count series of a histogram DaemonCounters keeps; false for any other series.
+bool add_histogram(std::string_view series, double value, DaemonCounters& c) {
+  const std::pair<std::string_view, HistogramTotals*> histograms[] = {
+      {"kneeload_fusion_duration_seconds", &c.fusion},
+      {"kneeload_publish_latency_seconds", &c.latency},
+      {"kneeload_worker_handoff_latency_seconds", &c.handoff},
+  };
+  for (const auto& [name, totals] : histograms) {
+    if (series.substr(0, name.size()) != name) continue;
+    const std::string_view part = series.substr(name.size());
+    if (is_family(part, "_sum")) {
+      totals->sum_s += value;
+      return true;
+    }
+    if (is_family(part, "_count")) {
+      totals->count += value;
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::optional<DaemonCounters> scrape(const std::string& host_port) {
@@ -75,6 +98,7 @@ std::optional<DaemonCounters> scrape(const std::string& host_port) {
     // Only kneeload_ families are read, and those are plain counters: parse the value.
     if (series.substr(0, 9) != "kneeload_") continue;
     const double value = std::strtod(std::string(line.substr(space + 1)).c_str(), nullptr);
+    if (add_histogram(series, value, c)) continue;
     if (is_family(series, "kneeload_frames_received_total")) {
       c.frames_received += value;
     } else if (is_family(series, "kneeload_samples_ingested_total")) {
@@ -91,18 +115,6 @@ std::optional<DaemonCounters> scrape(const std::string& host_port) {
     } else if (is_family(series, "kneeload_samples_rejected_total")) {
       c.samples_rejected += value;
       c.series[std::string(series)] = value;
-    } else if (is_family(series, "kneeload_fusion_duration_seconds_sum")) {
-      c.fusion_sum_s += value;
-    } else if (is_family(series, "kneeload_fusion_duration_seconds_count")) {
-      c.fusion_count += value;
-    } else if (is_family(series, "kneeload_publish_latency_seconds_sum")) {
-      c.latency_sum_s += value;
-    } else if (is_family(series, "kneeload_publish_latency_seconds_count")) {
-      c.latency_count += value;
-    } else if (is_family(series, "kneeload_worker_handoff_latency_seconds_sum")) {
-      c.handoff_sum_s += value;
-    } else if (is_family(series, "kneeload_worker_handoff_latency_seconds_count")) {
-      c.handoff_count += value;
     } else if (is_family(series, "kneeload_output_age_seconds_count")) {
       c.outputs += value;
     } else if (is_family(series, "kneeload_outputs_timer_released_total")) {

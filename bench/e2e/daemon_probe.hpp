@@ -11,6 +11,16 @@
 
 namespace kneeload::bench {
 
+// A histogram's _sum (seconds) and _count, summed over its series.
+struct HistogramTotals {
+  double sum_s = 0;
+  double count = 0;
+  // The mean observation since `before`, in seconds; 0 when nothing was observed.
+  double mean_s_since(const HistogramTotals& before) const {
+    return count > before.count ? (sum_s - before.sum_s) / (count - before.count) : 0.0;
+  }
+};
+
 // Sums over each family's series (README "Metrics").
 struct DaemonCounters {
   double frames_received = 0;
@@ -21,18 +31,15 @@ struct DaemonCounters {
   double frames_rejected = 0;
   double samples_rejected = 0;
   // kneeload_fusion_duration_seconds: one sample in 16 is timed in the workers.
-  double fusion_sum_s = 0;
-  double fusion_count = 0;
+  HistogramTotals fusion;
   // Outputs published (kneeload_output_age_seconds_count) and of those, the ones no arrival
   // released (kneeload_outputs_timer_released_total): the idle-flush regime, if many.
   double outputs = 0;
   double outputs_timer_released = 0;
   // kneeload_publish_latency_seconds (frame arrival -> PUB socket) and its workers' part,
-  // kneeload_worker_handoff_latency_seconds (-> the publisher's ring): sums and counts.
-  double latency_sum_s = 0;
-  double latency_count = 0;
-  double handoff_sum_s = 0;
-  double handoff_count = 0;
+  // kneeload_worker_handoff_latency_seconds (-> the publisher's ring).
+  HistogramTotals latency;
+  HistogramTotals handoff;
   std::map<std::string, double> series;  // every drop and reject series, by its full name
 
   double rejected() const { return frames_rejected + samples_rejected; }

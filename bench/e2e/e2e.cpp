@@ -485,17 +485,9 @@ class DaemonUnderTest {
     r.drops = (after.dropped - before.dropped) + (after.rejected() - before.rejected());
     r.outputs = after.outputs - before.outputs;
     r.timer_released = after.outputs_timer_released - before.outputs_timer_released;
-    if (after.fusion_count > before.fusion_count) {
-      r.fusion_ns = 1e9 * (after.fusion_sum_s - before.fusion_sum_s) / (after.fusion_count - before.fusion_count);
-    }
-    if (after.latency_count > before.latency_count) {
-      r.latency_mean_us =
-          1e6 * (after.latency_sum_s - before.latency_sum_s) / (after.latency_count - before.latency_count);
-    }
-    if (after.handoff_count > before.handoff_count) {
-      r.handoff_mean_us =
-          1e6 * (after.handoff_sum_s - before.handoff_sum_s) / (after.handoff_count - before.handoff_count);
-    }
+    r.fusion_ns = 1e9 * after.fusion.mean_s_since(before.fusion);
+    r.latency_mean_us = 1e6 * after.latency.mean_s_since(before.latency);
+    r.handoff_mean_us = 1e6 * after.handoff.mean_s_since(before.handoff);
     const std::optional<double> cpu_after = read_cpu_seconds(process_->pid());
     if (cpu_before && cpu_after) {
       r.daemon_cores = (*cpu_after - *cpu_before) / std::chrono::duration<double>(Clock::now() - started).count();
