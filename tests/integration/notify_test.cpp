@@ -13,6 +13,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
 
 #include "daemon_harness.hpp"
 
@@ -165,6 +168,7 @@ class NotifiedDaemon {
   Clock::time_point started_at() const { return started_at_; }
   std::string log() const { return read_file(stderr_); }
   void signal(int signo) const { ::kill(pid_, signo); }
+  pid_t pid() const { return pid_; }
   std::optional<int> wait(std::chrono::milliseconds timeout) {
     const auto deadline = Clock::now() + timeout;
     while (!exit_code_) {
@@ -294,6 +298,38 @@ TEST(NotifyTest, SigtermSendsStoppingAndExitsCleanly) {
   const auto stopping = d.notes().wait_for("STOPPING=1", 5s);
   EXPECT_TRUE(stopping) << "no STOPPING=1 within 5 s of SIGTERM; got:\n" << d.notes().dump();
   EXPECT_EQ(d.wait(5s), std::optional<int>(0)) << d.log();
+}
+
+// SIGINT, SIGTERM and SIGHUP reach the control thread only: every other thread blocks them
+// (SigBlk in /proc/PID/task/TID/status), so none is taken by a pipeline thread asleep in a futex.
+TEST(NotifyTest, OnlyTheControlThreadTakesSignals) {
+  NotifiedDaemon d(daemon_binary(), config(2), kWatchdogUsec);
+  ASSERT_TRUE(d.notes().wait_for("READY=1", 10s)) << d.log();
+  const auto blocked = [](const std::filesystem::path& status) {
+    std::ifstream in(status);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("SigBlk:", 0) == 0) return std::stoull(line.substr(7), nullptr, 16);
+    }
+    return ~0ULL;
+  };
+  const unsigned long long ours = (1ULL << (SIGINT - 1)) | (1ULL << (SIGTERM - 1)) | (1ULL << (SIGHUP - 1));
+  int others = 0;
+  const std::filesystem::path tasks = "/proc/" + std::to_string(d.pid()) + "/task";
+  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+    std::string name;
+    std::ifstream(task.path() / "comm") >> name;
+    const unsigned long long mask = blocked(task.path() / "status");
+    if (task.path().filename() == std::to_string(d.pid())) {
+      EXPECT_EQ(mask & ours, 0ULL) << "the control thread blocks a signal it must handle";
+    } else {
+      ++others;
+      EXPECT_EQ(mask & ours, ours) << "thread " << task.path().filename() << " (" << name << ") can take them";
+    }
+  }
+  EXPECT_GE(others, 4) << "ingest, 2 workers, publisher at least";
+  d.signal(SIGTERM);
+  EXPECT_EQ(d.wait(10s), std::optional<int>(0)) << d.log();
 }
 
 TEST(NotifyTest, WedgedWorkerStopsWatchdogPingsWhileOtherThreadsRun) {
