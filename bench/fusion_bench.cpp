@@ -2,6 +2,7 @@
 // insole sample), of its parts, and of frame decoding, each next to a baseline measured in the
 // same run where one makes sense, because the machine is shared and noisy:
 //   - BM_Fuse*Sample: one fused sample per stream of the recorded runner (bench/recording.hpp).
+//   - BM_FuseManyRunners/N: the whole runner's stream, a frame of each of N runners in turn.
 //   - BM_*Filter: each filter's predict + update on recorded data, beside BM_Textbook*: the same
 //     predicts and updates in the textbook form ENGINEERING.md §1c timed (S⁻¹, P = (I − KH)P, no
 //     gate, no guards, no bounds), i.e. what the maths costs without our numerics.
@@ -25,6 +26,7 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <utility>
 #include <vector>
 
 #include <Eigen/Core>
@@ -108,6 +110,56 @@ void fuse(benchmark::State& state, const fusion::SensorKind* kind) {
   }
   tally.report(state, "allocs_per_sample");
   state.SetItemsProcessed(state.iterations());
+}
+
+// Many runners on one worker, as kneeloadd fuses them: one frame (a device's run of samples with
+// one arrival time) of each of N runners in turn, so between two frames of a runner the others'
+// state passes through the caches. BM_FuseRunnerSample feeds one runner, whose state stays hot.
+// Quoted as the ratio of N runners to 10, in the same run: whether a runner's state (about
+// 100 KB, session_memory_test) still sits in the caches when its next frame comes. Every runner
+// is fed the same recording; sessions are rebuilt, untimed, when it runs out.
+void BM_FuseManyRunners(benchmark::State& state) {
+  const auto runners = static_cast<std::size_t>(state.range(0));
+  const bench::Recording& rec = bench::healthy_runner();
+  const fusion::SessionConfig sc = bench::session_config(rec);
+  std::vector<std::pair<std::size_t, std::size_t>> frames;  // [first, last) sample of each
+  for (std::size_t i = 0; i < rec.samples.size();) {
+    std::size_t j = i + 1;
+    while (j < rec.samples.size() && rec.samples[j].device == rec.samples[i].device &&
+           rec.samples[j].arrival_t_us == rec.samples[i].arrival_t_us) {
+      ++j;
+    }
+    frames.emplace_back(i, j);
+    i = j;
+  }
+  std::vector<std::unique_ptr<fusion::RunnerSession>> sessions(runners);
+  auto rebuild = [&] {
+    for (auto& session : sessions) session = std::make_unique<fusion::RunnerSession>(sc);
+  };
+  rebuild();
+  NullSink sink;
+  std::size_t frame = 0;
+  std::size_t runner = 0;
+  std::uint64_t samples = 0;
+  AllocationTally tally;
+  for (auto _ : state) {
+    if (frame == frames.size()) {
+      tally.untimed(state, [&] {
+        rebuild();
+        frame = 0;
+      });
+    }
+    const auto [first, last] = frames[frame];
+    for (std::size_t i = first; i < last; ++i) sessions[runner]->on_sample(rec.samples[i], sink);
+    samples += last - first;
+    if (++runner == runners) {
+      runner = 0;
+      ++frame;
+    }
+  }
+  tally.report(state, "allocs_per_sample",
+               static_cast<double>(samples) / static_cast<double>(state.iterations()));
+  state.SetItemsProcessed(static_cast<std::int64_t>(samples));
 }
 
 constexpr fusion::SensorKind kKnee = fusion::SensorKind::kKnee;
@@ -414,6 +466,7 @@ void BM_ProtobufParse(benchmark::State& state) {
 BENCHMARK(BM_FuseKneeImuSample);
 BENCHMARK(BM_FuseInsoleSample);
 BENCHMARK(BM_FuseRunnerSample);
+BENCHMARK(BM_FuseManyRunners)->Arg(10)->Arg(100)->Arg(1000);
 BENCHMARK(BM_KneeAngleFilter);
 BENCHMARK(BM_TextbookKnee);
 BENCHMARK(BM_ShankTiltFilter);

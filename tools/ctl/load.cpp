@@ -13,10 +13,13 @@
 // own receive clock.
 //
 // Pacing. --rate R counts samples: the run is due to have sent R·t samples t seconds in. The
-// clock (vDSO, no syscall) is read once per station slot (7 frames at --batch 10), and the
-// generator sleeps only when ahead by more than kMinSleep: no syscall per frame beyond the
-// socket's own. --rate 0 sends as fast as the socket takes frames. "behind" in the summary
-// says the requested rate was not held (the daemon pushed back, or this process was starved).
+// clock (vDSO, no syscall) is read after every frame, and the generator sleeps only when ahead
+// by more than kMinSleep: at most one sleep per kMinSleep, no syscall per frame beyond the
+// socket's own. Pacing per frame rather than per station slot matters for latency runs: a
+// slot's 7 frames all go to the worker of one runner, so sending slots whole in bursts of
+// 200 µs made the last frames of each burst wait for the first (bench/RESULTS.md, "Generator
+// pacing"). --rate 0 sends as fast as the socket takes frames. "behind" in the summary says the
+// requested rate was not held (the daemon pushed back, or this process was starved).
 //
 // Runs resume: --start-cursor C carries on every station's stream where a run that printed
 // next_cursor C stopped (same --stations and --batch), so one daemon can take many runs
@@ -54,7 +57,10 @@ constexpr const char* kDefaultEndpoint = "tcp://127.0.0.1:5600";
 // moment must not stall the generator. Whether the daemon keeps up is judged by its counters
 // (bench/e2e), not by this queue; memory is bounded by it (~1 KB per frame).
 constexpr int kSendHwm = 100'000;
-constexpr auto kMinSleep = 200us;
+// The finest sleep the pacer asks for. Finer means more even arrivals but more wake-ups of this
+// process, which shares the two cores with the daemon; at 50 µs the sleeps are at most 20,000/s,
+// whatever the rate.
+constexpr auto kMinSleep = 50us;
 constexpr auto kProgressInterval = 5s;
 // A run holds its rate when it sent at least this share of what was due.
 constexpr double kBehindShare = 0.99;
@@ -130,6 +136,18 @@ SendStatus send_message(zmq::socket_t& push, zmq::message_t& message) {
   }
 }
 
+// After each frame sent: sleeps while the run is ahead of its schedule (rate·t) by more than
+// kMinSleep, and otherwise records how far behind it is.
+void pace(double rate, Clock::time_point start, Totals& totals) {
+  const double elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+  const double ahead_s = static_cast<double>(totals.samples) / rate - elapsed_s;
+  if (ahead_s * 1s > kMinSleep) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::min(ahead_s, 0.1)));
+  } else if (-ahead_s > totals.max_lag_s) {
+    totals.max_lag_s = -ahead_s;
+  }
+}
+
 Outcome stream(const LoadOptions& o, const LoadTemplate& tmpl, zmq::socket_t& push, const std::string& program,
                Totals& totals) {
   std::vector<std::array<char, kLoadStationDigits>> digits(static_cast<std::size_t>(o.stations));
@@ -158,6 +176,7 @@ Outcome stream(const LoadOptions& o, const LoadTemplate& tmpl, zmq::socket_t& pu
       ++totals.frames;
       totals.samples += static_cast<std::uint64_t>(f.samples);
       totals.bytes += f.bytes.size();
+      if (o.rate > 0.0) pace(o.rate, start, totals);
     }
     if (outcome != Outcome::kDone) break;
     ++cursor;  // only whole slots count: a station's stream resumes at a slot boundary
@@ -166,15 +185,6 @@ Outcome stream(const LoadOptions& o, const LoadTemplate& tmpl, zmq::socket_t& pu
     if (stop_requested()) {
       outcome = Outcome::kInterrupted;
       break;
-    }
-    if (o.rate > 0.0) {
-      const double elapsed_s = std::chrono::duration<double>(now - start).count();
-      const double ahead_s = static_cast<double>(totals.samples) / o.rate - elapsed_s;
-      if (ahead_s * 1s > kMinSleep) {
-        std::this_thread::sleep_for(std::chrono::duration<double>(std::min(ahead_s, 0.1)));
-      } else if (-ahead_s > totals.max_lag_s) {
-        totals.max_lag_s = -ahead_s;
-      }
     }
     if (now >= next_progress && !o.json) {
       const double s = std::chrono::duration<double>(now - start).count();
