@@ -1,0 +1,147 @@
+// The worker's hand-off to the publisher when outputs come without input (8326b10).
+//
+// The publisher sleeps on its doorbell until a worker rings it or its wait times out (100 ms in
+// the daemon). A worker rings after a batch of input items and when its input runs dry, but an
+// idle-flush sweep (or a reload that removes runners) emits outputs with no input item at all:
+// without a ring per kRingEvery outputs, a sleeping publisher would sleep through the sweep while
+// the output ring fills. Here the "publisher" is a thread that waits on the real Doorbell with a
+// 60 s timeout, so only a ring can wake it, and the sweep's outputs must reach it within seconds.
+//
+// Deterministic: the worker rings at every 64th output it pushes, so the consumer, woken by the
+// last of those rings, has seen every output up to it: all but at most 63 of the total. Without
+// the ring every output after the input ran dry stays unseen until the 60 s timeout.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "daemon/doorbell.hpp"
+#include "daemon/registry.hpp"
+#include "daemon/spsc_ring.hpp"
+#include "daemon/station_gauges.hpp"
+#include "daemon/work_item.hpp"
+#include "daemon/worker.hpp"
+#include "kneeload/sim/registry.hpp"
+#include "kneeload/sim/simulator.hpp"
+
+namespace kneeload::daemon {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::uint32_t kRunners = 32;
+constexpr std::uint32_t kDevicesPerRunner = 8;  // room for the simulator's device indices
+// Long enough that no runner is flushed while the input is still being fused, even under
+// ThreadSanitizer (scripts/test.sh runs this test there too); the sweep that flushes them all
+// comes about two seconds after the input stops.
+constexpr std::int64_t kIdleFlushUs = 2'000'000;
+
+// Waits until pred() holds or `limit` passes; returns pred().
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= until) return pred();
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+TEST(WorkerHandOff, AnIdleFlushSweepWakesASleepingPublisher) {
+  sim::SimConfig sim;
+  sim.seed = 3;
+  sim.duration_s = 1.0;  // the shortest the simulator takes
+  std::vector<fusion::Sample> stream;
+  {
+    sim::Simulator simulator(sim);
+    fusion::Sample s;
+    while (simulator.next(s)) stream.push_back(s);
+  }
+  ASSERT_GT(stream.size(), 200u);
+
+  Registry registry;
+  registry.generation = 1;
+  registry.idle_flush_us = kIdleFlushUs;
+  for (std::uint32_t r = 0; r < kRunners; ++r) {
+    registry.sessions.push_back(std::make_shared<const fusion::SessionConfig>(sim::session_config(sim, r, r)));
+  }
+  const std::size_t items = stream.size() * kRunners;
+  SpscRing<WorkItem> input(items + 16);
+  SpscRing<OutItem> output(items + 16);  // holds everything: no output may be lost to a full ring
+  Doorbell input_bell;
+  Doorbell output_bell;
+  auto gauges = std::make_unique<StationGauges[]>(kRunners);
+  Worker worker(0, 1, input, input_bell, output, output_bell, registry, gauges.get());
+
+  std::atomic<std::uint64_t> received{0};
+  std::atomic<bool> stop{false};
+  std::thread publisher([&] {
+    while (!stop.load()) {
+      bool any = false;
+      while (OutItem* item = output.front()) {
+        if (std::holds_alternative<fusion::Output>(*item)) received.fetch_add(1);
+        output.pop();
+        any = true;
+      }
+      if (!any) output_bell.wait([&] { return output.front() == nullptr && !stop.load(); }, 60s);
+    }
+  });
+  std::thread worker_thread([&] { worker.run(); });
+
+  // Each runner's stream, one runner after another: every runner ends with about a reorder
+  // window (150 ms) of samples held, which only the idle flush can release.
+  for (std::uint32_t r = 0; r < kRunners; ++r) {
+    for (fusion::Sample s : stream) {
+      s.runner = r;
+      s.station = r;
+      s.device = r * kDevicesPerRunner + s.device;
+      ASSERT_TRUE(input.try_push(WorkItem{s}));
+    }
+  }
+  input_bell.ring();
+  ASSERT_TRUE(eventually([&] { return worker.counters().samples.get() == items; }, 60s))
+      << worker.counters().samples.get() << " of " << items << " samples fused";
+  // The worker rang when its input ran dry; what it emitted until then reaches the consumer.
+  std::this_thread::sleep_for(100ms);
+  const std::uint64_t before_flush = worker.counters().outputs.get();
+  ASSERT_TRUE(eventually([&] { return received.load() == before_flush; }, 10s))
+      << received.load() << " of " << before_flush;
+
+  // The sweep: outputs with no input. Wait until the worker's count has risen and settled.
+  std::uint64_t total = before_flush;
+  ASSERT_TRUE(eventually(
+      [&] {
+        const std::uint64_t now = worker.counters().outputs.get();
+        if (now == total && now > before_flush) return true;
+        total = now;
+        std::this_thread::sleep_for(300ms);
+        return false;
+      },
+      30s))
+      << "no idle flush: outputs stayed at " << total;
+  ASSERT_GE(total - before_flush, 128u) << "too few flushed outputs to show anything";
+  std::printf("[measured] %llu outputs while fusing the input, %llu more from the idle flush\n",
+              static_cast<unsigned long long>(before_flush), static_cast<unsigned long long>(total - before_flush));
+  EXPECT_EQ(worker.counters().dropped_output_ring_full.get(), 0u);
+
+  // The consumer's wait is 60 s: only the worker's rings during the sweep can have woken it.
+  EXPECT_TRUE(eventually([&] { return received.load() + 63 >= total; }, 10s))
+      << "the consumer saw " << received.load() << " of " << total << " outputs; " << (total - before_flush)
+      << " came from the idle flush, with no input item to ring the publisher";
+
+  ASSERT_TRUE(input.try_push(WorkItem{DrainMarker{}}));
+  input_bell.ring();
+  worker_thread.join();
+  stop.store(true);
+  output_bell.ring();
+  publisher.join();
+}
+
+}  // namespace
+}  // namespace kneeload::daemon
