@@ -1,58 +1,28 @@
 // Proves the per-sample path allocates nothing after warm-up: the real Pipeline (ingest,
-// workers, publisher, real ZeroMQ sockets on loopback) runs in this process while a global
-// operator new counts every allocation made by any thread.
+// workers, publisher, real ZeroMQ sockets on loopback) runs in this process while the counting
+// operator new (tests/support/counting_new.hpp, linked into this binary only) counts every
+// call made by any thread.
 //
 // What this does not count: libzmq's own message buffers, which it takes with malloc(), not
-// operator new (one per message over 33 bytes, ENGINEERING.md §1a). Everything of ours —
-// decoding (protobuf arena), rings, sessions, encoding (reused messages), status — is counted.
+// operator new (one per message over 33 bytes, ENGINEERING.md §1a), hence new_calls() and not
+// allocations(), which would count those mallocs where malloc is interposed. Everything of
+// ours — decoding (protobuf arena), rings, sessions, encoding (reused messages), status — is
+// counted.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <new>
 #include <string>
 #include <thread>
 #include <vector>
 #include <zmq.hpp>
 
+#include "counting_new.hpp"
 #include "daemon/pipeline.hpp"
 #include "kneeload/v1/ingest.pb.h"
-
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<std::uint64_t> g_allocations{0};
-
-void* counted_alloc(std::size_t n, std::size_t align = 0) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  void* p = align > alignof(std::max_align_t) ? std::aligned_alloc(align, (n + align - 1) / align * align)
-                                              : std::malloc(n == 0 ? 1 : n);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return counted_alloc(n); }
-void* operator new[](std::size_t n) { return counted_alloc(n); }
-void* operator new(std::size_t n, std::align_val_t a) { return counted_alloc(n, static_cast<std::size_t>(a)); }
-void* operator new[](std::size_t n, std::align_val_t a) { return counted_alloc(n, static_cast<std::size_t>(a)); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  try { return counted_alloc(n); } catch (...) { return nullptr; }
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  try { return counted_alloc(n); } catch (...) { return nullptr; }
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 namespace kneeload::daemon {
 namespace {
@@ -230,14 +200,13 @@ TEST(PipelineAllocation, SteadyStateMakesNoHeapAllocationPerSample) {
 
   const PipelineTotals before = pipeline.totals();
   const std::uint64_t stored_before = pipeline.store_records();
-  g_allocations.store(0);
-  g_counting.store(true);
+  const std::uint64_t news_before = alloc_count::new_calls();
   for (const auto& f : measured) {
     (void)push.send(zmq::buffer(f), zmq::send_flags::none);
     drain_sub();
   }
   wait_accepted(warm_samples + measured_samples);
-  g_counting.store(false);
+  const std::uint64_t news = alloc_count::new_calls() - news_before;
   const PipelineTotals after = pipeline.totals();
 
   const std::uint64_t fused = after.samples_accepted - before.samples_accepted;
@@ -248,12 +217,12 @@ TEST(PipelineAllocation, SteadyStateMakesNoHeapAllocationPerSample) {
   const std::uint64_t stored = pipeline.store_records() - stored_before;
   EXPECT_GT(stored, 100u) << "steps and events were written to the store in the window";
   EXPECT_GT(published, 1000u) << "states, steps, events and heartbeats were published";
-  EXPECT_EQ(g_allocations.load(), 0u) << "operator new calls while fusing " << fused << " samples and publishing "
+  EXPECT_EQ(news, 0u) << "operator new calls while fusing " << fused << " samples and publishing "
                                       << published << " messages";
   std::printf("[ measured ] %llu samples fused, %llu messages published, %llu records stored, %llu heap allocations\n",
               static_cast<unsigned long long>(fused), static_cast<unsigned long long>(published),
               static_cast<unsigned long long>(stored),
-              static_cast<unsigned long long>(g_allocations.load()));
+              static_cast<unsigned long long>(news));
 }
 
 }  // namespace
