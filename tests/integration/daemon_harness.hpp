@@ -3,6 +3,7 @@
 // never race for ports. The process is killed and the temp dir removed even if a test fails.
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,14 +62,21 @@ inline void write_file(const fs::path& p, const std::string& text) {
   out << text;
 }
 
-// A child process with stderr captured to a file.
+// A child process running argv (argv[0] is the program's path) with stderr captured to a file,
+// and stdout too when a path is given. `in_child` runs in the child between fork and exec (to
+// set its environment, say). Killed (SIGKILL) on destruction if still running, so a failing
+// test leaves nothing behind. The one fork/exec of the test harnesses (kneeloadctl's and the
+// systemd-notify daemon's use it too).
 class Process {
  public:
-  Process(const std::vector<std::string>& argv, const fs::path& stderr_path) {
+  Process(const std::vector<std::string>& argv, const fs::path& stderr_path,
+          const std::optional<fs::path>& stdout_path = std::nullopt, const std::function<void()>& in_child = {}) {
     pid_ = ::fork();
     if (pid_ == 0) {
-      std::FILE* err = std::freopen(stderr_path.c_str(), "w", stderr);
-      (void)err;
+      if (!redirect(STDERR_FILENO, stderr_path) || (stdout_path && !redirect(STDOUT_FILENO, *stdout_path))) {
+        std::_Exit(126);
+      }
+      if (in_child) in_child();
       std::vector<char*> args;
       for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
       args.push_back(nullptr);
@@ -76,6 +84,8 @@ class Process {
       std::_Exit(127);
     }
   }
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
   ~Process() {
     if (pid_ > 0 && !exit_status_) {
       ::kill(pid_, SIGKILL);
@@ -104,6 +114,11 @@ class Process {
   bool running() { return !wait(0ms).has_value(); }
 
  private:
+  static bool redirect(int fd, const fs::path& path) {
+    const int file = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    return file >= 0 && ::dup2(file, fd) >= 0;
+  }
+
   pid_t pid_ = -1;
   std::optional<int> exit_status_;
 };

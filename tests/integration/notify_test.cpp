@@ -137,52 +137,24 @@ class NotifiedDaemon {
                                         "--publish", "tcp://127.0.0.1:*", "--endpoints-file", endpoints_.string(),
                                         "--metrics", "127.0.0.1:0", "--state-dir", (dir_.path() / "state").string()};
     started_at_ = Clock::now();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::FILE* err = std::freopen(stderr_.c_str(), "w", stderr);
-      (void)err;
+    process_.emplace(argv, stderr_, std::nullopt, [&] {
       ::setenv("NOTIFY_SOCKET", socket_.path().c_str(), 1);
       ::unsetenv("WATCHDOG_USEC");
       ::unsetenv("WATCHDOG_PID");
       if (watchdog_usec) {
         ::setenv("WATCHDOG_USEC", std::to_string(*watchdog_usec).c_str(), 1);
-        ::setenv("WATCHDOG_PID", std::to_string(::getpid()).c_str(), 1);
+        ::setenv("WATCHDOG_PID", std::to_string(::getpid()).c_str(), 1);  // the child's own, as systemd sets it
       }
       for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
-      std::vector<char*> args;
-      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      std::_Exit(127);
-    }
-  }
-  ~NotifiedDaemon() {
-    if (pid_ > 0 && !exit_code_) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
+    });
   }
 
   NotifySocket& notes() { return socket_; }
   Clock::time_point started_at() const { return started_at_; }
   std::string log() const { return read_file(stderr_); }
-  void signal(int signo) const { ::kill(pid_, signo); }
-  pid_t pid() const { return pid_; }
-  std::optional<int> wait(std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (!exit_code_) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      } else if (Clock::now() > deadline) {
-        break;
-      } else {
-        std::this_thread::sleep_for(10ms);
-      }
-    }
-    return exit_code_;
-  }
+  void signal(int signo) const { process_->signal(signo); }
+  pid_t pid() const { return process_->pid(); }
+  std::optional<int> wait(std::chrono::milliseconds timeout) { return process_->wait(timeout); }
   // "ingest", "publish" or "metrics" from the endpoints file; empty until the daemon wrote it.
   std::string endpoint(const std::string& key) const {
     std::istringstream in(read_file(endpoints_));
@@ -198,9 +170,8 @@ class NotifiedDaemon {
   TempDir dir_;
   NotifySocket socket_;
   fs::path config_, endpoints_, stderr_;
-  pid_t pid_ = -1;
   Clock::time_point started_at_;
-  std::optional<int> exit_code_;
+  std::optional<Process> process_;
 };
 
 // True iff something accepts TCP connections at tcp://127.0.0.1:PORT.

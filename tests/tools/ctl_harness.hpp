@@ -28,47 +28,14 @@ inline std::string ctl_binary() { return std::string(KNEELOAD_BINARY_DIR) + "/to
 class Ctl {
  public:
   explicit Ctl(const std::vector<std::string>& args)
-      : out_path_(dir_.path() / "stdout"), err_path_(dir_.path() / "stderr") {
-    std::vector<std::string> argv{ctl_binary()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int out = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (out < 0 || err < 0 || ::dup2(out, STDOUT_FILENO) < 0 || ::dup2(err, STDERR_FILENO) < 0) std::_Exit(126);
-      std::vector<char*> raw;
-      for (const std::string& a : argv) raw.push_back(const_cast<char*>(a.c_str()));
-      raw.push_back(nullptr);
-      ::execv(raw[0], raw.data());
-      std::_Exit(127);
-    }
-  }
-  ~Ctl() {
-    if (pid_ > 0 && !code_) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-  }
-  Ctl(const Ctl&) = delete;
-  Ctl& operator=(const Ctl&) = delete;
+      : out_path_(dir_.path() / "stdout"),
+        err_path_(dir_.path() / "stderr"),
+        process_(argv(args), err_path_, out_path_) {}
 
   // The exit code (128 + signal if killed), or nullopt if still running after `timeout`.
-  std::optional<int> wait(std::chrono::milliseconds timeout) {
-    if (code_) return code_;
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        return code_;
-      }
-      if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
-      std::this_thread::sleep_for(10ms);
-    }
-  }
-  bool running() { return !wait(0ms).has_value(); }
-  void signal(int signo) const { ::kill(pid_, signo); }
+  std::optional<int> wait(std::chrono::milliseconds timeout) { return process_.wait(timeout); }
+  bool running() { return process_.running(); }
+  void signal(int signo) const { process_.signal(signo); }
   std::string out() const { return read_file(out_path_); }
   std::string err() const { return read_file(err_path_); }
   // Waits until stderr contains `text` (or the process ended).
@@ -78,10 +45,15 @@ class Ctl {
   }
 
  private:
+  static std::vector<std::string> argv(const std::vector<std::string>& args) {
+    std::vector<std::string> v{ctl_binary()};
+    v.insert(v.end(), args.begin(), args.end());
+    return v;
+  }
+
   TempDir dir_;
   fs::path out_path_, err_path_;
-  pid_t pid_ = -1;
-  std::optional<int> code_;
+  Process process_;
 };
 
 // Generous bound for a kneeloadctl run that should end by itself: a hang fails the test rather
