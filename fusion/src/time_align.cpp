@@ -653,7 +653,7 @@ bool ReorderBuffer::later(const Key& a, const Key& b) {
   if (a.t_us != b.t_us) return a.t_us > b.t_us;
   if (a.slot != b.slot) return a.slot > b.slot;
   if (a.seq != b.seq) return a.seq > b.seq;
-  return a.order > b.order;
+  return static_cast<std::int32_t>(a.order - b.order) > 0;
 }
 
 PushResult ReorderBuffer::push(const Sample& sample, std::int64_t aligned_t_us,
@@ -663,7 +663,7 @@ PushResult ReorderBuffer::push(const Sample& sample, std::int64_t aligned_t_us,
     ++counters_.late[slot];
     return PushResult::kLate;
   }
-  const Key key{aligned_t_us, next_order_++, sample.device_seq, 0, slot};
+  const Key key{aligned_t_us, sample.device_seq, static_cast<std::uint32_t>(next_order_++), 0, slot};
   PushResult result = PushResult::kQueued;
   if (size_ == slots_) {
     // Over capacity and not drained since: the oldest of what is held and this one goes.
