@@ -116,7 +116,8 @@ void fuse(benchmark::State& state, const fusion::SensorKind* kind) {
 // one arrival time) of each of N runners in turn, so between two frames of a runner the others'
 // state passes through the caches. BM_FuseRunnerSample feeds one runner, whose state stays hot.
 // Quoted as the ratio of N runners to 10, in the same run: whether a runner's state (about
-// 100 KB, session_memory_test) still sits in the caches when its next frame comes. Every runner
+// 100 KB touched per runner of the 156 KiB tests/model/session_memory_test allocates; most
+// reorder slots stay unused) still sits in the caches when its next frame comes. Every runner
 // is fed the same recording; sessions are rebuilt, untimed, when it runs out.
 void BM_FuseManyRunners(benchmark::State& state) {
   const auto runners = static_cast<std::size_t>(state.range(0));

@@ -2,9 +2,9 @@
 //
 // The publisher sleeps on its doorbell until a worker rings it or its wait times out (100 ms in
 // the daemon). A worker rings after a batch of input items and when its input runs dry, but an
-// idle-flush sweep (or a reload that removes runners) emits outputs with no input item at all:
-// without a ring per kRingEvery outputs, a sleeping publisher would sleep through the sweep while
-// the output ring fills. Here the "publisher" is a thread that waits on the real Doorbell with a
+// idle-flush sweep emits outputs with no input item at all (and a reload that removes runners,
+// one input item, emits a summary per runner): without a ring per kRingEvery outputs, a
+// sleeping publisher would sleep through the sweep while the output ring fills. Here the "publisher" is a thread that waits on the real Doorbell with a
 // 60 s timeout, so only a ring can wake it, and the sweep's outputs must reach it within seconds.
 //
 // Deterministic: the worker rings at every 64th output it pushes, so the consumer, woken by the
@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <variant>
@@ -37,9 +38,10 @@ using namespace std::chrono_literals;
 
 constexpr std::uint32_t kRunners = 32;
 constexpr std::uint32_t kDevicesPerRunner = 8;  // room for the simulator's device indices
-// Long enough that no runner is flushed while the input is still being fused, even under
-// ThreadSanitizer (scripts/test.sh runs this test there too); the sweep that flushes them all
-// comes about two seconds after the input stops.
+// The margin for fusing the whole input before any runner goes quiet for this long: the
+// runners are fed round-robin, so they all go quiet at about the same time, and the input takes
+// well under a second even under ThreadSanitizer (scripts/test.sh runs this test there too).
+// The sweep that flushes them all comes about two seconds after the input stops.
 constexpr std::int64_t kIdleFlushUs = 2'000'000;
 
 // Waits until pred() holds or `limit` passes; returns pred().
@@ -93,11 +95,25 @@ TEST(WorkerHandOff, AnIdleFlushSweepWakesASleepingPublisher) {
     }
   });
   std::thread worker_thread([&] { worker.run(); });
+  // Whatever an assertion below ends, both threads stop and are joined (a joinable std::thread
+  // destroyed would terminate the test binary instead of failing the test).
+  struct Stop {
+    std::function<void()> fn;
+    ~Stop() { fn(); }
+  } const join_both{[&] {
+    while (!input.try_push(WorkItem{DrainMarker{}})) std::this_thread::sleep_for(1ms);
+    input_bell.ring();
+    worker_thread.join();
+    stop.store(true);
+    output_bell.ring();
+    publisher.join();
+  }};
 
-  // Each runner's stream, one runner after another: every runner ends with about a reorder
-  // window (150 ms) of samples held, which only the idle flush can release.
-  for (std::uint32_t r = 0; r < kRunners; ++r) {
-    for (fusion::Sample s : stream) {
+  // Every runner's stream, round-robin sample by sample, so all runners go quiet together, each
+  // holding about a reorder window (150 ms) of samples that only the idle flush can release.
+  for (const fusion::Sample& original : stream) {
+    for (std::uint32_t r = 0; r < kRunners; ++r) {
+      fusion::Sample s = original;
       s.runner = r;
       s.station = r;
       s.device = r * kDevicesPerRunner + s.device;
@@ -107,11 +123,11 @@ TEST(WorkerHandOff, AnIdleFlushSweepWakesASleepingPublisher) {
   input_bell.ring();
   ASSERT_TRUE(eventually([&] { return worker.counters().samples.get() == items; }, 60s))
       << worker.counters().samples.get() << " of " << items << " samples fused";
-  // The worker rang when its input ran dry; what it emitted until then reaches the consumer.
-  std::this_thread::sleep_for(100ms);
-  const std::uint64_t before_flush = worker.counters().outputs.get();
-  ASSERT_TRUE(eventually([&] { return received.load() == before_flush; }, 10s))
-      << received.load() << " of " << before_flush;
+  // The worker rang when its input ran dry, after its last output: the consumer catches up
+  // with the worker's count, which then stays put until the sweep.
+  ASSERT_TRUE(eventually([&] { return received.load() == worker.counters().outputs.get(); }, 10s))
+      << received.load() << " of " << worker.counters().outputs.get();
+  const std::uint64_t before_flush = received.load();
 
   // The sweep: outputs with no input. Wait until the worker's count has risen and settled.
   std::uint64_t total = before_flush;
@@ -128,19 +144,12 @@ TEST(WorkerHandOff, AnIdleFlushSweepWakesASleepingPublisher) {
   ASSERT_GE(total - before_flush, 128u) << "too few flushed outputs to show anything";
   std::printf("[measured] %llu outputs while fusing the input, %llu more from the idle flush\n",
               static_cast<unsigned long long>(before_flush), static_cast<unsigned long long>(total - before_flush));
-  EXPECT_EQ(worker.counters().dropped_output_ring_full.get(), 0u);
+  EXPECT_EQ(worker.counters().dropped_output_ring_full.get(), 0u) << "the output ring holds every output";
 
   // The consumer's wait is 60 s: only the worker's rings during the sweep can have woken it.
   EXPECT_TRUE(eventually([&] { return received.load() + 63 >= total; }, 10s))
       << "the consumer saw " << received.load() << " of " << total << " outputs; " << (total - before_flush)
       << " came from the idle flush, with no input item to ring the publisher";
-
-  ASSERT_TRUE(input.try_push(WorkItem{DrainMarker{}}));
-  input_bell.ring();
-  worker_thread.join();
-  stop.store(true);
-  output_bell.ring();
-  publisher.join();
 }
 
 }  // namespace

@@ -2,9 +2,6 @@
 // captured, next to real kneeloadd processes from ../integration/daemon_harness.hpp.
 #pragma once
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>

@@ -59,7 +59,8 @@ constexpr const char* kDefaultEndpoint = "tcp://127.0.0.1:5600";
 constexpr int kSendHwm = 100'000;
 // The finest sleep the pacer asks for. Finer means more even arrivals but more wake-ups of this
 // process, which shares the two cores with the daemon; at 50 µs the sleeps are at most 20,000/s,
-// whatever the rate.
+// whatever the rate. The kernel's default timer slack (50 µs) lets each sleep run up to that
+// much longer; the next frames then catch up without sleeping.
 constexpr auto kMinSleep = 50us;
 constexpr auto kProgressInterval = 5s;
 // A run holds its rate when it sent at least this share of what was due.
@@ -136,15 +137,19 @@ SendStatus send_message(zmq::socket_t& push, zmq::message_t& message) {
   }
 }
 
-// After each frame sent: sleeps while the run is ahead of its schedule (rate·t) by more than
-// kMinSleep, and otherwise records how far behind it is.
+// After each frame sent: sleeps until the run is no more than kMinSleep ahead of its schedule
+// (rate·t), in sleeps of at most 100 ms so that a stop request is seen; otherwise records how
+// far behind it is. At low rates one frame can be worth more than 100 ms of schedule.
 void pace(double rate, Clock::time_point start, Totals& totals) {
-  const double elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
-  const double ahead_s = static_cast<double>(totals.samples) / rate - elapsed_s;
-  if (ahead_s * 1s > kMinSleep) {
+  const double due_s = static_cast<double>(totals.samples) / rate;
+  for (;;) {
+    const double ahead_s = due_s - std::chrono::duration<double>(Clock::now() - start).count();
+    if (ahead_s * 1s <= kMinSleep) {
+      if (-ahead_s > totals.max_lag_s) totals.max_lag_s = -ahead_s;
+      return;
+    }
+    if (stop_requested()) return;
     std::this_thread::sleep_for(std::chrono::duration<double>(std::min(ahead_s, 0.1)));
-  } else if (-ahead_s > totals.max_lag_s) {
-    totals.max_lag_s = -ahead_s;
   }
 }
 
