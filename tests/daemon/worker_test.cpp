@@ -28,6 +28,7 @@
 #include "daemon/station_gauges.hpp"
 #include "daemon/work_item.hpp"
 #include "daemon/worker.hpp"
+#include "../support/eventually.hpp"
 #include "kneeload/sim/registry.hpp"
 #include "kneeload/sim/simulator.hpp"
 
@@ -44,16 +45,7 @@ constexpr std::uint32_t kDevicesPerRunner = 8;  // room for the simulator's devi
 // The sweep that flushes them all comes about two seconds after the input stops.
 constexpr std::int64_t kIdleFlushUs = 2'000'000;
 
-// Waits until pred() holds or `limit` passes; returns pred().
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= until) return pred();
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
+using kneeload::testing::eventually;
 
 TEST(WorkerHandOff, AnIdleFlushSweepWakesASleepingPublisher) {
   sim::SimConfig sim;

@@ -24,6 +24,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "../support/eventually.hpp"
 #include "kneeload/v1/ingest.pb.h"
 #include "kneeload/v1/publish.pb.h"
 
@@ -122,16 +123,6 @@ class Process {
   pid_t pid_ = -1;
   std::optional<int> exit_status_;
 };
-
-// Polls `cond` every 10 ms until it holds or the timeout passes.
-inline bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return cond();
-}
 
 // One received PUB message.
 struct Received {
