@@ -174,7 +174,7 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
   }
 
   // --- Fusion
-  std::uint64_t fused = 0, knee = 0, shank = 0, force = 0, jumps = 0;
+  std::uint64_t fused = 0, knee = 0, shank = 0, force = 0, jumps = 0, rate_cut = 0, ml_cut = 0;
   std::vector<const SingleWriterHistogram*> fusion_time;
   std::vector<const SingleWriterHistogram*> handoff;
   for (const auto& w : pipeline.workers()) {
@@ -184,6 +184,8 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
     shank += c.shank_gated.get();
     force += c.force_gated.get();
     jumps += c.clock_jumps.get();
+    rate_cut += c.loading_rate_withheld.get();
+    ml_cut += c.ml_excursion_withheld.get();
     fusion_time.push_back(&c.fusion_time);
     handoff.push_back(&c.handoff_latency);
   }
@@ -203,6 +205,13 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
   out.counter(out.family("kneeload_clock_jumps_total", "Device clock jumps detected (each also an F4 event).",
                          MetricType::Counter),
               as_double(jumps));
+  MetricFamily& withheld = out.family(
+      "kneeload_step_metric_withheld_total",
+      "Steps published without a metric because the stance outlasted the trace kept for that metric's "
+      "window (180 samples: walking or standing on the belt at a high insole rate), by metric.",
+      MetricType::Counter);
+  out.counter(withheld, as_double(rate_cut), {{"metric", "loading_rate"}});
+  out.counter(withheld, as_double(ml_cut), {{"metric", "cop_ml_excursion"}});
   out.histogram("kneeload_fusion_duration_seconds",
                 "Time to fuse one sample in a worker (one sample in 16 is timed), seconds.", fusion_time);
 

@@ -36,6 +36,8 @@ struct WorkerCounters {
   proto::Counter shank_gated;
   proto::Counter force_gated;
   proto::Counter clock_jumps;
+  proto::Counter loading_rate_withheld;  // steps whose stance outlasted the force trace
+  proto::Counter ml_excursion_withheld;  // steps whose stance outlasted the CoP trace
   // One sample in kFusionTimingEvery is timed (two vDSO clock reads), so the histogram costs
   // the other samples nothing but a counter test.
   SingleWriterHistogram fusion_time = make_fusion_histogram();

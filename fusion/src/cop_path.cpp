@@ -42,6 +42,7 @@ void CopPath::begin(std::int64_t ic_t_us) {
   ic_t_us_ = ic_t_us;
   last_t_us_ = ic_t_us;
   trace_size_ = 0;
+  trace_cut_ = false;
   path_m_ = 0.0;
   samples_ = 0;
 }
@@ -66,6 +67,8 @@ void CopPath::add(std::int64_t t_us, double x_norm, double y_norm) {
     trace_dt_us_[static_cast<std::size_t>(trace_size_)] = static_cast<std::int32_t>(dt_us);
     trace_y_[static_cast<std::size_t>(trace_size_)] = y_norm;
     ++trace_size_;
+  } else {
+    trace_cut_ = true;
   }
   last_t_us_ = t_us;
   last_x_ = x_norm;
@@ -111,7 +114,16 @@ CopPathResult CopPath::finish(std::int64_t to_t_us) {
     ++points;
     if (t >= end_t) break;
   }
-  if (points >= 2) r.ml_excursion_m = (hi - lo) * params_.insole_width_m;
+  // A cut trace (full, so never empty) whose last point is before the window's end saw only
+  // part of the window.
+  const bool window_cut =
+      trace_cut_ &&
+      static_cast<double>(ic_t_us_ + trace_dt_us_[static_cast<std::size_t>(trace_size_ - 1)]) < end_t;
+  if (window_cut) {
+    ++windows_cut_;
+  } else if (points >= 2) {
+    r.ml_excursion_m = (hi - lo) * params_.insole_width_m;
+  }
   return r;
 }
 

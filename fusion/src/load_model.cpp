@@ -268,6 +268,7 @@ void StepLoad::begin(std::int64_t ic_t_us, double force_ic_n) {
   trace_dt_us_[0] = 0;
   trace_force_bw_[0] = last_.force_bw;
   trace_size_ = 1;
+  trace_cut_ = false;
 }
 
 StepLoad::Point StepLoad::evaluate(const StanceSample& s) const {
@@ -342,7 +343,7 @@ void StepLoad::add(const StanceSample& s) {
     trace_force_bw_[static_cast<std::size_t>(trace_size_)] = p.force_bw;
     ++trace_size_;
   } else {
-    ++trace_overflow_;
+    trace_cut_ = true;
   }
   last_ = p;
   have_point_ = true;
@@ -366,6 +367,18 @@ StepLoadResult StepLoad::finish(std::int64_t to_t_us) {
   r_.loading_rate = loading_rate_of(OffsetTimes{trace_dt_us_.data(), r_.ic_t_us, n},
                                     std::span<const double>(trace_force_bw_.data(), n),
                                     r_.ic_t_us, to_t_us, params_.loading_rate);
+  if (trace_cut_) {
+    const LoadingRateParams& lr = params_.loading_rate;
+    const double read_fraction = std::max(lr.impact_search_fraction, lr.no_ip_window_end);
+    const double read_until_us = static_cast<double>(r_.ic_t_us) +
+                                 read_fraction * static_cast<double>(to_t_us - r_.ic_t_us);
+    if (static_cast<double>(r_.ic_t_us + trace_dt_us_[n - 1]) < read_until_us) {
+      LoadingRate withheld;
+      withheld.sample_rate_hz = r_.loading_rate.sample_rate_hz;
+      r_.loading_rate = withheld;
+      ++windows_cut_;
+    }
+  }
   return r_;
 }
 

@@ -242,6 +242,8 @@ SessionLive RunnerSession::live() const {
     l.knee_gated += k.gyro.gated + k.accel.gated + k.sleeve.gated;
     l.shank_gated += st.shank[i].counters().tilt.gated;
     l.force_gated += st.force[i].counters().force.gated;
+    l.loading_rate_withheld += st.stance[i].windows_cut();
+    l.ml_excursion_withheld += st.cop[i].windows_cut();
   }
   for (int r = 0; r < kDeviceRoleCount; ++r) {
     l.clock_jumps += st.clock.counters(static_cast<DeviceRole>(r)).jumps;

@@ -38,7 +38,7 @@ CONTRACT = {
     "kneeload_frames_received_total", "kneeload_frames_rejected_total", "kneeload_samples_ingested_total",
     "kneeload_samples_rejected_total", "kneeload_dropped_total", "kneeload_outputs_published_total",
     "kneeload_risk_events_total", "kneeload_filter_gated_total", "kneeload_clock_jumps_total",
-    "kneeload_outputs_timer_released_total",
+    "kneeload_outputs_timer_released_total", "kneeload_step_metric_withheld_total",
     "kneeload_reloads_total", "kneeload_curve_connections_total", "kneeload_ring_depth", "kneeload_ring_capacity", "kneeload_active_devices",
     "kneeload_active_runners", "kneeload_active_stations", "kneeload_stale_devices", "kneeload_configured_devices",
     "kneeload_config_generation", "kneeload_build_info", "kneeload_start_time_seconds",

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "kneeload/fusion/cop_path.hpp"
+
 namespace kneeload::fusion {
 namespace {
 
@@ -337,6 +339,80 @@ TEST(StepLoad, CarriesTheLoadingRateOfItsForceTrace) {
   EXPECT_FALSE(r.loading_rate.has_impact_peak);
   EXPECT_NEAR(r.loading_rate.sample_rate_hz, 1000.0, 1e-6);
   EXPECT_GT(r.loading_rate.valr_bw_per_s, 20.0);
+}
+
+// A trace too short for the loading rate's window (35 % of a 250 ms stance at 1 kHz is 88
+// samples): the rate is withheld and counted, not read from part of the window. One that covers
+// the window but not the whole stance changes nothing.
+TEST(StepLoad, WithholdsTheLoadingRateWhenTheTraceEndsBeforeItsWindow) {
+  Stance s;
+  StepLoad whole(params_70kg());  // 180 points: the window fits
+  const StepLoadResult full = run_stance(whole, s);
+  ASSERT_TRUE(std::isfinite(full.loading_rate.valr_bw_per_s));
+  EXPECT_EQ(whole.windows_cut(), 0u);
+
+  LoadModelParams p = params_70kg();
+  p.max_stance_samples = 100;  // past 88 ms, short of the 250 ms stance
+  StepLoad covers(p);
+  const StepLoadResult r = run_stance(covers, s);
+  EXPECT_EQ(r.loading_rate.valr_bw_per_s, full.loading_rate.valr_bw_per_s);
+  EXPECT_EQ(r.loading_rate.vilr_bw_per_s, full.loading_rate.vilr_bw_per_s);
+  EXPECT_EQ(covers.windows_cut(), 0u);
+  EXPECT_EQ(r.stress_time_integral_mpa_s, full.stress_time_integral_mpa_s)
+      << "untraced samples still count in the integrals";
+
+  p.max_stance_samples = 60;  // the trace ends at 59 ms, inside the window
+  StepLoad short_trace(p);
+  const StepLoadResult cut = run_stance(short_trace, s);
+  EXPECT_TRUE(std::isnan(cut.loading_rate.valr_bw_per_s));
+  EXPECT_TRUE(std::isnan(cut.loading_rate.vilr_bw_per_s));
+  EXPECT_TRUE(std::isnan(cut.loading_rate.impact_peak_bw));
+  EXPECT_NEAR(cut.loading_rate.sample_rate_hz, 1000.0, 1e-6) << "the rate of the samples is known";
+  EXPECT_EQ(short_trace.windows_cut(), 1u);
+  EXPECT_EQ(cut.stress_time_integral_mpa_s, full.stress_time_integral_mpa_s);
+
+  // The next stance starts with an empty trace: a short one (50 ms) has its rate again.
+  s.contact_s = 0.05;
+  const StepLoadResult next = run_stance(short_trace, s);
+  EXPECT_TRUE(std::isfinite(next.loading_rate.valr_bw_per_s));
+  EXPECT_EQ(short_trace.windows_cut(), 1u);
+}
+
+// The same for the ML excursion, whose window is IC → 30 % of stance (75 ms of 250 at 1 kHz).
+CopPathResult run_cop(CopPath& cop, double contact_s) {
+  cop.begin(kIc);
+  const auto tc_us = static_cast<std::int64_t>(std::llround(contact_s * 1e6));
+  for (std::int64_t t = 1000; t < tc_us; t += 1000) {
+    const double ts = static_cast<double>(t) / 1e6;
+    // Medial then lateral: y's range keeps growing through the window.
+    cop.add(kIc + t, 0.2 + 2.0 * ts, 0.5 + 0.8 * std::sin(kPi * ts / contact_s) * (ts - 0.03));
+  }
+  return cop.finish(kIc + tc_us);
+}
+
+TEST(CopPath, WithholdsTheMlExcursionWhenTheTraceEndsBeforeItsWindow) {
+  CopPath whole;
+  const CopPathResult full = run_cop(whole, 0.25);
+  ASSERT_TRUE(std::isfinite(full.ml_excursion_m));
+  EXPECT_EQ(whole.windows_cut(), 0u);
+
+  CopPathParams p;
+  p.max_stance_samples = 100;
+  CopPath covers(p);
+  const CopPathResult r = run_cop(covers, 0.25);
+  EXPECT_EQ(r.ml_excursion_m, full.ml_excursion_m);
+  EXPECT_EQ(r.path_length_m, full.path_length_m);
+  EXPECT_EQ(covers.windows_cut(), 0u);
+
+  p.max_stance_samples = 60;
+  CopPath short_trace(p);
+  const CopPathResult cut = run_cop(short_trace, 0.25);
+  EXPECT_TRUE(std::isnan(cut.ml_excursion_m));
+  EXPECT_EQ(cut.path_length_m, full.path_length_m) << "the path counts every sample";
+  EXPECT_EQ(short_trace.windows_cut(), 1u);
+
+  EXPECT_TRUE(std::isfinite(run_cop(short_trace, 0.1).ml_excursion_m)) << "30 ms window fits";
+  EXPECT_EQ(short_trace.windows_cut(), 1u);
 }
 
 TEST(SessionLoad, DamageIndexUsesBothExponents) {

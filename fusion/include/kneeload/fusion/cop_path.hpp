@@ -34,7 +34,8 @@ struct CopPathParams {
   double ml_window_fraction = 0.30;  // MODEL.md §1: IC → 30 % of stance
   // Trace capacity: the ML window (30 %) of the longest running stance, 0.35 s, at the highest
   // insole rate MODEL.md §0 weighs, 1 kHz, with room to spare (as StepLoad's trace; 12 bytes
-  // each). Later samples still count in the path.
+  // each). Later samples still count in the path; a stance that outlasts the trace before the
+  // ML window ends gets no ML excursion (CopPath::windows_cut()).
   int max_stance_samples = 180;
 };
 
@@ -60,12 +61,17 @@ class CopPath {
   // New geometry between steps (reload); the trace capacity is kept.
   void set_params(const CopPathParams& params);
   const CopPathParams& params() const { return params_; }
+  // Steps whose ML excursion was withheld (NaN): the trace filled before the ML window's end,
+  // so the range would cover only part of the window.
+  std::uint64_t windows_cut() const { return windows_cut_; }
 
  private:
   CopPathParams params_;
   std::vector<std::int32_t> trace_dt_us_;  // since IC: a stance spans seconds, not 35 min
   std::vector<double> trace_y_;
   int trace_size_ = 0;
+  bool trace_cut_ = false;  // this stance had a sample the trace had no room for
+  std::uint64_t windows_cut_ = 0;
   bool in_stance_ = false;
   std::int64_t ic_t_us_ = 0;
   std::int64_t last_t_us_ = 0;

@@ -143,7 +143,8 @@ struct LoadModelParams {
   // impact search ends at impact_search_fraction, 35 %, and the force peaks before mid-stance):
   // half of the longest running stance, 0.35 s, at the highest insole rate MODEL.md §0 weighs,
   // 1 kHz (12 bytes each). Later samples of a longer stance still count in every integral;
-  // only the trace stops (trace_overflow()).
+  // only the trace stops, and a stance that outlasts it before the loading rate's window ends
+  // gets no loading rate (StepLoad::windows_cut()).
   int max_stance_samples = 180;
 };
 
@@ -194,7 +195,11 @@ class StepLoad {
   StepLoadResult finish(std::int64_t to_t_us);
 
   bool in_stance() const { return in_stance_; }
-  std::uint64_t trace_overflow() const { return trace_overflow_; }
+  // Steps whose loading rate was withheld (NaN but for sample_rate_hz): the trace filled before
+  // the part of stance the rate reads (the impact search, or the no-IP window) had passed, as
+  // in walking or standing on the belt at a high insole rate. A rate from part of that window
+  // could miss the impact peak or take a later one; none is the honest answer.
+  std::uint64_t windows_cut() const { return windows_cut_; }
   const LoadModelParams& params() const { return params_; }
   // New calibration between steps (e.g. RunnerSession::reconfigure); keeps the trace capacity.
   void set_params(const LoadModelParams& params);
@@ -217,7 +222,8 @@ class StepLoad {
   std::vector<std::int32_t> trace_dt_us_;  // since IC: a stance spans seconds, not 35 min
   std::vector<double> trace_force_bw_;
   int trace_size_ = 0;
-  std::uint64_t trace_overflow_ = 0;
+  bool trace_cut_ = false;  // this stance had a sample the trace had no room for
+  std::uint64_t windows_cut_ = 0;
 
   bool in_stance_ = false;
   bool have_point_ = false;

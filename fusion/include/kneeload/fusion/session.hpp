@@ -137,6 +137,10 @@ struct SessionLive {
   std::uint64_t shank_gated = 0;  // shank-tilt updates refused by the gate
   std::uint64_t force_gated = 0;  // vGRF updates refused by the gate
   std::uint64_t clock_jumps = 0;  // device clock jumps reported (F4)
+  // Steps whose stance outlasted the trace a metric reads (StepLoad/CopPath::windows_cut()):
+  // that metric is NaN in their StepMetrics.
+  std::uint64_t loading_rate_withheld = 0;
+  std::uint64_t ml_excursion_withheld = 0;
 };
 
 // The open session's running totals, for the daemon's crash-safe checkpoints. `open` false:
