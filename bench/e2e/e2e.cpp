@@ -428,6 +428,10 @@ class DaemonUnderTest {
 
   OutputFeed& feed() { return *feed_; }
 
+  // Set once kneeloadd has exited (128 + signal when killed by one): it should not during a row.
+  std::optional<int> exit_code() { return process_->wait(std::chrono::milliseconds(0)); }
+  std::string log_tail() { return tail(read_text(log_), 10); }
+
   // Once everything is fused, its last outputs may still be on their way to the subscriber:
   // waits until none has arrived for 100 ms (at most 2 s).
   void wait_outputs_settled() {
@@ -546,9 +550,33 @@ std::string describe(const Run& r) {
   return text;
 }
 
+void measure_row_on(Bench& bench, DaemonUnderTest& daemon, Row& row, bool latency);
+
+// A kneeloadd that dies mid-row would otherwise be reported as whatever noticed it first (a
+// metrics endpoint that does not answer, a generator whose sends time out): say it first.
 void measure_row(Bench& bench, Row& row, const std::string& config, bool latency) {
-  const Options& o = bench.options();
   DaemonUnderTest daemon(bench, row.transport, row.stations, config);
+  auto died = [&](const std::string& what) -> std::optional<std::string> {
+    const std::optional<int> code = daemon.exit_code();
+    if (!code) return std::nullopt;
+    return "kneeloadd exited with " + std::to_string(*code) + (*code > 128 ? " (signal " + std::to_string(*code - 128) + ")" : "") +
+           " during the row; " + what + "\n" + daemon.log_tail();
+  };
+  try {
+    measure_row_on(bench, daemon, row, latency);
+  } catch (const Interrupted&) {
+    throw;
+  } catch (const std::exception& e) {
+    if (auto why = died(e.what())) throw std::runtime_error(*why);
+    throw;
+  }
+  if (!row.error.empty()) {
+    if (auto why = died(row.error)) row.error = *why;
+  }
+}
+
+void measure_row_on(Bench& bench, DaemonUnderTest& daemon, Row& row, bool latency) {
+  const Options& o = bench.options();
   progress("kneeloadd up: %s, %d stations, %d worker%s", row.transport.c_str(), row.stations, row.workers,
            row.workers == 1 ? "" : "s");
   daemon.run(kWarmupShare * row.baseline, o.quick ? 0.5 : 2.0);  // not judged: sessions open
