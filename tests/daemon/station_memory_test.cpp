@@ -5,18 +5,15 @@
 // those objects need sockets). Measured with N stations of 1 runner and 6 devices each, as the
 // example config's stations, and the pipeline limits set to exactly N.
 //
-// This binary replaces the global operator new/delete with versions that put the size in a
-// header before each block, so live bytes are exact (not malloc's rounding). Only blocks
-// allocated inside a measurement are counted.
+// The bytes come from tests/support/live_bytes_new.hpp, linked into this binary alone: exact
+// live bytes of the blocks allocated inside a measurement.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <memory>
-#include <new>
 #include <string>
 #include <vector>
 
@@ -29,74 +26,7 @@
 #include "daemon/worker.hpp"
 #include "kneeload/fusion/output.hpp"
 #include "kneeload/proto/codec.hpp"
-
-namespace {
-
-constexpr std::size_t kHeader = 16;  // keeps the returned pointer aligned for any fundamental type
-struct Header {
-  std::size_t size;
-  std::size_t counted;  // the lead to the base when counted, else 0
-};
-
-bool g_counting = false;
-std::int64_t g_live = 0;
-
-void* counted_alloc(std::size_t size, std::size_t align) {
-  const std::size_t lead = std::max(kHeader, align);
-  void* base = align > kHeader ? std::aligned_alloc(align, (lead + size + align - 1) / align * align)
-                               : std::malloc(lead + size);
-  if (base == nullptr) return nullptr;
-  char* p = static_cast<char*>(base) + lead;
-  auto* h = reinterpret_cast<Header*>(p - kHeader);
-  h->size = size;
-  h->counted = g_counting ? lead : 0;
-  if (g_counting) g_live += static_cast<std::int64_t>(size);
-  return p;
-}
-
-// Not inlined: see tests/model/session_memory_test.cpp (-Wmismatched-new-delete).
-[[gnu::noinline]] void counted_free(void* ptr, std::size_t align) {
-  if (ptr == nullptr) return;
-  char* p = static_cast<char*>(ptr);
-  const auto* h = reinterpret_cast<const Header*>(p - kHeader);
-  const std::size_t lead = h->counted != 0 ? h->counted : std::max(kHeader, align);
-  if (h->counted != 0) g_live -= static_cast<std::int64_t>(h->size);
-  std::free(p - lead);
-}
-
-void* must(void* p) {
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-
-}  // namespace
-
-void* operator new(std::size_t size) { return must(counted_alloc(size, 0)); }
-void* operator new[](std::size_t size) { return must(counted_alloc(size, 0)); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return counted_alloc(size, 0); }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return counted_alloc(size, 0); }
-void* operator new(std::size_t size, std::align_val_t al) {
-  return must(counted_alloc(size, static_cast<std::size_t>(al)));
-}
-void* operator new[](std::size_t size, std::align_val_t al) {
-  return must(counted_alloc(size, static_cast<std::size_t>(al)));
-}
-void operator delete(void* p) noexcept { counted_free(p, 0); }
-void operator delete[](void* p) noexcept { counted_free(p, 0); }
-void operator delete(void* p, std::size_t) noexcept { counted_free(p, 0); }
-void operator delete[](void* p, std::size_t) noexcept { counted_free(p, 0); }
-void operator delete(void* p, std::align_val_t al) noexcept {
-  counted_free(p, static_cast<std::size_t>(al));
-}
-void operator delete[](void* p, std::align_val_t al) noexcept {
-  counted_free(p, static_cast<std::size_t>(al));
-}
-void operator delete(void* p, std::size_t, std::align_val_t al) noexcept {
-  counted_free(p, static_cast<std::size_t>(al));
-}
-void operator delete[](void* p, std::size_t, std::align_val_t al) noexcept {
-  counted_free(p, static_cast<std::size_t>(al));
-}
+#include "live_bytes_new.hpp"
 
 namespace kneeload::daemon {
 namespace {
@@ -142,14 +72,12 @@ std::string station_config(std::size_t stations) {
 TEST(StationMemory, DaemonSideArraysStayWithinTheirShareOfThePerStationBudget) {
   const Config config = parse_config(station_config(kStations), "stations.toml");
 
-  g_live = 0;
-  g_counting = true;
+  live_bytes::begin();
   auto names = std::make_unique<Names>(config.pipeline.max_devices, config.pipeline.max_runners,
                                        config.pipeline.max_stations);
-  const std::int64_t names_bytes = g_live;
+  const std::int64_t names_bytes = live_bytes::live();
   std::shared_ptr<const Registry> registry = build_registry(config, *names, 1);
-  const std::int64_t registry_bytes = g_live - names_bytes;
-  g_counting = false;
+  const std::int64_t registry_bytes = live_bytes::end().live - names_bytes;
 
   std::size_t with_session = 0;
   for (const auto& s : registry->sessions) with_session += s != nullptr ? 1 : 0;
@@ -160,18 +88,16 @@ TEST(StationMemory, DaemonSideArraysStayWithinTheirShareOfThePerStationBudget) {
   SpscRing<OutItem> out0(2), out1(2);
   Doorbell bell_in0, bell_in1, bell_out0, bell_out1;
   auto gauges = std::make_unique<StationGauges[]>(config.pipeline.max_stations);
-  g_live = 0;
-  g_counting = true;
+  live_bytes::begin();
   auto w0 = std::make_unique<Worker>(0, 2, in0, bell_in0, out0, bell_out0, *registry, gauges.get());
   auto w1 = std::make_unique<Worker>(1, 2, in1, bell_in1, out1, bell_out1, *registry, gauges.get());
-  const std::int64_t workers_bytes = g_live;
+  const std::int64_t workers_bytes = live_bytes::end().live;
   // One session alone (make_unique: its heap includes the object), to count the workers' sessions.
   // Built as the workers build theirs, on the registry's SessionConfig: shared, not copied.
-  g_live = 0;
+  live_bytes::begin();
   auto one = std::make_unique<fusion::RunnerSession>(*std::find_if(
       registry->sessions.begin(), registry->sessions.end(), [](const auto& s) { return s != nullptr; }));
-  const std::int64_t session_bytes = g_live;
-  g_counting = false;
+  const std::int64_t session_bytes = live_bytes::end().live;
   // Sessions exist for the runners with devices and no other: one more or one fewer would
   // move the total by a whole session.
   const auto sessions_seen =
@@ -227,13 +153,11 @@ TEST(StationMemory, DaemonSideArraysStayWithinTheirShareOfThePerStationBudget) {
 // and runner lists: about 5 KB per station, since an insole's geometry is most of a KB.
 TEST(StationMemory, TheConfigKeptAfterStartUpHoldsNothingPerStation) {
   const Config parsed = parse_config(station_config(kStations), "stations.toml");
-  g_live = 0;
-  g_counting = true;
+  live_bytes::begin();
   auto kept = std::make_unique<Config>(parsed);  // as ControlLoop and Pipeline take it
-  const std::int64_t whole = g_live;
+  const std::int64_t whole = live_bytes::live();
   release_inventory(*kept);
-  const std::int64_t after = g_live;
-  g_counting = false;
+  const std::int64_t after = live_bytes::end().live;
   const double n = static_cast<double>(kStations);
   std::printf("[measured] a Config copy of %zu stations: %lld B (%.0f B per station), %lld B "
               "after release_inventory\n",

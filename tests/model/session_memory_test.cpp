@@ -5,128 +5,22 @@
 // session, the 2-min rolling windows are full from minute 2), and prints the breakdown per
 // component (sizeof, heap at construction).
 //
-// This binary replaces the global operator new/delete with versions that put the size in a
-// header before each block, so live bytes are exact (not malloc's rounding). Only blocks
-// allocated while the session (or a component under measurement) runs are counted; the
-// simulator's own allocations are not. It is its own test binary so no other test runs with
-// them. Eigen's fixed-size matrices, the only kind fusion uses, do not allocate.
+// The bytes come from tests/support/live_bytes_new.hpp, linked into this binary alone: exact
+// live bytes of the blocks allocated while the session (or a component under measurement) runs,
+// not the simulator's.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
-#include <new>
 #include <string>
 #include <vector>
 
 #include "kneeload/fusion/session.hpp"
 #include "kneeload/sim/registry.hpp"
 #include "kneeload/sim/simulator.hpp"
-
-namespace {
-
-// The header keeps the block's size and whether it was counted; 16 bytes keep the returned
-// pointer aligned for any fundamental type.
-constexpr std::size_t kHeader = 16;
-struct Header {
-  std::size_t size;
-  std::size_t counted;
-};
-
-bool g_counting = false;
-std::int64_t g_live = 0;  // counted bytes live now
-std::int64_t g_peak = 0;
-std::uint64_t g_news = 0;  // counted allocations
-bool g_want_first = false;  // record the size of the next counted allocation
-std::size_t g_first_size = 0;
-
-void* counted_alloc(std::size_t size, std::size_t align) {
-  const std::size_t lead = std::max(kHeader, align);
-  void* base = align > kHeader ? std::aligned_alloc(align, (lead + size + align - 1) / align * align)
-                               : std::malloc(lead + size);
-  if (base == nullptr) return nullptr;
-  char* p = static_cast<char*>(base) + lead;
-  auto* h = reinterpret_cast<Header*>(p - kHeader);
-  h->size = size;
-  h->counted = g_counting ? lead : 0;  // the lead, so delete can find the base; 0: not counted
-  if (g_counting) {
-    g_live += static_cast<std::int64_t>(size);
-    g_peak = std::max(g_peak, g_live);
-    ++g_news;
-    if (g_want_first) {
-      g_first_size = size;
-      g_want_first = false;
-    }
-  }
-  return p;
-}
-
-// Not inlined: g++ 12 otherwise sees free() on a pointer from operator new where our operator
-// delete is inlined, and -Wmismatched-new-delete fires on correct code.
-[[gnu::noinline]] void counted_free(void* ptr, std::size_t align) {
-  if (ptr == nullptr) return;
-  char* p = static_cast<char*>(ptr);
-  const auto* h = reinterpret_cast<const Header*>(p - kHeader);
-  const std::size_t lead = h->counted != 0 ? h->counted : std::max(kHeader, align);
-  if (h->counted != 0) g_live -= static_cast<std::int64_t>(h->size);
-  std::free(p - lead);
-}
-
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (void* p = counted_alloc(size, 0)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) {
-  if (void* p = counted_alloc(size, 0)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return counted_alloc(size, 0); }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
-  return counted_alloc(size, 0);
-}
-void* operator new(std::size_t size, std::align_val_t al) {
-  if (void* p = counted_alloc(size, static_cast<std::size_t>(al))) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size, std::align_val_t al) {
-  if (void* p = counted_alloc(size, static_cast<std::size_t>(al))) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t size, std::align_val_t al, const std::nothrow_t&) noexcept {
-  return counted_alloc(size, static_cast<std::size_t>(al));
-}
-void* operator new[](std::size_t size, std::align_val_t al, const std::nothrow_t&) noexcept {
-  return counted_alloc(size, static_cast<std::size_t>(al));
-}
-void operator delete(void* p) noexcept { counted_free(p, 0); }
-void operator delete[](void* p) noexcept { counted_free(p, 0); }
-void operator delete(void* p, std::size_t) noexcept { counted_free(p, 0); }
-void operator delete[](void* p, std::size_t) noexcept { counted_free(p, 0); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { counted_free(p, 0); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_free(p, 0); }
-void operator delete(void* p, std::align_val_t al) noexcept {
-  counted_free(p, static_cast<std::size_t>(al));
-}
-void operator delete[](void* p, std::align_val_t al) noexcept {
-  counted_free(p, static_cast<std::size_t>(al));
-}
-void operator delete(void* p, std::size_t, std::align_val_t al) noexcept {
-  counted_free(p, static_cast<std::size_t>(al));
-}
-void operator delete[](void* p, std::size_t, std::align_val_t al) noexcept {
-  counted_free(p, static_cast<std::size_t>(al));
-}
-void operator delete(void* p, std::align_val_t al, const std::nothrow_t&) noexcept {
-  counted_free(p, static_cast<std::size_t>(al));
-}
-void operator delete[](void* p, std::align_val_t al, const std::nothrow_t&) noexcept {
-  counted_free(p, static_cast<std::size_t>(al));
-}
+#include "live_bytes_new.hpp"
 
 namespace kneeload::fusion {
 namespace {
@@ -141,25 +35,8 @@ namespace {
 // bring the allocation down.
 constexpr std::int64_t kSessionBudgetBytes = 159 * 1024;
 
-// Counts allocations made inside fn() and returns the bytes still live from them.
-struct Measured {
-  std::int64_t live = 0;
-  std::int64_t peak = 0;
-  std::uint64_t news = 0;
-};
-template <class Fn>
-Measured measure(Fn&& fn) {
-  const std::int64_t live0 = g_live;
-  const std::int64_t peak0 = g_peak;
-  const std::uint64_t news0 = g_news;
-  g_peak = g_live;
-  g_counting = true;
-  fn();
-  g_counting = false;
-  Measured m{g_live - live0, g_peak - live0, g_news - news0};
-  g_peak = std::max(peak0, g_peak);
-  return m;
-}
+using live_bytes::Measured;
+using live_bytes::measure;
 
 // Heap bytes a component keeps after construction; it is destroyed uncounted.
 template <class T, class... Args>
@@ -226,11 +103,11 @@ sim::SimConfig sim_config(double knee_hz, double insole_hz, double duration_s) {
 // The first block a RunnerSession allocates is its State (a new-expression allocates before it
 // constructs): the session's inline state, everything that is not in a component's own heap.
 std::size_t state_inline_bytes(const SessionConfig& sc) {
-  g_want_first = true;
+  live_bytes::record_next_size();
   const auto shared = std::make_shared<const SessionConfig>(sc);  // before: not the first block
   const Measured m = measure([&] { const RunnerSession session(shared); });
   EXPECT_GT(m.news, 0u);
-  return g_first_size;
+  return live_bytes::recorded_size();
 }
 
 void print_breakdown(const SessionConfig& sc) {
