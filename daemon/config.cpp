@@ -791,7 +791,7 @@ void parse_model(const Section& s, fusion::ModelParams& out,
                     "contact_hysteresis", "refractory_s", "session_idle_end_s", "pain_high_score",
                     "accel_ic_exclusion_s", "ankle_x_norm", "insole_width_m", "midfoot_x_min",
                     "midfoot_x_max", "device_silent_s", "dynamic_calibration", "pta_lead_s",
-                    "pta_window_s",
+                    "pta_window_s", "stance_trace_samples",
                     "calibration_max_incline", "calibration_max_speed_change_mps",
                     "pfj_area_model", "damage_exponent", "damage_exponent_sensitivity", "knee",
                     "shank", "force", "calibration", "loading_rate", "session_load", "trends",
@@ -819,6 +819,8 @@ void parse_model(const Section& s, fusion::ModelParams& out,
   require_order(s, "midfoot_x_min", out.midfoot_x_min, "midfoot_x_max", out.midfoot_x_max, true);
   out.pta_lead_s = s.number("pta_lead_s", {0.0, 0.1, true, "s"}, out.pta_lead_s);
   out.pta_window_s = s.number("pta_window_s", {0.005, 0.5, false, "s"}, out.pta_window_s);
+  out.stance_trace_samples =
+      static_cast<int>(s.integer("stance_trace_samples", {16, 65536}, out.stance_trace_samples));
   out.device_silent_s =
       s.number("device_silent_s", {0.1, 3600.0, false, "s"}, out.device_silent_s);
   out.dynamic_calibration = s.boolean("dynamic_calibration", out.dynamic_calibration);
@@ -1607,6 +1609,9 @@ std::vector<std::string> restart_only_changes(const Config& running, const Confi
   // keeps it (new sessions take the new value).
   note("model.clock.capacity",
        running.model.clock.reorder.capacity != next.model.clock.reorder.capacity);
+  // Likewise the stance traces' size (StepLoad, CopPath).
+  note("model.stance_trace_samples",
+       running.model.stance_trace_samples != next.model.stance_trace_samples);
   return changed;
 }
 

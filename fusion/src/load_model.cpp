@@ -248,7 +248,9 @@ StepLoad::StepLoad(const LoadModelParams& params)
 }
 
 void StepLoad::set_params(const LoadModelParams& params) {
+  const int capacity = static_cast<int>(trace_dt_us_.size());
   params_ = params;
+  params_.max_stance_samples = capacity;
   body_weight_n_ = params.body_mass_kg * kGravity;
 }
 

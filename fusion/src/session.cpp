@@ -56,6 +56,7 @@ LoadModelParams load_params(const SessionConfig& c) {
   p.leg = default_leg_geometry(c.runner_params.height_m, c.model.ankle_x_norm);
   p.area_model = c.model.area_model;
   p.loading_rate = c.model.loading_rate;
+  p.max_stance_samples = c.model.stance_trace_samples;
   return p;
 }
 
@@ -63,6 +64,7 @@ CopPathParams cop_params(const SessionConfig& c) {
   CopPathParams p;
   p.foot_length_m = default_leg_geometry(c.runner_params.height_m).foot_length_m;
   p.insole_width_m = c.model.insole_width_m;
+  p.max_stance_samples = c.model.stance_trace_samples;
   return p;
 }
 
@@ -254,7 +256,8 @@ SessionLive RunnerSession::live() const {
 // Everything a reload can change takes effect from the next sample, and the estimates carry
 // over: a converged gyro bias, g_cal and the clock fits took minutes to learn, and the new
 // parameters describe the same runner and devices. The parts whose buffers were sized from the
-// old values are the exceptions: the reorder capacity stays as built (RunnerClock::set_params),
+// old values are the exceptions: the reorder capacity and the stance traces stay as built
+// (RunnerClock::set_params, StepLoad/CopPath::set_params),
 // and new trend capacities restart the rolling windows and the baseline (GaitTrends::set_params;
 // the daemon logs it when it reloads).
 void RunnerSession::reconfigure(const SessionConfig& config) {

@@ -233,6 +233,7 @@ const std::vector<ModelKey>& model_keys() {
       KNEELOAD_KEY("model.midfoot_x_max", midfoot_x_max),
       KNEELOAD_KEY("model.pta_lead_s", pta_lead_s),
       KNEELOAD_KEY("model.pta_window_s", pta_window_s),
+      KNEELOAD_KEY("model.stance_trace_samples", stance_trace_samples),
       KNEELOAD_KEY("model.device_silent_s", device_silent_s),
       KNEELOAD_KEY("model.dynamic_calibration", dynamic_calibration),
       KNEELOAD_KEY("model.calibration_max_incline", calibration_max_incline),
@@ -908,6 +909,8 @@ INSTANTIATE_TEST_SUITE_P(
                   "model.clock.window_ms", "a number 1..10000 ms", "0"},
         RangeCase{"ReorderCapacityTiny", section("model.clock", "capacity = 8"),
                   "model.clock.capacity", "an integer 16..16777216", "8"},
+        RangeCase{"StanceTraceTiny", section("model", "stance_trace_samples = 8"),
+                  "model.stance_trace_samples", "an integer 16..65536", "8"},
         RangeCase{"JumpThresholdBelowShifts", section("model.clock", "jump_threshold_ms = 4"),
                   "model.clock.jump_threshold_ms", "a number 5..10000 ms", "4"},
         RangeCase{"LockSpanBeyondHalfTheHistory", section("model.clock", "lock_span_s = 61"),
@@ -1308,6 +1311,8 @@ TEST(ConfigReload, EachRestartOnlyKeyIsReportedAlone) {
       {"pipeline.max_stations", [](Config& c) { c.pipeline.max_stations = 100; }},
       // Sizes each runner's reorder storage; running sessions keep theirs.
       {"model.clock.capacity", [](Config& c) { c.model.clock.reorder.capacity = 1024; }},
+      // Sizes each runner's stance traces; likewise.
+      {"model.stance_trace_samples", [](Config& c) { c.model.stance_trace_samples = 256; }},
   };
   const Config running = load_config(kExamplePath);
   for (const auto& [key, change] : cases) {
@@ -1316,10 +1321,11 @@ TEST(ConfigReload, EachRestartOnlyKeyIsReportedAlone) {
     EXPECT_EQ(restart_only_changes(running, next), std::vector<std::string>{key})
         << "after changing only " << key;
     // What a reload keeps of it: the running value, so the next reload warns again. The
-    // reorder capacity is taken, because new sessions are built with it.
+    // reorder capacity and the stance traces' size are taken, because new sessions are built
+    // with them.
     Config taken = running;
     take_reloadable(taken, next);
-    if (key != "model.clock.capacity") {
+    if (key != "model.clock.capacity" && key != "model.stance_trace_samples") {
       EXPECT_EQ(restart_only_changes(taken, next), std::vector<std::string>{key}) << "a reload took " << key;
     }
   }

@@ -28,6 +28,7 @@ struct SimRun {
   std::vector<fusion::SessionSummary> summaries;
   std::vector<sim::StepTruth> truth;
   fusion::SessionCounters counters;
+  fusion::SessionLive live;  // after finish(): the lifetime health counts
   std::uint64_t samples = 0;
 };
 
@@ -55,6 +56,7 @@ inline SimRun run_sim(const sim::SimConfig& cfg, const sim::Simulator** keep = n
   const auto truths = simulator->step_truths();
   run.truth.assign(truths.begin(), truths.end());
   run.counters = session.counters();
+  run.live = session.live();
   if (keep != nullptr && holder != nullptr) {
     *holder = std::move(simulator);
     *keep = holder->get();

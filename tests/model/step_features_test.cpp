@@ -191,5 +191,52 @@ TEST(SessionSummary, DamageIndicesAndImpulseAreTheStepSums) {
   EXPECT_GT(sum.damage_index_sensitivity, 0.0);
 }
 
+// model.stance_trace_samples reaches both traces: at 1 kHz a running stance (~250 samples)
+// overflows the default 180 after its windows (35 % and 30 %) and loses nothing; 60 samples end
+// inside both windows, so every step withholds its loading rate and ML excursion, and says so.
+TEST(StanceTrace, ASessionWithholdsTheWindowedMetricsItsTracesCannotCover) {
+  sim::SimConfig cfg = healthy(1000.0, 200.0);
+  cfg.duration_s = 60.0;
+  const SimRun whole = run_sim(cfg);
+  ASSERT_GT(whole.steps.size(), 100u);
+  int with_rate = 0;
+  int with_ml = 0;
+  for (const auto& s : whole.steps) {
+    with_rate += std::isfinite(s.valr_bw_per_s) ? 1 : 0;
+    with_ml += std::isfinite(s.cop_ml_excursion_m) ? 1 : 0;
+  }
+  EXPECT_GT(with_rate, static_cast<int>(whole.steps.size()) * 9 / 10);
+  EXPECT_GT(with_ml, static_cast<int>(whole.steps.size()) * 9 / 10);
+  EXPECT_EQ(whole.live.loading_rate_withheld, 0u);
+  EXPECT_EQ(whole.live.ml_excursion_withheld, 0u);
+
+  const SimRun cut = run_sim(cfg, nullptr, nullptr,
+                             [](fusion::SessionConfig& sc) { sc.model.stance_trace_samples = 60; });
+  ASSERT_EQ(cut.steps.size(), whole.steps.size()) << "the trace changes no step's detection";
+  std::uint64_t nan_rate = 0;
+  std::uint64_t nan_ml = 0;
+  for (std::size_t k = 0; k < cut.steps.size(); ++k) {
+    const fusion::StepMetrics& c = cut.steps[k];
+    const fusion::StepMetrics& w = whole.steps[k];
+    nan_rate += std::isnan(c.valr_bw_per_s) ? 1 : 0;
+    nan_ml += std::isnan(c.cop_ml_excursion_m) ? 1 : 0;
+    // A value the short trace did give is the one the whole trace gives: never a partial one.
+    if (!std::isnan(c.valr_bw_per_s)) {
+      EXPECT_EQ(c.valr_bw_per_s, w.valr_bw_per_s) << "step " << k;
+    }
+    if (!std::isnan(c.cop_ml_excursion_m)) {
+      EXPECT_EQ(c.cop_ml_excursion_m, w.cop_ml_excursion_m) << "step " << k;
+    }
+    EXPECT_EQ(c.peak_force_bw, w.peak_force_bw);
+    EXPECT_EQ(c.stress_time_integral_mpa_s, w.stress_time_integral_mpa_s);
+  }
+  // All but stances short enough to fit (a partial first stance on each side, measured: 148 of
+  // 150 withheld) are withheld, and each one withheld is counted.
+  EXPECT_GE(nan_rate, cut.steps.size() * 95 / 100);
+  EXPECT_GE(nan_ml, cut.steps.size() * 95 / 100);
+  EXPECT_EQ(cut.live.loading_rate_withheld, nan_rate);
+  EXPECT_EQ(cut.live.ml_excursion_withheld, nan_ml);
+}
+
 }  // namespace
 }  // namespace kneeload::testing

@@ -89,6 +89,12 @@ struct ModelParams {
   // §0); otherwise NaN.
   double pta_lead_s = 0.010;
   double pta_window_s = 0.100;
+  // Stance samples kept per foot for the loading rate and the ML excursion, which read the
+  // first 35 % and 30 % of a stance (LoadModelParams/CopPathParams::max_stance_samples): 180
+  // covers a running stance at 1 kHz; walking at 1 kHz needs about 250. A stance that outlasts
+  // the trace before those windows end publishes the two metrics as NaN. 12 bytes a sample,
+  // four traces per runner; a running session keeps the size it was built with.
+  int stance_trace_samples = 180;
   ContactAreaModel area_model = ContactAreaModel::kMriMale;  // MODEL.md §3D
   DamageExponents damage_exponents;     // MODEL.md §4: b = 4, sensitivity b = 8
 
