@@ -820,7 +820,7 @@ void parse_model(const Section& s, fusion::ModelParams& out,
   out.pta_lead_s = s.number("pta_lead_s", {0.0, 0.1, true, "s"}, out.pta_lead_s);
   out.pta_window_s = s.number("pta_window_s", {0.005, 0.5, false, "s"}, out.pta_window_s);
   out.stance_trace_samples =
-      static_cast<int>(s.integer("stance_trace_samples", {16, 65536}, out.stance_trace_samples));
+      static_cast<int>(s.integer("stance_trace_samples", {16, 8192}, out.stance_trace_samples));
   out.device_silent_s =
       s.number("device_silent_s", {0.1, 3600.0, false, "s"}, out.device_silent_s);
   out.dynamic_calibration = s.boolean("dynamic_calibration", out.dynamic_calibration);

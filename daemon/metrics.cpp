@@ -208,7 +208,7 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
   MetricFamily& withheld = out.family(
       "kneeload_step_metric_withheld_total",
       "Steps published without a metric because the stance outlasted the trace kept for that metric's "
-      "window (180 samples: walking or standing on the belt at a high insole rate), by metric.",
+      "window (model.stance_trace_samples: walking or standing on the belt at a high insole rate), by metric.",
       MetricType::Counter);
   out.counter(withheld, as_double(rate_cut), {{"metric", "loading_rate"}});
   out.counter(withheld, as_double(ml_cut), {{"metric", "cop_ml_excursion"}});

@@ -430,7 +430,6 @@ class DaemonUnderTest {
 
   // Set once kneeloadd has exited (128 + signal when killed by one): it should not during a row.
   std::optional<int> exit_code() { return process_->wait(std::chrono::milliseconds(0)); }
-  std::string log_tail() { return tail(read_text(log_), 10); }
 
   // Once everything is fused, its last outputs may still be on their way to the subscriber:
   // waits until none has arrived for 100 ms (at most 2 s).
@@ -559,7 +558,8 @@ void measure_row(Bench& bench, Row& row, const std::string& config, bool latency
   auto died = [&](const std::string& what) -> std::optional<std::string> {
     const std::optional<int> code = daemon.exit_code();
     if (!code) return std::nullopt;
-    return "kneeloadd exited with " + std::to_string(*code) + (*code > 128 ? " (signal " + std::to_string(*code - 128) + ")" : "") +
+    // kneeloadd's own exit codes are small; ChildProcess reports a signal as 128 + its number.
+    return "kneeloadd exited with " + std::to_string(*code) + (*code > 128 ? " (128 + signal " + std::to_string(*code - 128) + ")" : "") +
            " during the row; " + what + "\n" + daemon.log_tail();
   };
   try {

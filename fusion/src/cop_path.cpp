@@ -114,11 +114,12 @@ CopPathResult CopPath::finish(std::int64_t to_t_us) {
     ++points;
     if (t >= end_t) break;
   }
-  // A cut trace (full, so never empty) whose last point is before the window's end saw only
-  // part of the window.
+  // A cut trace whose last point is before the window's end saw only part of the window. It can
+  // be empty: a first sample more than 2^31 µs after the IC (one across a long gap) is cut too.
   const bool window_cut =
       trace_cut_ &&
-      static_cast<double>(ic_t_us_ + trace_dt_us_[static_cast<std::size_t>(trace_size_ - 1)]) < end_t;
+      (trace_size_ == 0 ||
+       static_cast<double>(ic_t_us_ + trace_dt_us_[static_cast<std::size_t>(trace_size_ - 1)]) < end_t);
   if (window_cut) {
     ++windows_cut_;
   } else if (points >= 2) {

@@ -271,6 +271,8 @@ void StepLoad::begin(std::int64_t ic_t_us, double force_ic_n) {
   trace_force_bw_[0] = last_.force_bw;
   trace_size_ = 1;
   trace_cut_ = false;
+  peak_bw_ = last_.force_bw;
+  peak_t_us_ = ic_t_us;
 }
 
 StepLoad::Point StepLoad::evaluate(const StanceSample& s) const {
@@ -326,6 +328,10 @@ void StepLoad::add(const StanceSample& s) {
   if (have_point_) itb_interval(last_, p);
 
   r_.peak_force_bw = std::fmax(r_.peak_force_bw, p.force_bw);
+  if (p.force_bw > peak_bw_) {  // the first maximum, as the loading rate's search takes it
+    peak_bw_ = p.force_bw;
+    peak_t_us_ = p.t_us;
+  }
   if (!std::isnan(p.stress_mpa)) {
     r_.peak_knee_moment_nm_per_kg = std::fmax(r_.peak_knee_moment_nm_per_kg, p.moment_nm_per_kg);
     r_.peak_pfjrf_bw = std::fmax(r_.peak_pfjrf_bw, p.pfjrf_bw);
@@ -369,12 +375,17 @@ StepLoadResult StepLoad::finish(std::int64_t to_t_us) {
   r_.loading_rate = loading_rate_of(OffsetTimes{trace_dt_us_.data(), r_.ic_t_us, n},
                                     std::span<const double>(trace_force_bw_.data(), n),
                                     r_.ic_t_us, to_t_us, params_.loading_rate);
+  // The rate reads the trace up to its search end (a candidate peak needs the point after it,
+  // hence strictly past it) and up to the stance's force maximum (an impact peak must come
+  // before it, with a drop in between): a cut trace must reach both to give the rate the whole
+  // trace would. The IC point is always traced, so n >= 1.
   if (trace_cut_) {
     const LoadingRateParams& lr = params_.loading_rate;
     const double read_fraction = std::max(lr.impact_search_fraction, lr.no_ip_window_end);
     const double read_until_us = static_cast<double>(r_.ic_t_us) +
                                  read_fraction * static_cast<double>(to_t_us - r_.ic_t_us);
-    if (static_cast<double>(r_.ic_t_us + trace_dt_us_[n - 1]) < read_until_us) {
+    const std::int64_t last_t_us = r_.ic_t_us + trace_dt_us_[n - 1];
+    if (static_cast<double>(last_t_us) <= read_until_us || last_t_us < peak_t_us_) {
       LoadingRate withheld;
       withheld.sample_rate_hz = r_.loading_rate.sample_rate_hz;
       r_.loading_rate = withheld;

@@ -910,7 +910,7 @@ INSTANTIATE_TEST_SUITE_P(
         RangeCase{"ReorderCapacityTiny", section("model.clock", "capacity = 8"),
                   "model.clock.capacity", "an integer 16..16777216", "8"},
         RangeCase{"StanceTraceTiny", section("model", "stance_trace_samples = 8"),
-                  "model.stance_trace_samples", "an integer 16..65536", "8"},
+                  "model.stance_trace_samples", "an integer 16..8192", "8"},
         RangeCase{"JumpThresholdBelowShifts", section("model.clock", "jump_threshold_ms = 4"),
                   "model.clock.jump_threshold_ms", "a number 5..10000 ms", "4"},
         RangeCase{"LockSpanBeyondHalfTheHistory", section("model.clock", "lock_span_s = 61"),

@@ -352,7 +352,7 @@ TEST(StepLoad, WithholdsTheLoadingRateWhenTheTraceEndsBeforeItsWindow) {
   EXPECT_EQ(whole.windows_cut(), 0u);
 
   LoadModelParams p = params_70kg();
-  p.max_stance_samples = 100;  // past 88 ms, short of the 250 ms stance
+  p.max_stance_samples = 130;  // past 88 ms and the force peak at 125 ms, short of 250 ms
   StepLoad covers(p);
   const StepLoadResult r = run_stance(covers, s);
   EXPECT_EQ(r.loading_rate.valr_bw_per_s, full.loading_rate.valr_bw_per_s);
@@ -360,6 +360,11 @@ TEST(StepLoad, WithholdsTheLoadingRateWhenTheTraceEndsBeforeItsWindow) {
   EXPECT_EQ(covers.windows_cut(), 0u);
   EXPECT_EQ(r.stress_time_integral_mpa_s, full.stress_time_integral_mpa_s)
       << "untraced samples still count in the integrals";
+
+  p.max_stance_samples = 110;  // past the 35 % window, but the force peaks at 125 ms
+  StepLoad before_peak(p);
+  EXPECT_TRUE(std::isnan(run_stance(before_peak, s).loading_rate.valr_bw_per_s));
+  EXPECT_EQ(before_peak.windows_cut(), 1u);
 
   p.max_stance_samples = 60;  // the trace ends at 59 ms, inside the window
   StepLoad short_trace(p);
@@ -376,6 +381,52 @@ TEST(StepLoad, WithholdsTheLoadingRateWhenTheTraceEndsBeforeItsWindow) {
   const StepLoadResult next = run_stance(short_trace, s);
   EXPECT_TRUE(std::isfinite(next.loading_rate.valr_bw_per_s));
   EXPECT_EQ(short_trace.windows_cut(), 1u);
+}
+
+// Walking at 1 kHz: two humps, the second (push-off, 75 % of a 0.7 s stance) the higher. The
+// impact peak is the first hump, which must precede the stance's maximum with a drop between.
+// A trace that covers the 35 % search but stops before the second hump makes the first hump its
+// own maximum, finds no impact peak and would fall back to the 3-12 % window: a rate, but not
+// the stance's. It is withheld; a trace reaching the maximum gives the whole trace's rate.
+double bump(double x, double at, double height) {
+  return height * std::exp(-0.5 * (x - at) * (x - at) / (0.09 * 0.09));
+}
+
+TEST(StepLoad, WithholdsTheLoadingRateWhenTheTraceStopsBeforeTheForceMaximum) {
+  const auto walk = [](StepLoad& load) {
+    constexpr double kTc = 0.7;
+    load.begin(kIc, 0.0);
+    for (std::int64_t t = 1000; t < 700'000; t += 1000) {
+      const double u = static_cast<double>(t) / 1e6 / kTc;
+      const double hump = bump(u, 0.25, 1.0) + bump(u, 0.75, 1.1);
+      StanceSample x{};
+      x.t_us = kIc + t;
+      x.force_n = hump * std::sin(kPi * u) * kBw;
+      x.knee_flexion_rad = rad(15.0);
+      x.x_cop_norm = 0.25;
+      load.add(x);
+    }
+    return load.finish(kIc + 700'000);
+  };
+  LoadModelParams p = params_70kg();
+  p.max_stance_samples = 800;
+  StepLoad whole(p);
+  const StepLoadResult full = walk(whole);
+  ASSERT_TRUE(full.loading_rate.has_impact_peak) << "the first hump, before the higher second";
+  ASSERT_TRUE(std::isfinite(full.loading_rate.valr_bw_per_s));
+
+  p.max_stance_samples = 300;  // 35 % is 245 ms; the maximum comes at about 520 ms
+  StepLoad cut(p);
+  const StepLoadResult r = walk(cut);
+  EXPECT_TRUE(std::isnan(r.loading_rate.valr_bw_per_s));
+  EXPECT_FALSE(r.loading_rate.has_impact_peak);
+  EXPECT_EQ(cut.windows_cut(), 1u);
+
+  p.max_stance_samples = 600;
+  StepLoad reaches(p);
+  const StepLoadResult r2 = walk(reaches);
+  EXPECT_EQ(r2.loading_rate.valr_bw_per_s, full.loading_rate.valr_bw_per_s);
+  EXPECT_EQ(reaches.windows_cut(), 0u);
 }
 
 // The same for the ML excursion, whose window is IC → 30 % of stance (75 ms of 250 at 1 kHz).

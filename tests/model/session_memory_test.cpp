@@ -111,8 +111,11 @@ std::size_t state_inline_bytes(const SessionConfig& sc) {
 }
 
 void print_breakdown(const SessionConfig& sc) {
+  // As the session builds them: the traces sized by model.stance_trace_samples.
   LoadModelParams load;
+  load.max_stance_samples = sc.model.stance_trace_samples;
   CopPathParams cop;
+  cop.max_stance_samples = sc.model.stance_trace_samples;
   std::printf("[measured] per session, bytes: sizeof | heap after construction\n");
   std::printf("  RunnerSession (shares SessionConfig %zu) %6zu | -\n", sizeof(SessionConfig),
               sizeof(RunnerSession));

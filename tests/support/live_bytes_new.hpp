@@ -16,17 +16,18 @@
 namespace kneeload::live_bytes {
 
 struct Measured {
-  std::int64_t live = 0;   // bytes of the counted blocks still live
+  std::int64_t live = 0;   // counted bytes live at end(), net as live() says
   std::int64_t peak = 0;   // the most they held at once
   std::uint64_t news = 0;  // counted allocations
 };
 
 // Counting starts, from zero.
 void begin();
-// Counting stops; what it saw. Counted blocks freed later still leave the totals of the next
-// begin()..end() alone.
+// Counting stops; what it saw.
 Measured end();
-// Bytes of the blocks counted since begin() still live now.
+// Counted bytes live now, net since begin(): a block counted in an earlier begin()..end() and
+// freed in this one subtracts its size, so the sums of successive measurements track what a
+// long-lived object holds (session_memory_test's run through a session).
 std::int64_t live();
 // The size of the next counted allocation will be kept for recorded_size().
 void record_next_size();

@@ -139,12 +139,12 @@ struct LoadModelParams {
   double itb_zone_max_deg = 30.0;
   double itb_zone_min_force_bw = 0.5;
   LoadingRateParams loading_rate;
-  // Stance samples kept for the loading rate, which reads the first half of a stance (the
-  // impact search ends at impact_search_fraction, 35 %, and the force peaks before mid-stance):
-  // half of the longest running stance, 0.35 s, at the highest insole rate MODEL.md §0 weighs,
-  // 1 kHz (12 bytes each). Later samples of a longer stance still count in every integral;
-  // only the trace stops, and a stance that outlasts it before the loading rate's window ends
-  // gets no loading rate (StepLoad::windows_cut()).
+  // Stance samples kept for the loading rate, which reads a stance up to the end of the impact
+  // search (impact_search_fraction, 35 %) and up to its force maximum (before mid-stance when
+  // running): half of the longest running stance, 0.35 s, at the highest insole rate MODEL.md
+  // §0 weighs, 1 kHz (12 bytes each). Later samples of a longer stance still count in every
+  // integral; only the trace stops, and a stance it does not cover that far gets no loading
+  // rate (StepLoad::windows_cut()). ModelParams::stance_trace_samples sets it per runner.
   int max_stance_samples = 180;
 };
 
@@ -196,9 +196,10 @@ class StepLoad {
 
   bool in_stance() const { return in_stance_; }
   // Steps whose loading rate was withheld (NaN but for sample_rate_hz): the trace filled before
-  // the part of stance the rate reads (the impact search, or the no-IP window) had passed, as
-  // in walking or standing on the belt at a high insole rate. A rate from part of that window
-  // could miss the impact peak or take a later one; none is the honest answer.
+  // the part of stance the rate reads had passed (the impact search, the no-IP window, and the
+  // stance's force maximum, which an impact peak must precede), as in walking or standing on
+  // the belt at a high insole rate. A rate from part of that could miss the impact peak or take
+  // another; none is the honest answer.
   std::uint64_t windows_cut() const { return windows_cut_; }
   const LoadModelParams& params() const { return params_; }
   // New calibration between steps (e.g. RunnerSession::reconfigure); keeps the trace capacity.
@@ -224,6 +225,8 @@ class StepLoad {
   int trace_size_ = 0;
   bool trace_cut_ = false;  // this stance had a sample the trace had no room for
   std::uint64_t windows_cut_ = 0;
+  double peak_bw_ = 0.0;  // the stance's first force maximum so far, traced or not, and its time
+  std::int64_t peak_t_us_ = 0;
 
   bool in_stance_ = false;
   bool have_point_ = false;

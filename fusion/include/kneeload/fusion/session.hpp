@@ -90,8 +90,10 @@ struct ModelParams {
   double pta_lead_s = 0.010;
   double pta_window_s = 0.100;
   // Stance samples kept per foot for the loading rate and the ML excursion, which read the
-  // first 35 % and 30 % of a stance (LoadModelParams/CopPathParams::max_stance_samples): 180
-  // covers a running stance at 1 kHz; walking at 1 kHz needs about 250. A stance that outlasts
+  // first 35 % of a stance and up to its force maximum, and the first 30 %
+  // (LoadModelParams/CopPathParams::max_stance_samples): 180 covers a running stance at 1 kHz;
+  // walking at 1 kHz needs up to about 600, since its highest force can come at push-off (~80 %
+  // of a 0.7 s stance). A stance that outlasts
   // the trace before those windows end publishes the two metrics as NaN. 12 bytes a sample,
   // four traces per runner; a running session keeps the size it was built with.
   int stance_trace_samples = 180;
