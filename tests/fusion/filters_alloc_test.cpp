@@ -23,23 +23,8 @@
 namespace kneeload::fusion {
 namespace {
 
-struct Allocations {
-  std::uint64_t news = 0;
-  std::uint64_t mallocs = 0;
-};
-
-Allocations allocations() {
-  return {alloc_count::new_calls(), alloc_count::malloc_calls()};
-}
-
-// Runs fn() and returns how many allocations it made.
-template <class Fn>
-Allocations count(Fn&& fn) {
-  const Allocations before = allocations();
-  fn();
-  const Allocations after = allocations();
-  return {after.news - before.news, after.mallocs - before.mallocs};
-}
+using Allocations = alloc_count::Calls;
+using alloc_count::count_calls;
 
 constexpr int kUpdates = 100'000;
 constexpr double kG = 9.80665;
@@ -47,7 +32,7 @@ constexpr double kG = 9.80665;
 void* volatile g_sink = nullptr;
 
 TEST(AllocationCounter, SeesOperatorNewAndMalloc) {
-  const Allocations a = count([] {
+  const Allocations a = count_calls([] {
     int* p = new int(3);
     g_sink = p;
     delete p;
@@ -80,7 +65,7 @@ TEST(FiltersAllocation, NoHeapAllocationInAnyFilterUpdate) {
   const KneeJointAxes axes;
   const double dt = 0.005;
 
-  const Allocations knee_allocs = count([&] {
+  const Allocations knee_allocs = count_calls([&] {
     for (int k = 0; k < kUpdates; ++k) {
       const double t = k * dt, w = 2.0 * 3.14159265 * 1.4;
       const Imu6 th = imu_at(0.2 + 0.35 * std::sin(w * t), 0.35 * w * std::cos(w * t), false);
@@ -90,14 +75,14 @@ TEST(FiltersAllocation, NoHeapAllocationInAnyFilterUpdate) {
       if (k % 2 == 0) knee.update_sleeve_angle(knee.angle_rad() + 0.01);
     }
   });
-  const Allocations shank_allocs = count([&] {
+  const Allocations shank_allocs = count_calls([&] {
     for (int k = 0; k < kUpdates; ++k) {
       const double t = k * dt, w = 2.0 * 3.14159265 * 1.4;
       const Imu6 sh = imu_at(0.5 * std::sin(w * t), -0.5 * w * std::cos(w * t), k % 997 == 0);
       shank.on_imu(sh, axes.shank, dt, k % 40 != 0);
     }
   });
-  const Allocations force_allocs = count([&] {
+  const Allocations force_allocs = count_calls([&] {
     for (int k = 0; k < kUpdates; ++k) {
       const double u = std::fmod(k * 0.01, 0.706) / 0.25;
       force.predict(0.01);
@@ -108,7 +93,7 @@ TEST(FiltersAllocation, NoHeapAllocationInAnyFilterUpdate) {
       }
     }
   });
-  const Allocations calibration_allocs = count([&] {
+  const Allocations calibration_allocs = count_calls([&] {
     for (int k = 0; k < kUpdates; ++k) {
       calibration.add_sample(k % 70 < 25 ? 1.6 : 0.0, 0.01);
       if (k % 70 == 69) calibration.end_stride(0.70, true);

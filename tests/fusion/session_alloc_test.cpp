@@ -22,33 +22,13 @@
 namespace kneeload::fusion {
 namespace {
 
-struct Allocations {
-  std::uint64_t news = 0;
-  std::uint64_t mallocs = 0;
-  Allocations& operator+=(const Allocations& o) {
-    news += o.news;
-    mallocs += o.mallocs;
-    return *this;
-  }
-};
-
-Allocations allocations() {
-  return {alloc_count::new_calls(), alloc_count::malloc_calls()};
-}
-
-// Runs fn() and returns how many allocations it made.
-template <class Fn>
-Allocations count(Fn&& fn) {
-  const Allocations before = allocations();
-  fn();
-  const Allocations after = allocations();
-  return {after.news - before.news, after.mallocs - before.mallocs};
-}
+using Allocations = alloc_count::Calls;
+using alloc_count::count_calls;
 
 void* volatile g_sink = nullptr;
 
 TEST(AllocationCounter, SeesOperatorNewAndMalloc) {
-  const Allocations a = count([] {
+  const Allocations a = count_calls([] {
     int* p = new int(3);
     g_sink = p;
     delete p;
@@ -92,7 +72,7 @@ TEST(RunnerSessionAllocation, NoHeapAllocationAfterConstruction) {
   Allocations warm, hot;
   std::uint64_t hot_calls = 0, outputs = 0, summaries = 0;
   auto call = [&](std::int64_t t, auto&& fn) {
-    const Allocations a = count(fn);
+    const Allocations a = count_calls(fn);
     if (t < warm_end) {
       warm += a;
     } else {
@@ -197,7 +177,7 @@ TEST(RunnerSessionAllocation, NoHeapAllocationAfterReconfigure) {
       reconfigured = true;
       session.reconfigure(next);
     }
-    const Allocations a = count([&] { session.on_sample(s, out); });
+    const Allocations a = count_calls([&] { session.on_sample(s, out); });
     if (reconfigured) {
       hot += a;
       ++hot_calls;
@@ -205,7 +185,7 @@ TEST(RunnerSessionAllocation, NoHeapAllocationAfterReconfigure) {
     outputs += static_cast<std::uint64_t>(out.size());
     out.clear();
   }
-  hot += count([&] { session.finish(out); });
+  hot += count_calls([&] { session.finish(out); });
   std::printf("[measured] %llu calls after reconfigure, %llu outputs, %llu steps; operator new "
               "/ malloc calls after it: %llu/%llu\n",
               static_cast<unsigned long long>(hot_calls), static_cast<unsigned long long>(outputs),

@@ -26,4 +26,23 @@ std::uint64_t malloc_calls();
 // operator new calls.
 std::uint64_t allocations();
 
+// Operator new calls and mallocs side by side, so a test can report both across a piece of code.
+struct Calls {
+  std::uint64_t news = 0;
+  std::uint64_t mallocs = 0;  // 0 when !counts_malloc()
+  Calls& operator+=(const Calls& o) {
+    news += o.news;
+    mallocs += o.mallocs;
+    return *this;
+  }
+};
+
+// The calls fn() made.
+template <class Fn>
+Calls count_calls(Fn&& fn) {
+  const Calls before{new_calls(), malloc_calls()};
+  fn();
+  return {new_calls() - before.news, malloc_calls() - before.mallocs};
+}
+
 }  // namespace kneeload::alloc_count
