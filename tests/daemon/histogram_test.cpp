@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <thread>
+#include <vector>
 
 namespace kneeload::daemon {
 namespace {
@@ -51,6 +54,24 @@ TEST(SingleWriterHistogram, SeveralOwnersFoldIntoOneSeries) {
   EXPECT_EQ(counts[1], 100000u);             // 200 ns ≤ 250 ns
   EXPECT_EQ(counts.back(), 50000u);          // 2 ms > the last bound, 1 ms
   EXPECT_EQ(sum, 100000ull * 200 + 50000ull * 2'000'000);
+}
+
+// The latency targets (p50 50 µs, p99 500 µs, p99.9 2 ms) must be bucket bounds, and the
+// p50's range finely divided, for the dashboards' quantiles to say whether and by how much.
+TEST(LatencyHistogram, ItsBoundsHoldTheTargetsAndResolveTheP50Range) {
+  const SingleWriterHistogram h = make_latency_histogram();
+  std::vector<std::int64_t> bounds;
+  for (std::size_t i = 0; i < h.bound_count(); ++i) bounds.push_back(h.bound_ns(i));
+  for (std::size_t i = 1; i < bounds.size(); ++i) EXPECT_LT(bounds[i - 1], bounds[i]) << i;
+  for (const std::int64_t target : {50'000, 500'000, 2'000'000}) {
+    EXPECT_NE(std::find(bounds.begin(), bounds.end(), target), bounds.end()) << target << " ns";
+  }
+  for (std::size_t i = 1; i < bounds.size(); ++i) {
+    if (bounds[i] > 10'000 && bounds[i] <= 100'000) {
+      EXPECT_LE(bounds[i] - bounds[i - 1], 25'000) << "between " << bounds[i - 1] << " and "
+                                                   << bounds[i] << " ns";
+    }
+  }
 }
 
 }  // namespace
