@@ -137,6 +137,10 @@ struct Stance {
   double rate_hz = 1000.0;
   double (*flexion_deg)(double t, double tc) = [](double, double) { return 45.0; };
   double shank_deg = 0.0;
+  // F / peak: a half sine unless a test gives another shape.
+  double (*force_shape)(double t, double tc) = [](double t, double tc) {
+    return std::sin(kPi * t / tc);
+  };
 };
 
 StepLoadResult run_stance(StepLoad& load, const Stance& s) {
@@ -147,7 +151,7 @@ StepLoadResult run_stance(StepLoad& load, const Stance& s) {
     const double ts = static_cast<double>(t) / 1e6;
     StanceSample x{};
     x.t_us = kIc + t;
-    x.force_n = s.peak_bw * kBw * std::sin(kPi * ts / s.contact_s);
+    x.force_n = s.peak_bw * kBw * s.force_shape(ts, s.contact_s);
     x.knee_flexion_rad = rad(s.flexion_deg(ts, s.contact_s));
     x.shank_inclination_rad = rad(s.shank_deg);
     x.x_cop_norm = 0.25;
@@ -393,21 +397,15 @@ double bump(double x, double at, double height) {
 }
 
 TEST(StepLoad, WithholdsTheLoadingRateWhenTheTraceStopsBeforeTheForceMaximum) {
-  const auto walk = [](StepLoad& load) {
-    constexpr double kTc = 0.7;
-    load.begin(kIc, 0.0);
-    for (std::int64_t t = 1000; t < 700'000; t += 1000) {
-      const double u = static_cast<double>(t) / 1e6 / kTc;
-      const double hump = bump(u, 0.25, 1.0) + bump(u, 0.75, 1.1);
-      StanceSample x{};
-      x.t_us = kIc + t;
-      x.force_n = hump * std::sin(kPi * u) * kBw;
-      x.knee_flexion_rad = rad(15.0);
-      x.x_cop_norm = 0.25;
-      load.add(x);
-    }
-    return load.finish(kIc + 700'000);
+  Stance walking;
+  walking.contact_s = 0.7;
+  walking.peak_bw = 1.0;
+  walking.flexion_deg = [](double, double) { return 15.0; };
+  walking.force_shape = [](double t, double tc) {
+    const double u = t / tc;
+    return (bump(u, 0.25, 1.0) + bump(u, 0.75, 1.1)) * std::sin(kPi * u);
   };
+  const auto walk = [&walking](StepLoad& load) { return run_stance(load, walking); };
   LoadModelParams p = params_70kg();
   p.max_stance_samples = 800;
   StepLoad whole(p);

@@ -93,9 +93,9 @@ struct ModelParams {
   // first 35 % of a stance and up to its force maximum, and the first 30 %
   // (LoadModelParams/CopPathParams::max_stance_samples): 180 covers a running stance at 1 kHz;
   // walking at 1 kHz needs up to about 600, since its highest force can come at push-off (~80 %
-  // of a 0.7 s stance). A stance that outlasts
-  // the trace before those windows end publishes the two metrics as NaN. 12 bytes a sample,
-  // four traces per runner; a running session keeps the size it was built with.
+  // of a 0.7 s stance). A stance that outlasts the trace before those windows end publishes
+  // the two metrics as NaN. 12 bytes a sample, four traces per runner; a running session keeps
+  // the size it was built with.
   int stance_trace_samples = 180;
   ContactAreaModel area_model = ContactAreaModel::kMriMale;  // MODEL.md §3D
   DamageExponents damage_exponents;     // MODEL.md §4: b = 4, sensitivity b = 8
