@@ -94,14 +94,6 @@ Pipeline::Pipeline(const Config& config)
   limits.max_samples_per_frame = config.ingest.max_samples_per_frame;
   ingest_ = std::make_unique<Ingest>(std::move(pull), limits, config.pipeline.max_devices,
                                      std::move(ports), commands_, &registry, config.security.curve);
-  for (int i = 0; i < n; ++i) {
-    const auto idx = static_cast<std::size_t>(i);
-    const auto checkpoint_us =
-        history_ ? static_cast<std::int64_t>(config.store.checkpoint_interval_s * 1e6) : 0;
-    workers_.push_back(std::make_unique<Worker>(i, n, *worker_rings_[idx], *worker_bells_[idx],
-                                                *output_rings_[idx], publisher_bell_, registry,
-                                                station_gauges_.get(), checkpoint_us));
-  }
   StorePort store_port;
   if (history_) {
     store_ring_ = std::make_unique<SpscRing<StoreItem>>(config.store.ring_capacity);
@@ -126,6 +118,15 @@ Pipeline::Pipeline(const Config& config)
       static_cast<std::int64_t>(config.publish.heartbeat_s * 1e6));
   publisher_ = std::make_unique<Publisher>(std::move(pub), std::move(outs), publisher_bell_,
                                            names_, *this, heartbeat, station_gauges_.get(), store_port);
+  // Workers hand their outputs to the publisher, which publishes most of them on their threads.
+  for (int i = 0; i < n; ++i) {
+    const auto idx = static_cast<std::size_t>(i);
+    const auto checkpoint_us =
+        history_ ? static_cast<std::int64_t>(config.store.checkpoint_interval_s * 1e6) : 0;
+    workers_.push_back(std::make_unique<Worker>(i, n, *worker_rings_[idx], *worker_bells_[idx],
+                                                *output_rings_[idx], *publisher_, registry,
+                                                station_gauges_.get(), checkpoint_us));
+  }
 
   // The publisher's end means every output reached the store ring; finished() waits for the
   // store thread too, so a drain leaves everything accepted committed.

@@ -12,6 +12,12 @@ namespace {
 constexpr std::size_t kEncodeBufferBytes = 64 * 1024;
 constexpr int kItemsPerRingVisit = 64;  // fairness between workers
 constexpr auto kMaxIdleWait = std::chrono::milliseconds(100);
+// A worker publishes at most this many passes (kItemsPerRingVisit per ring each) per call, so
+// that other workers' outputs cannot keep it from fusing for long; what is left then goes to the
+// publisher thread, rung.
+constexpr int kDrainRounds = 4;
+// The publisher thread's next look when a worker held the right at heartbeat time.
+constexpr auto kBusyRetry = std::chrono::milliseconds(1);
 
 std::int64_t unix_now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -34,7 +40,8 @@ Publisher::Publisher(zmq::socket_t socket, std::vector<SpscRing<OutItem>*> rings
       seq_(names.stations.capacity() * proto::kTopicCount, 0),
       station_gauges_(station_gauges),
       active_rules_(names.stations.capacity()),
-      store_(store) {}
+      store_(store),
+      drained_(rings_.size(), 0) {}
 
 void Publisher::to_store(const StoreItem& item) {
   if (store_.ring == nullptr) return;
@@ -143,62 +150,89 @@ void Publisher::publish_status(bool draining) {
   }
 }
 
-bool Publisher::all_empty() {
-  return std::all_of(rings_.begin(), rings_.end(), [](auto* r) { return r->front() == nullptr; });
+bool Publisher::release() {
+  busy_.store(false, std::memory_order_release);
+  // Pairs with the fence in outputs_ready(): either we see the worker's push here, or its
+  // exchange sees the right free and it publishes itself.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // size_approx reads both indices atomically; a new holder may be popping meanwhile, which
+  // can only make a ring look emptier than it was, and then that holder publishes it.
+  return std::any_of(rings_.begin(), rings_.end(), [](auto* r) { return r->size_approx() != 0; });
+}
+
+bool Publisher::drain_pass() {
+  bool any = false;
+  for (std::size_t i = 0; i < rings_.size(); ++i) {
+    for (int k = 0; k < kItemsPerRingVisit; ++k) {
+      OutItem* item = rings_[i]->front();
+      if (item == nullptr) break;
+      any = true;
+      if (const auto* output = std::get_if<fusion::Output>(item)) {
+        publish(*output);
+        // The store keeps what history needs: steps, events, summaries, not the states.
+        if (!std::holds_alternative<fusion::FusedState>(output->body)) to_store(StoreItem{*output});
+      } else if (const auto* checkpoint = std::get_if<SessionCheckpoint>(item)) {
+        to_store(StoreItem{*checkpoint});
+      } else if (drained_[i] == 0) {
+        drained_[i] = 1;
+        // The last marker: the publisher thread ends the run (final status, store drain).
+        if (++drained_count_ == rings_.size()) doorbell_.ring();
+      }
+      rings_[i]->pop();
+    }
+  }
+  return any;
+}
+
+void Publisher::outputs_ready() {
+  // Pairs with the fence in release() (Dekker): our pushes before this call are seen by a
+  // holder that lets go after our exchange below fails.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  for (int round = 0; round < kDrainRounds; ++round) {
+    if (!try_acquire()) return;  // the holder publishes ours after letting go
+    drain_pass();
+    if (!release()) return;
+  }
+  doorbell_.ring();
 }
 
 void Publisher::run() {
-  std::vector<bool> drained(rings_.size(), false);
-  std::size_t drained_count = 0;
   auto next_status = std::chrono::steady_clock::now();
   for (;;) {
     counters_.progress.inc();
-    bool any = false;
-    for (std::size_t i = 0; i < rings_.size(); ++i) {
-      for (int k = 0; k < kItemsPerRingVisit; ++k) {
-        OutItem* item = rings_[i]->front();
-        if (item == nullptr) break;
-        any = true;
-        if (const auto* output = std::get_if<fusion::Output>(item)) {
-          publish(*output);
-          // The store keeps what history needs: steps, events, summaries, not the states.
-          if (!std::holds_alternative<fusion::FusedState>(output->body)) to_store(StoreItem{*output});
-        } else if (const auto* checkpoint = std::get_if<SessionCheckpoint>(item)) {
-          to_store(StoreItem{*checkpoint});
-        } else if (!drained[i]) {
-          drained[i] = true;
-          ++drained_count;
-        }
-        rings_[i]->pop();
-      }
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (drained_count == rings_.size()) {
-      publish_status(true);
-      if (store_.ring != nullptr) {
-        // The store's last record: it commits what it holds and ends. Waiting is fine now.
-        while (!store_.ring->try_push(StoreItem{DrainMarker{}})) {
+    auto wait = std::chrono::duration_cast<std::chrono::microseconds>(kBusyRetry);
+    if (try_acquire()) {
+      const bool any = drain_pass();
+      const auto now = std::chrono::steady_clock::now();
+      if (drained_count_ == rings_.size()) {
+        publish_status(true);
+        if (store_.ring != nullptr) {
+          // The store's last record: it commits what it holds and ends. Waiting is fine now.
+          while (!store_.ring->try_push(StoreItem{DrainMarker{}})) {
+            store_.doorbell->ring();
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          }
           store_.doorbell->ring();
-          std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
-        store_.doorbell->ring();
+        return;
       }
-      return;
+      // Workers publish most outputs and leave the store's doorbell to this thread, so that a
+      // batch costs them no futex wake; kItemsPerRingVisit records ring it sooner (to_store).
+      if (store_unrung_ > 0 && !any) {
+        store_.doorbell->ring();
+        store_unrung_ = 0;
+      }
+      if (now >= next_status) {
+        publish_status(false);
+        next_status = now + heartbeat_;
+      }
+      if (release() || any) continue;
+      wait = std::min<std::chrono::microseconds>(
+          std::chrono::duration_cast<std::chrono::microseconds>(next_status - now), kMaxIdleWait);
     }
-    if (store_unrung_ > 0 && !any) {
-      store_.doorbell->ring();
-      store_unrung_ = 0;
-    }
-    if (now >= next_status) {
-      publish_status(false);
-      next_status = now + heartbeat_;
-    }
-    if (!any) {
-      const auto until_status =
-          std::chrono::duration_cast<std::chrono::microseconds>(next_status - now);
-      doorbell_.wait([this] { return all_empty(); },
-                     std::min<std::chrono::microseconds>(until_status, kMaxIdleWait));
-    }
+    // Woken by the timeout, by a worker that gave up after kDrainRounds, or by the last
+    // DrainMarker.
+    doorbell_.wait([] { return true; }, wait);
   }
 }
 

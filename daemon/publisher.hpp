@@ -1,8 +1,21 @@
-// Publisher: the thread that owns the ZeroMQ PUB socket. It takes outputs from every worker's
-// ring, encodes them (proto::OutputEncoder) and sends [topic, payload]; it also sends the
-// status heartbeat. A per-topic sequence number lets each subscriber see its own losses.
+// Publisher: owns the ZeroMQ PUB socket. It takes outputs from every worker's ring, encodes
+// them (proto::OutputEncoder) and sends [topic, payload]; its own thread also sends the status
+// heartbeat. A per-topic sequence number lets each subscriber see its own losses.
 //
-// Thread ownership: run() on the publisher thread; counters readable from any thread.
+// Who publishes: whichever thread holds the publishing right, an atomic flag taken with a
+// non-blocking exchange. A worker that has pushed outputs calls outputs_ready(): if the right is
+// free it publishes every ring's outputs itself, then lets go; if another thread holds it, that
+// thread re-checks the rings after letting go and publishes what it finds (a seq_cst fence on
+// each side, as in Doorbell), so nothing waits and nothing is stranded. Why: handing outputs to a
+// sleeping publisher thread cost a futex wake per batch and ~30 µs of the p50 latency at 0.9 M
+// samples/s (bench/RESULTS.md, "one hop fewer"); the wire contract (one PUB endpoint) is kept.
+// The flag is a try-lock nobody waits on: a thread that finds it taken goes on with its work.
+// libzmq allows a socket to move between threads with a full memory barrier in between, which
+// the flag's acquire/release and the fences give.
+//
+// Thread ownership: outputs_ready() from any worker thread, run() on the publisher thread;
+// the socket, encoder, sequences and station state only while holding the right; counters
+// readable from any thread (their single writer at any moment is the holder).
 // Per output: no allocation of ours, no lock, no log. (libzmq itself allocates one block per
 // message over 33 bytes: ENGINEERING.md §1a; that is outside the pipeline's guarantee.)
 #pragma once
@@ -10,6 +23,7 @@
 #include <zmq.hpp>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <vector>
@@ -56,15 +70,20 @@ struct StorePort {
   Doorbell* doorbell = nullptr;
 };
 
-class Publisher {
+class Publisher final : public OutputConsumer {
  public:
   Publisher(zmq::socket_t socket, std::vector<SpscRing<OutItem>*> rings, Doorbell& doorbell,
             const Names& names, StatusSource& status, std::chrono::microseconds heartbeat,
             StationGauges* station_gauges, StorePort store = {});
 
-  // Thread body. Returns once every ring has delivered its DrainMarker and the final status
-  // (draining = true) has been sent.
+  // Thread body: the heartbeat, the store's doorbell, and whatever outputs no worker published
+  // (a worker gives up after kDrainRounds, see publisher.cpp). Returns once every ring has
+  // delivered its DrainMarker and the final status (draining = true) has been sent, still
+  // holding the publishing right, so a late outputs_ready() does nothing.
   void run();
+
+  // Any thread that has pushed into an output ring. Never waits.
+  void outputs_ready() override;
 
   const PublisherCounters& counters() const { return counters_; }
 
@@ -74,7 +93,12 @@ class Publisher {
   // The floor dashboard's per-station view of what passes: last step, current risk level.
   void update_gauges(const fusion::Output& output);
   bool send(std::string_view topic, std::size_t payload_size);
-  bool all_empty();
+  bool try_acquire() { return !busy_.exchange(true, std::memory_order_acquire); }
+  // Holder: lets go. True when an output ring is not empty afterwards: its worker may have
+  // found the right taken and left the outputs to us.
+  bool release();
+  // Holder: publishes up to kItemsPerRingVisit items of each ring; true if there were any.
+  bool drain_pass();
   // Never blocks fusion: a full store ring drops the record and counts it (store.ring_full).
   void to_store(const StoreItem& item);
 
@@ -93,7 +117,10 @@ class Publisher {
   std::vector<std::array<std::uint8_t, fusion::kAllRules.size()>> active_rules_;
   StorePort store_;
   int store_unrung_ = 0;  // records pushed since the store's doorbell was last rung
-  PublisherCounters counters_;
+  std::vector<char> drained_;  // by ring: its DrainMarker was seen
+  std::size_t drained_count_ = 0;
+  alignas(64) std::atomic<bool> busy_{false};  // the publishing right
+  alignas(64) PublisherCounters counters_;
 };
 
 }  // namespace kneeload::daemon

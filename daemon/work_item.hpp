@@ -63,6 +63,18 @@ struct SessionCheckpoint {
   const char* model_id;  // string literal (load_model_id)
 };
 
+// Who takes a worker's outputs from its output ring. A worker calls outputs_ready() after it has
+// pushed some (at the end of each batch, every 64 items within a long one, and on a full ring);
+// the call must not block. In the daemon it is the Publisher, which publishes them on the
+// calling thread (publisher.hpp); a test may ring a doorbell instead.
+class OutputConsumer {
+ public:
+  virtual void outputs_ready() = 0;
+
+ protected:
+  ~OutputConsumer() = default;
+};
+
 using ControlCommand = std::variant<ConfigChange, StaleChange, HistoryUpdate, DrainMarker>;  // main → ingest
 using WorkItem = std::variant<fusion::Sample, ConfigChange, StaleChange, HistoryUpdate, DrainMarker>;  // ingest → worker
 using OutItem = std::variant<fusion::Output, SessionCheckpoint, DrainMarker>;  // worker → publisher

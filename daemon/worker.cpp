@@ -13,11 +13,11 @@
 namespace kneeload::daemon {
 
 namespace {
-// The publisher's doorbell is rung after every kRingEvery input items, after every kRingEvery
-// outputs, and when the input ring is empty, so a sleeping publisher wakes at most once per
-// batch. The output count matters where outputs come without input: an idle-flush sweep or a
-// reload that removes runners can emit thousands, more than the output ring holds (16384 by
-// default) if the publisher slept through them.
+// The consumer is told of new outputs after each sample that released some, after every
+// kRingEvery input items of other kinds, after every kRingEvery outputs, and when the input ring
+// is empty. The output count matters where outputs come without a sample: an idle-flush sweep or
+// a reload that removes runners can emit thousands, more than the output ring holds (16384 by
+// default) if nobody took them meanwhile.
 constexpr int kRingEvery = 64;
 constexpr auto kIdleTimeout = std::chrono::milliseconds(100);
 // A runner silent for pipeline.idle_flush_ms (500 ms by default) on the worker's clock gets its
@@ -36,14 +36,14 @@ std::int64_t worker_now_us() {
 }  // namespace
 
 Worker::Worker(int index, int worker_count, SpscRing<WorkItem>& input, Doorbell& input_bell,
-               SpscRing<OutItem>& output, Doorbell& output_bell, const Registry& initial,
+               SpscRing<OutItem>& output, OutputConsumer& consumer, const Registry& initial,
                StationGauges* station_gauges, std::int64_t checkpoint_interval_us)
     : index_(index),
       worker_count_(worker_count),
       input_(input),
       input_bell_(input_bell),
       output_(output),
-      output_bell_(output_bell),
+      consumer_(consumer),
       station_gauges_(station_gauges),
       checkpoint_interval_us_(checkpoint_interval_us) {
   apply(initial);
@@ -90,10 +90,7 @@ void Worker::emit(const fusion::Output& output) {
                                       .count();
       counters_.handoff_latency.observe_ns(now_ns - output.release_arrival_t_us * 1000);
     }
-    if (++outputs_since_ring_ >= kRingEvery) {
-      output_bell_.ring();
-      outputs_since_ring_ = 0;
-    }
+    if (++pushed_unannounced_ >= kRingEvery) announce_outputs();
   } else {
     counters_.dropped_output_ring_full.inc();
   }
@@ -110,13 +107,16 @@ void Worker::on_sample(const fusion::Sample& sample) {
   last_fed_us_[sample.runner] = batch_now_us_;
   if (--timing_countdown_ != 0) {
     session->on_sample(sample, *this);
-    return;
+  } else {
+    timing_countdown_ = kFusionTimingEvery;
+    const auto t0 = std::chrono::steady_clock::now();
+    session->on_sample(sample, *this);
+    counters_.fusion_time.observe_ns(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
   }
-  timing_countdown_ = kFusionTimingEvery;
-  const auto t0 = std::chrono::steady_clock::now();
-  session->on_sample(sample, *this);
-  counters_.fusion_time.observe_ns(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
+  // A sample's outputs go out before the next sample is fused, not at the end of the batch:
+  // 8-10 µs off the p50 at half the sustained rate (e2e --quick, 11 runs each way).
+  announce_outputs();
 }
 
 void Worker::on_stale(const StaleChange& change) {
@@ -147,6 +147,7 @@ void Worker::checkpoint_sessions() {
                                session->model_id()};
     if (output_.try_push(OutItem{cp})) {
       checkpointed_steps_[r] = p.steps;
+      ++pushed_unannounced_;
     } else {
       counters_.dropped_output_ring_full.inc();
     }
@@ -196,10 +197,17 @@ void Worker::flush_idle_sessions(std::int64_t now_us) {
 
 void Worker::push_output_blocking(const OutItem& item) {
   while (!output_.try_push(item)) {
-    output_bell_.ring();
+    consumer_.outputs_ready();
     std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
-  output_bell_.ring();
+  ++pushed_unannounced_;
+  announce_outputs();
+}
+
+void Worker::announce_outputs() {
+  if (pushed_unannounced_ == 0) return;
+  pushed_unannounced_ = 0;
+  consumer_.outputs_ready();
 }
 
 void Worker::run() {
@@ -227,10 +235,8 @@ void Worker::run() {
       }
     }
     if (item == nullptr) {
-      if (since_ring > 0) {
-        output_bell_.ring();
-        since_ring = 0;
-      }
+      announce_outputs();
+      since_ring = 0;
       input_bell_.wait([this] { return input_.front() == nullptr; }, kIdleTimeout);
       continue;
     }
@@ -255,7 +261,7 @@ void Worker::run() {
     }
     input_.pop();
     if (++since_ring >= kRingEvery) {
-      output_bell_.ring();
+      announce_outputs();
       since_ring = 0;
     }
   }

@@ -1,6 +1,7 @@
 // Worker: a fusion thread. It owns the RunnerSessions of the runners routed to it
 // (runner index mod worker count), feeds them samples from its input ring, and passes their
-// outputs to the publisher through its output ring.
+// outputs on through its output ring; after a batch it calls the OutputConsumer (the Publisher,
+// which then mostly publishes them on this thread: publisher.hpp).
 //
 // Thread ownership: run() on the worker's thread; accessors from any thread.
 // Per sample: no allocation, no lock, no log. Sessions are created and removed only when a
@@ -54,7 +55,7 @@ class Worker final : private fusion::OutputSink {
   // checkpoint_interval_us > 0: every open session's totals go to the output ring that often
   // (worker clock) as a SessionCheckpoint for the store; 0: never (no store).
   Worker(int index, int worker_count, SpscRing<WorkItem>& input, Doorbell& input_bell,
-         SpscRing<OutItem>& output, Doorbell& output_bell, const Registry& initial,
+         SpscRing<OutItem>& output, OutputConsumer& consumer, const Registry& initial,
          StationGauges* station_gauges, std::int64_t checkpoint_interval_us = 0);
 
   // Thread body; returns after a DrainMarker, once every session has emitted its summary and
@@ -75,6 +76,8 @@ class Worker final : private fusion::OutputSink {
   // except while draining, when nothing new arrives and waiting loses nothing.
   void emit(const fusion::Output& output) override;
   void push_output_blocking(const OutItem& item);
+  // Tells the consumer when something was pushed since it was last told.
+  void announce_outputs();
   // Fuses what the reorder windows of quiet runners still hold (see kMaxSweepIntervalUs in
   // worker.cpp).
   void flush_idle_sessions(std::int64_t now_us);
@@ -88,14 +91,14 @@ class Worker final : private fusion::OutputSink {
   SpscRing<WorkItem>& input_;
   Doorbell& input_bell_;
   SpscRing<OutItem>& output_;
-  Doorbell& output_bell_;
+  OutputConsumer& consumer_;
   std::vector<std::unique_ptr<fusion::RunnerSession>> sessions_;  // by runner index
   std::vector<std::int64_t> last_fed_us_;  // by runner index: worker clock of the last sample
   std::vector<fusion::SessionCounters> folded_;  // by runner index: counts already folded
   std::vector<fusion::SessionLive> folded_live_;  // by runner index: health counts already folded
   StationGauges* station_gauges_;                 // by station index
   std::uint32_t timing_countdown_ = kFusionTimingEvery;
-  int outputs_since_ring_ = 0;  // pushed since the publisher's doorbell was last rung by emit()
+  int pushed_unannounced_ = 0;  // output ring items pushed since consumer_ was last told
   std::vector<std::uint64_t> checkpointed_steps_;  // by runner index: steps at the last checkpoint
   std::int64_t checkpoint_interval_us_;
   std::int64_t next_checkpoint_us_ = 0;

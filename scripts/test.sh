@@ -44,8 +44,8 @@ stage "tsan build"
 scripts/build.sh tsan
 stage "tsan tests"
 # The daemon's threads: the integration and fault tests (real kneeloadd processes, built with
-# TSan too), the ring's two-thread unit test and the worker's hand-off to a sleeping publisher
-# (daemon_worker_test). Not daemon_pipeline_alloc_test: it replaces the
+# TSan too), the ring's two-thread unit test, the worker's hand-off to a sleeping consumer
+# (daemon_worker_test) and the publishing right passed between workers (daemon_publisher_test). Not daemon_pipeline_alloc_test: it replaces the
 # global operator new to count allocations, which puts libzmq's own allocations into
 # instrumented code, and TSan then reports libzmq's internal hand-offs through stacks that end
 # in libstdc++ before reaching libzmq, so no narrow suppression matches; the same pipeline runs
@@ -55,7 +55,7 @@ stage "tsan tests"
 # also exits 66. tests/tsan.supp says why each suppression is there.
 rm -rf build/tsan/reports && mkdir -p build/tsan/reports
 (cd build/tsan && TSAN_OPTIONS="exitcode=66 second_deadlock_stack=1 suppressions=$root/tests/tsan.supp log_path=$root/build/tsan/reports/tsan" \
-  ctest --output-on-failure -j 2 --timeout 600 -R '^(integration_|faults_|daemon_spsc_ring_test|daemon_worker_test)')
+  ctest --output-on-failure -j 2 --timeout 600 -R '^(integration_|faults_|daemon_spsc_ring_test|daemon_worker_test|daemon_publisher_test)')
 if compgen -G "build/tsan/reports/tsan*" > /dev/null; then
   cat build/tsan/reports/tsan* >&2
   echo "ThreadSanitizer reported the races above" >&2

@@ -31,6 +31,12 @@
 namespace kneeload::daemon {
 namespace {
 
+// The workers here never run: nothing is pushed, nobody needs telling.
+class NoConsumer final : public OutputConsumer {
+ public:
+  void outputs_ready() override {}
+};
+
 constexpr std::size_t kStations = 100;
 constexpr std::size_t kDevicesPerStation = 6;  // 2 insoles, 2 knees, treadmill, console
 
@@ -86,11 +92,12 @@ TEST(StationMemory, DaemonSideArraysStayWithinTheirShareOfThePerStationBudget) {
   // The workers' per-runner vectors and sessions: two workers, as a 2-core install might run.
   SpscRing<WorkItem> in0(2), in1(2);
   SpscRing<OutItem> out0(2), out1(2);
-  Doorbell bell_in0, bell_in1, bell_out0, bell_out1;
+  Doorbell bell_in0, bell_in1;
+  NoConsumer consumer;
   auto gauges = std::make_unique<StationGauges[]>(config.pipeline.max_stations);
   live_bytes::begin();
-  auto w0 = std::make_unique<Worker>(0, 2, in0, bell_in0, out0, bell_out0, *registry, gauges.get());
-  auto w1 = std::make_unique<Worker>(1, 2, in1, bell_in1, out1, bell_out1, *registry, gauges.get());
+  auto w0 = std::make_unique<Worker>(0, 2, in0, bell_in0, out0, consumer, *registry, gauges.get());
+  auto w1 = std::make_unique<Worker>(1, 2, in1, bell_in1, out1, consumer, *registry, gauges.get());
   const std::int64_t workers_bytes = live_bytes::end().live;
   // One session alone (make_unique: its heap includes the object), to count the workers' sessions.
   // Built as the workers build theirs, on the registry's SessionConfig: shared, not copied.

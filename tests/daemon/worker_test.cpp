@@ -1,15 +1,16 @@
 // The worker's hand-off to the publisher when outputs come without input (8326b10).
 //
-// The publisher sleeps on its doorbell until a worker rings it or its wait times out (100 ms in
-// the daemon). A worker rings after a batch of input items and when its input runs dry, but an
-// idle-flush sweep emits outputs with no input item at all (and a reload that removes runners,
-// one input item, emits a summary per runner): without a ring per kRingEvery outputs, a
-// sleeping publisher would sleep through the sweep while the output ring fills. Here the "publisher" is a thread that waits on the real Doorbell with a
-// 60 s timeout, so only a ring can wake it, and the sweep's outputs must reach it within seconds.
+// A worker tells its OutputConsumer (in the daemon the Publisher) after a batch of input items
+// and when its input runs dry, but an idle-flush sweep emits outputs with no input item at all
+// (and a reload that removes runners, one input item, emits a summary per runner): without a
+// call per kRingEvery outputs, the outputs of the sweep would wait in the ring until it fills.
+// Here the consumer rings a real Doorbell on which a "publisher" thread waits with a 60 s
+// timeout, so only the worker's calls can wake it, and the sweep's outputs must reach it within
+// seconds.
 //
-// Deterministic: the worker rings at every 64th output it pushes, so the consumer, woken by the
-// last of those rings, has seen every output up to it: all but at most 63 of the total. Without
-// the ring every output after the input ran dry stays unseen until the 60 s timeout.
+// Deterministic: the worker calls at every 64th output it pushes, so the consumer, woken by the
+// last of those calls, has seen every output up to it: all but at most 63 of the total. Without
+// the call every output after the input ran dry stays unseen until the 60 s timeout.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -47,6 +48,16 @@ constexpr std::int64_t kIdleFlushUs = 2'000'000;
 
 using kneeload::testing::eventually;
 
+// A consumer that rings a doorbell, so the thread waiting on it sees each of the worker's calls.
+class BellConsumer final : public OutputConsumer {
+ public:
+  explicit BellConsumer(Doorbell& bell) : bell_(bell) {}
+  void outputs_ready() override { bell_.ring(); }
+
+ private:
+  Doorbell& bell_;
+};
+
 TEST(WorkerHandOff, AnIdleFlushSweepWakesASleepingPublisher) {
   sim::SimConfig sim;
   sim.seed = 3;
@@ -71,7 +82,8 @@ TEST(WorkerHandOff, AnIdleFlushSweepWakesASleepingPublisher) {
   Doorbell input_bell;
   Doorbell output_bell;
   auto gauges = std::make_unique<StationGauges[]>(kRunners);
-  Worker worker(0, 1, input, input_bell, output, output_bell, registry, gauges.get());
+  BellConsumer consumer(output_bell);
+  Worker worker(0, 1, input, input_bell, output, consumer, registry, gauges.get());
 
   std::atomic<std::uint64_t> received{0};
   std::atomic<bool> stop{false};
@@ -115,7 +127,7 @@ TEST(WorkerHandOff, AnIdleFlushSweepWakesASleepingPublisher) {
   input_bell.ring();
   ASSERT_TRUE(eventually([&] { return worker.counters().samples.get() == items; }, 60s))
       << worker.counters().samples.get() << " of " << items << " samples fused";
-  // The worker rang when its input ran dry, after its last output: the consumer catches up
+  // The worker called when its input ran dry, after its last output: the consumer catches up
   // with the worker's count, which then stays put until the sweep.
   ASSERT_TRUE(eventually([&] { return received.load() == worker.counters().outputs.get(); }, 10s))
       << received.load() << " of " << worker.counters().outputs.get();
@@ -138,10 +150,10 @@ TEST(WorkerHandOff, AnIdleFlushSweepWakesASleepingPublisher) {
               static_cast<unsigned long long>(before_flush), static_cast<unsigned long long>(total - before_flush));
   EXPECT_EQ(worker.counters().dropped_output_ring_full.get(), 0u) << "the output ring holds every output";
 
-  // The consumer's wait is 60 s: only the worker's rings during the sweep can have woken it.
+  // The consumer's wait is 60 s: only the worker's calls during the sweep can have woken it.
   EXPECT_TRUE(eventually([&] { return received.load() + 63 >= total; }, 10s))
       << "the consumer saw " << received.load() << " of " << total << " outputs; " << (total - before_flush)
-      << " came from the idle flush, with no input item to ring the publisher";
+      << " came from the idle flush, with no input item to announce them";
 }
 
 }  // namespace
