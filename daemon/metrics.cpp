@@ -229,7 +229,8 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
   out.histogram("kneeload_worker_handoff_latency_seconds",
                 "Arrival of the frame that released an output to the worker's hand-over of it to the "
                 "publisher's ring (the wait for the worker and the fusion), seconds. The rest of "
-                "kneeload_publish_latency_seconds is the publisher's.",
+                "kneeload_publish_latency_seconds is publishing: the wait for the publishing right, "
+                "encoding, and the outputs published before it.",
                 handoff);
   out.counter(out.family("kneeload_outputs_timer_released_total",
                          "Outputs published that no frame's arrival released (the idle flush, a stale "

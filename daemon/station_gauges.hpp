@@ -1,8 +1,8 @@
 // What the floor dashboard shows per station, kept where the data passes and read at scrape.
 //
-// Two writers, disjoint fields: the publisher thread writes what it sees in the outputs (the
-// last step's metrics, the current risk level); the worker that owns the station's runner
-// writes the open session's totals. Relaxed atomics: each value stands alone, and a scrape that
+// Two writers, disjoint fields: the publisher (whichever thread holds its publishing right)
+// writes what it sees in the outputs (the last step's metrics, the current risk level); the
+// worker that owns the station's runner writes the open session's totals. Relaxed atomics: each value stands alone, and a scrape that
 // sees one field a step older than another is fine for a gauge.
 #pragma once
 
@@ -16,12 +16,12 @@ namespace kneeload::daemon {
 struct StationGauges {
   static constexpr double kUnknown = std::numeric_limits<double>::quiet_NaN();
 
-  // Publisher thread: the last step of the station's runner.
+  // Publisher: the last step of the station's runner.
   std::atomic<double> cadence_spm{kUnknown};
   std::atomic<double> contact_time_s{kUnknown};
   std::atomic<double> peak_knee_flexion_deg{kUnknown};
   std::atomic<double> pfj_stress_pa{kUnknown};
-  // Publisher thread: highest severity among the rules currently active (0 none … 3 high).
+  // Publisher: highest severity among the rules currently active (0 none … 3 high).
   std::atomic<std::uint8_t> risk_level{0};
 
   // Worker thread: the open session (zeros when none is open).

@@ -327,7 +327,7 @@ struct Run {
   double outputs = 0.0;
   double timer_released = 0.0;
   // The daemon's own histograms over the run: mean latency (frame arrival -> PUB socket) and
-  // the workers' part of it (-> the publisher's ring); the rest is the publisher's. 0: none.
+  // the workers' part of it (-> the publisher's ring); the rest is publishing. 0: none.
   double latency_mean_us = 0.0;
   double handoff_mean_us = 0.0;
 };
