@@ -16,7 +16,7 @@ constexpr auto kMaxIdleWait = std::chrono::milliseconds(100);
 // that other workers' outputs cannot keep it from fusing for long; what is left then goes to the
 // publisher thread, rung.
 constexpr int kDrainRounds = 4;
-// The publisher thread's next look when a worker held the right at heartbeat time.
+// The publisher thread's next look when a worker held the right.
 constexpr auto kBusyRetry = std::chrono::milliseconds(1);
 
 std::int64_t unix_now_us() {
@@ -155,8 +155,9 @@ bool Publisher::release() {
   // Pairs with the fence in outputs_ready(): either we see the worker's push here, or its
   // exchange sees the right free and it publishes itself.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  // size_approx reads both indices atomically; a new holder may be popping meanwhile, which
-  // can only make a ring look emptier than it was, and then that holder publishes it.
+  // size_approx loads each index atomically (two loads). A new holder may be popping meanwhile:
+  // a ring that looks empty then is that holder's to publish, one that looks full costs one
+  // more round.
   return std::any_of(rings_.begin(), rings_.end(), [](auto* r) { return r->size_approx() != 0; });
 }
 
@@ -176,7 +177,7 @@ bool Publisher::drain_pass() {
       } else if (drained_[i] == 0) {
         drained_[i] = 1;
         // The last marker: the publisher thread ends the run (final status, store drain).
-        if (++drained_count_ == rings_.size()) doorbell_.ring();
+        if (++drained_count_ == rings_.size()) wake_publisher_thread();
       }
       rings_[i]->pop();
     }
@@ -193,13 +194,22 @@ void Publisher::outputs_ready() {
     drain_pass();
     if (!release()) return;
   }
-  doorbell_.ring();
+  wake_publisher_thread();
+}
+
+void Publisher::wake_publisher_thread() {
+  wake_.store(true, std::memory_order_relaxed);
+  doorbell_.ring();  // its fence orders the store before the look at the sleeper's state
 }
 
 void Publisher::run() {
   auto next_status = std::chrono::steady_clock::now();
   for (;;) {
     counters_.progress.inc();
+    // A wake-up asked for before this point is served by the pass below; one asked for later
+    // keeps the wait at the end from sleeping.
+    wake_.store(false, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     auto wait = std::chrono::duration_cast<std::chrono::microseconds>(kBusyRetry);
     if (try_acquire()) {
       const bool any = drain_pass();
@@ -232,7 +242,7 @@ void Publisher::run() {
     }
     // Woken by the timeout, by a worker that gave up after kDrainRounds, or by the last
     // DrainMarker.
-    doorbell_.wait([] { return true; }, wait);
+    doorbell_.wait([this] { return !wake_.load(std::memory_order_relaxed); }, wait);
   }
 }
 

@@ -4,18 +4,20 @@
 //
 // Who publishes: whichever thread holds the publishing right, an atomic flag taken with a
 // non-blocking exchange. A worker that has pushed outputs calls outputs_ready(): if the right is
-// free it publishes every ring's outputs itself, then lets go; if another thread holds it, that
+// free it publishes what every ring holds, then lets go; if another thread holds it, that
 // thread re-checks the rings after letting go and publishes what it finds (a seq_cst fence on
-// each side, as in Doorbell), so nothing waits and nothing is stranded. Why: handing outputs to a
-// sleeping publisher thread cost a futex wake per batch and ~30 µs of the p50 latency at 0.9 M
-// samples/s (bench/RESULTS.md, "one hop fewer"); the wire contract (one PUB endpoint) is kept.
-// The flag is a try-lock nobody waits on: a thread that finds it taken goes on with its work.
-// libzmq allows a socket to move between threads with a full memory barrier in between, which
-// the flag's acquire/release and the fences give.
+// each side, as in Doorbell), so no output waits for a wake-up in the common case. A worker
+// stops after kDrainRounds passes (publisher.cpp) and leaves the rest to the publisher thread,
+// woken for it. Why: handing outputs to a sleeping publisher thread cost a futex wake per batch
+// and ~30 µs of the p50 latency at 0.9 M samples/s (bench/RESULTS.md, "one hop fewer"); the
+// wire contract (one PUB endpoint) is kept. The flag is a try-lock nobody waits on: a thread
+// that finds it taken goes on with its work. libzmq allows a socket to move between threads with
+// a full memory barrier in between, which the flag's acquire/release and the fences give.
 //
 // Thread ownership: outputs_ready() from any worker thread, run() on the publisher thread;
-// the socket, encoder, sequences and station state only while holding the right; counters
-// readable from any thread (their single writer at any moment is the holder).
+// the socket, encoder, sequences, station state and the rings' consumer side only while holding
+// the right; counters readable from any thread (their single writer at any moment is the holder,
+// except `progress`, which only the publisher thread writes).
 // Per output: no allocation of ours, no lock, no log. (libzmq itself allocates one block per
 // message over 33 bytes: ENGINEERING.md §1a; that is outside the pipeline's guarantee.)
 #pragma once
@@ -99,6 +101,8 @@ class Publisher final : public OutputConsumer {
   bool release();
   // Holder: publishes up to kItemsPerRingVisit items of each ring; true if there were any.
   bool drain_pass();
+  // Any thread: the publisher thread runs its loop once more, even if it was about to sleep.
+  void wake_publisher_thread();
   // Never blocks fusion: a full store ring drops the record and counts it (store.ring_full).
   void to_store(const StoreItem& item);
 
@@ -117,6 +121,10 @@ class Publisher final : public OutputConsumer {
   std::vector<std::array<std::uint8_t, fusion::kAllRules.size()>> active_rules_;
   StorePort store_;
   int store_unrung_ = 0;  // records pushed since the store's doorbell was last rung
+  // Set before a worker rings doorbell_ (it gave up after kDrainRounds, or passed the last
+  // DrainMarker): the publisher thread's wait re-checks it, so a ring that comes while the
+  // thread is still awake is not lost.
+  std::atomic<bool> wake_{false};
   std::vector<char> drained_;  // by ring: its DrainMarker was seen
   std::size_t drained_count_ = 0;
   alignas(64) std::atomic<bool> busy_{false};  // the publishing right

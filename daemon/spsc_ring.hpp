@@ -7,7 +7,9 @@
 // Boost's throughput with a throwaway program; bench/ring_bench re-measures both in one run
 // (the ratio varies with the load on this shared machine: see the issue notes).
 //
-// Thread ownership: exactly one thread calls try_push(), exactly one other calls front()/pop().
+// Thread ownership: exactly one thread calls try_push(), and one other at a time calls
+// front()/pop(). The consumer side may pass between threads if each hand-over is a
+// release/acquire pair (the Publisher's publishing right is one).
 // Memory: one allocation at construction, capacity + 1 slots plus padding; none afterwards.
 #pragma once
 

@@ -31,7 +31,7 @@ case "$flavour" in
   tsan) flags=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1" -DCMAKE_CXX_FLAGS=-Wno-tsan
                -DKNEELOAD_WERROR=ON
                -DKNEELOAD_SANITIZE=thread -DKNEELOAD_BUILD_BENCH=OFF)
-        default_targets=(kneeloadd daemon_spsc_ring_test daemon_worker_test) ;;  # + every integration_/faults_ test, below
+        default_targets=(kneeloadd daemon_spsc_ring_test daemon_worker_test daemon_publisher_test) ;;  # + every integration_/faults_ test, below
   *) echo "build.sh: unknown flavour '$flavour' (release, asan, fuzz or tsan)" >&2; exit 2 ;;
 esac
 dir="$root/build/$flavour"

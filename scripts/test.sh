@@ -45,7 +45,8 @@ scripts/build.sh tsan
 stage "tsan tests"
 # The daemon's threads: the integration and fault tests (real kneeloadd processes, built with
 # TSan too), the ring's two-thread unit test, the worker's hand-off to a sleeping consumer
-# (daemon_worker_test) and the publishing right passed between workers (daemon_publisher_test). Not daemon_pipeline_alloc_test: it replaces the
+# (daemon_worker_test) and the publishing right passed between workers
+# (daemon_publisher_test). Not daemon_pipeline_alloc_test: it replaces the
 # global operator new to count allocations, which puts libzmq's own allocations into
 # instrumented code, and TSan then reports libzmq's internal hand-offs through stacks that end
 # in libstdc++ before reaching libzmq, so no narrow suppression matches; the same pipeline runs

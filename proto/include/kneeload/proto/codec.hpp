@@ -7,7 +7,8 @@
 //
 // Publish: OutputEncoder turns fusion outputs and daemon status into kneeload.v1 messages.
 //
-// Thread ownership: each object belongs to one thread (the ingest or the publisher thread).
+// Thread ownership: each object is used by one thread at a time: the decoder by the ingest
+// thread, the encoder by whichever thread holds the Publisher's publishing right.
 // After warm-up neither allocates: the decoder parses into an arena with a preallocated block,
 // the encoder reuses its message objects.
 #pragma once
