@@ -114,8 +114,9 @@ void Worker::on_sample(const fusion::Sample& sample) {
     counters_.fusion_time.observe_ns(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
   }
-  // A sample's outputs go out before the next sample is fused, not at the end of the batch:
-  // 8-10 µs off the p50 at half the sustained rate (e2e --quick, 11 runs each way).
+  // A sample's outputs go out before the next sample is fused, not at the end of the batch: at
+  // half the sustained rate the p50 was 48-53 µs this way and 51-62 µs the other (e2e --quick,
+  // bench/RESULTS.md "One hop fewer").
   announce_outputs();
 }
 
