@@ -64,7 +64,7 @@ struct SessionCheckpoint {
 };
 
 // Who takes a worker's outputs from its output ring. A worker calls outputs_ready() after it has
-// pushed some (at the end of each batch, every 64 items within a long one, and on a full ring);
+// pushed some (after each input item that made outputs, every 64 outputs, and on a full ring);
 // the call must not block. In the daemon it is the Publisher, which publishes them on the
 // calling thread (publisher.hpp); a test may ring a doorbell instead.
 class OutputConsumer {

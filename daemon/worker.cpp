@@ -13,12 +13,16 @@
 namespace kneeload::daemon {
 
 namespace {
-// The consumer is told of new outputs after each sample that released some, after every
-// kRingEvery input items of other kinds, after every kRingEvery outputs, and when the input ring
-// is empty. The output count matters where outputs come without a sample: an idle-flush sweep or
-// a reload that removes runners can emit thousands, more than the output ring holds (16384 by
-// default) if nobody took them meanwhile.
+// The consumer is told of new outputs after each input item that made some, after every
+// kRingEvery outputs, and when the input ring is empty. The output count matters where outputs
+// come without an input item (an idle-flush sweep) or many from one (a reload that removes
+// runners): thousands, more than the output ring holds (16384 by default) if nobody took them
+// meanwhile. Telling per item rather than at the end of a batch: at half the sustained rate the
+// p50 was 48-53 µs this way and 51-62 µs the other (e2e --quick, bench/RESULTS.md "One hop
+// fewer").
 constexpr int kRingEvery = 64;
+// Input items between reads of the worker clock within a long batch (idle sweeps, checkpoints).
+constexpr int kClockEvery = 64;
 constexpr auto kIdleTimeout = std::chrono::milliseconds(100);
 // A runner silent for pipeline.idle_flush_ms (500 ms by default) on the worker's clock gets its
 // reorder window fused. It must exceed the window (150 ms by default; the config refuses less)
@@ -114,10 +118,6 @@ void Worker::on_sample(const fusion::Sample& sample) {
     counters_.fusion_time.observe_ns(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
   }
-  // A sample's outputs go out before the next sample is fused, not at the end of the batch: at
-  // half the sustained rate the p50 was 48-53 µs this way and 51-62 µs the other (e2e --quick,
-  // bench/RESULTS.md "One hop fewer").
-  announce_outputs();
 }
 
 void Worker::on_stale(const StaleChange& change) {
@@ -212,7 +212,7 @@ void Worker::announce_outputs() {
 }
 
 void Worker::run() {
-  int since_ring = 0;
+  int since_clock = 0;
   batch_now_us_ = worker_now_us();
   std::int64_t next_idle_check_us = batch_now_us_ + sweep_interval_us();
 #ifdef KNEELOAD_FAULT_POINTS
@@ -224,7 +224,7 @@ void Worker::run() {
 #endif
     counters_.progress.inc();  // idle wake-ups count too: only a wedged worker stands still
     WorkItem* item = input_.front();
-    if (item == nullptr || since_ring == 0) {
+    if (item == nullptr || since_clock == 0) {
       batch_now_us_ = worker_now_us();
       if (batch_now_us_ >= next_idle_check_us) {
         flush_idle_sessions(batch_now_us_);
@@ -237,7 +237,7 @@ void Worker::run() {
     }
     if (item == nullptr) {
       announce_outputs();
-      since_ring = 0;
+      since_clock = 0;
       input_bell_.wait([this] { return input_.front() == nullptr; }, kIdleTimeout);
       continue;
     }
@@ -261,10 +261,8 @@ void Worker::run() {
       return;
     }
     input_.pop();
-    if (++since_ring >= kRingEvery) {
-      announce_outputs();
-      since_ring = 0;
-    }
+    announce_outputs();
+    if (++since_clock >= kClockEvery) since_clock = 0;
   }
 }
 

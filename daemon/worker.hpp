@@ -1,7 +1,7 @@
 // Worker: a fusion thread. It owns the RunnerSessions of the runners routed to it
 // (runner index mod worker count), feeds them samples from its input ring, and passes their
-// outputs on through its output ring; after a batch it calls the OutputConsumer (the Publisher,
-// which then mostly publishes them on this thread: publisher.hpp).
+// outputs on through its output ring; after each input item that made outputs it calls the
+// OutputConsumer (the Publisher, which then mostly publishes them on this thread: publisher.hpp).
 //
 // Thread ownership: run() on the worker's thread; accessors from any thread.
 // Per sample: no allocation, no lock, no log. Sessions are created and removed only when a

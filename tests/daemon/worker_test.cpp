@@ -1,12 +1,11 @@
 // The worker's hand-off to the publisher when outputs come without input (8326b10).
 //
-// A worker tells its OutputConsumer (in the daemon the Publisher) after a batch of input items
-// and when its input runs dry, but an idle-flush sweep emits outputs with no input item at all
-// (and a reload that removes runners, one input item, emits a summary per runner): without a
-// call per kRingEvery outputs, the outputs of the sweep would wait in the ring until it fills.
-// Here the consumer rings a real Doorbell on which a "publisher" thread waits with a 60 s
-// timeout, so only the worker's calls can wake it, and the sweep's outputs must reach it within
-// seconds.
+// A worker tells its OutputConsumer (in the daemon the Publisher) after each input item that made
+// outputs and when its input runs dry, but an idle-flush sweep emits outputs with no input item at
+// all (and a reload that removes runners, one input item, emits a summary per runner): without a
+// call per kRingEvery outputs, the outputs of the sweep would wait in the ring until it fills. Here
+// the consumer rings a real Doorbell on which a "publisher" thread waits with a 60 s timeout, so
+// only the worker's calls can wake it, and the sweep's outputs must reach it within seconds.
 //
 // Deterministic: the worker calls at every 64th output it pushes, so the consumer, woken by the
 // last of those calls, has seen every output up to it: all but at most 63 of the total. Without
