@@ -2,16 +2,18 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <array>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <optional>
 
@@ -46,26 +48,50 @@ void write_endpoints_file(const std::string& path, const Pipeline& pipeline, con
   }
 }
 
-// While one lives, threads started from this one inherit a mask that blocks SIGINT, SIGTERM and
-// SIGHUP, so the kernel delivers those to the control thread, whose io_context handles them.
-// Taken by a pipeline thread asleep in a raw futex, a signal waited, under ThreadSanitizer
-// (which defers a handler until its thread enters an intercepted call), for that thread's next
-// wake-up: notify_test once saw no STOPPING within 5 s of SIGTERM. Signals sent meanwhile stay
-// pending and reach the control thread when the mask is restored.
-class SignalsStayWithThisThread {
+// SIGINT, SIGTERM and SIGHUP, read from a signalfd by the control loop's io_context. They are
+// blocked in the thread that builds this, before any other thread starts (all inherit the mask),
+// and never unblocked: the kernel keeps a blocked signal pending for the process until the
+// signalfd is read, whichever thread it would have picked, and no handler runs anywhere.
+// With handlers (asio::signal_set), each thread had to be kept from taking the signals, and
+// under ThreadSanitizer, which runs a handler only once its thread enters an intercepted call,
+// SIGTERM was twice not acted on within 5 s in CI (notify_test), once after every thread but
+// the control thread blocked them.
+// A disposition of SIG_IGN would discard the signal before it could pend, and exec keeps it
+// (nohup ignores SIGHUP), so the three are set back to SIG_DFL; that is safe only because
+// they are blocked first. A mask inherited with them blocked is no longer a way to lose them.
+class SignalReader {
  public:
-  SignalsStayWithThisThread() {
+  explicit SignalReader(asio::io_context& io) : fd_(io) {
     sigset_t set;
     sigemptyset(&set);
-    for (const int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
-    pthread_sigmask(SIG_BLOCK, &set, &previous_);
+    for (const int s : kSignals) sigaddset(&set, s);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    for (const int s : kSignals) std::signal(s, SIG_DFL);
+    const int fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0) throw StartError(std::string("signalfd: ") + std::strerror(errno));
+    fd_.assign(fd);
   }
-  ~SignalsStayWithThisThread() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
-  SignalsStayWithThisThread(const SignalsStayWithThisThread&) = delete;
-  SignalsStayWithThisThread& operator=(const SignalsStayWithThisThread&) = delete;
+
+  // Calls on_signal(signo) from the io_context for every signal read, until the io_context
+  // stops. A signal sent again before the first is read is read once: standard signals do
+  // not queue.
+  template <typename F>
+  void start(F on_signal) {
+    fd_.async_read_some(asio::buffer(info_), [this, on_signal](const boost::system::error_code& ec, std::size_t n) {
+      if (ec == asio::error::operation_aborted) return;
+      if (ec) {
+        log(LogLevel::kError, "control", "reading signals: %s", ec.message().c_str());
+        return;
+      }
+      for (std::size_t i = 0; i < n / sizeof(signalfd_siginfo); ++i) on_signal(static_cast<int>(info_[i].ssi_signo));
+      start(on_signal);
+    });
+  }
 
  private:
-  sigset_t previous_;
+  static constexpr std::array<int, 3> kSignals{SIGINT, SIGTERM, SIGHUP};
+  asio::posix::stream_descriptor fd_;
+  std::array<signalfd_siginfo, 4> info_{};
 };
 
 class ControlLoop {
@@ -74,13 +100,17 @@ class ControlLoop {
       : options_(options), config_(std::move(config)) {}
 
   int run() {
-    // Signals are caught from here on; the pipeline threads start after, so none of them
-    // can be killed by an early SIGTERM's default action.
-    asio::signal_set signals(io_, SIGINT, SIGTERM, SIGHUP);
-    wait_signal(signals);
-    // Every thread kneeloadd has is started below (the pipeline's, libzmq's, the metrics
-    // server's); none of them takes a signal.
-    std::optional<SignalsStayWithThisThread> threads_starting(std::in_place);
+    // Before any thread starts: every thread kneeloadd has (the pipeline's, libzmq's, the
+    // metrics server's) inherits the blocked mask. A signal sent during start-up waits for
+    // io_.run(), below.
+    std::optional<SignalReader> signals;
+    try {
+      signals.emplace(io_);
+    } catch (const StartError& e) {
+      log(LogLevel::kError, "control", "%s", e.what());
+      return 2;
+    }
+    signals->start([this](int signo) { on_signal(signo); });
     try {
       pipeline_.emplace(config_);
       release_inventory(config_);
@@ -124,7 +154,6 @@ class ControlLoop {
     } else {
       log(LogLevel::kInfo, "metrics", "disabled (metrics.address is empty)");
     }
-    threads_starting.reset();
     if (!options_.endpoints_file.empty()) {
       try {
         write_endpoints_file(options_.endpoints_file, *pipeline_, metrics_address);
@@ -147,20 +176,16 @@ class ControlLoop {
   }
 
  private:
-  void wait_signal(asio::signal_set& signals) {
-    signals.async_wait([this, &signals](const boost::system::error_code& ec, int signo) {
-      if (ec) return;
-      if (signo == SIGHUP) {
-        reload();
-      } else if (!draining_) {
-        log(LogLevel::kInfo, "control", "signal %d: draining", signo);
-        sd_notify(0, "STOPPING=1\nSTATUS=draining");
-        draining_ = true;
-        drain_deadline_ = Clock::now() + kDrainDeadline;
-        if (pipeline_) pipeline_->request_drain();
-      }
-      wait_signal(signals);
-    });
+  void on_signal(int signo) {
+    if (signo == SIGHUP) {
+      reload();
+    } else if (!draining_) {
+      log(LogLevel::kInfo, "control", "signal %d: draining", signo);
+      sd_notify(0, "STOPPING=1\nSTATUS=draining");
+      draining_ = true;
+      drain_deadline_ = Clock::now() + kDrainDeadline;
+      if (pipeline_) pipeline_->request_drain();
+    }
   }
 
   void reload() {

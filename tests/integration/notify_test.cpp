@@ -2,11 +2,13 @@
 // (a unix datagram socket) and sets WATCHDOG_USEC/WATCHDOG_PID as systemd would for
 // Type=notify with WatchdogSec=. It checks READY=1 once the sockets (ingest, publish, metrics)
 // accept connections, STATUS= with live counts, WATCHDOG=1 at half the interval, STOPPING=1 on
-// SIGTERM, and that a wedged worker (kneeloadd_faultpoints, daemon/fault_points.hpp) stops the
+// SIGTERM (the signals read from a signalfd, whatever mask and dispositions the parent left), and
+// that a wedged worker (kneeloadd_faultpoints, daemon/fault_points.hpp) stops the
 // pings while the other threads run on.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -15,6 +17,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <sstream>
 #include <string>
 
 #include "daemon_harness.hpp"
@@ -126,8 +130,10 @@ std::optional<StatusLine> parse_status(const std::string& line) {
 // systemd does). Endpoints are loopback with OS-chosen ports, read from --endpoints-file.
 class NotifiedDaemon {
  public:
+  // `also_in_child` runs in the child after the environment is set, before exec.
   NotifiedDaemon(const std::string& binary, const std::string& toml, std::optional<std::int64_t> watchdog_usec,
-                 std::vector<std::pair<std::string, std::string>> env = {})
+                 std::vector<std::pair<std::string, std::string>> env = {},
+                 std::function<void()> also_in_child = {})
       : socket_(dir_.path() / "notify"),
         config_(dir_.path() / "kneeloadd.toml"),
         endpoints_(dir_.path() / "endpoints"),
@@ -146,6 +152,7 @@ class NotifiedDaemon {
         ::setenv("WATCHDOG_PID", std::to_string(::getpid()).c_str(), 1);  // the child's own, as systemd sets it
       }
       for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+      if (also_in_child) also_in_child();
     });
   }
 
@@ -262,44 +269,91 @@ TEST(NotifyTest, WatchdogPingsEveryHalfIntervalWhileAllThreadsRun) {
               median, gaps.back());
 }
 
+constexpr unsigned long long kOurSignals =
+    (1ULL << (SIGINT - 1)) | (1ULL << (SIGTERM - 1)) | (1ULL << (SIGHUP - 1));
+
+// A signal mask line ("SigBlk:", "SigCgt:", ...) of a /proc status file, or ~0 if missing.
+unsigned long long status_mask(const fs::path& status, const std::string& key) {
+  std::ifstream in(status);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key, 0) == 0) return std::stoull(line.substr(key.size()), nullptr, 16);
+  }
+  return ~0ULL;
+}
+
+// Every thread of `pid` with its pending, blocked, ignored and caught signals, and the
+// process's shared pending set: what a failure message needs to tell where a signal went.
+std::string signal_state(pid_t pid) {
+  std::ostringstream out;
+  const fs::path proc = "/proc/" + std::to_string(pid);
+  out << std::hex << "ShdPnd " << status_mask(proc / "status", "ShdPnd:") << "\n";
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator(proc / "task", ec)) {
+    std::string name;
+    std::ifstream(task.path() / "comm") >> name;
+    const fs::path st = task.path() / "status";
+    out << task.path().filename().string() << " " << name << ": SigPnd " << status_mask(st, "SigPnd:") << " SigBlk "
+        << status_mask(st, "SigBlk:") << " SigIgn " << status_mask(st, "SigIgn:") << " SigCgt "
+        << status_mask(st, "SigCgt:") << "\n";
+  }
+  return out.str();
+}
+
 TEST(NotifyTest, SigtermSendsStoppingAndExitsCleanly) {
   NotifiedDaemon d(daemon_binary(), config(), kWatchdogUsec);
   ASSERT_TRUE(d.notes().wait_for("READY=1", 10s)) << d.log();
   d.signal(SIGTERM);
   const auto stopping = d.notes().wait_for("STOPPING=1", 5s);
-  EXPECT_TRUE(stopping) << "no STOPPING=1 within 5 s of SIGTERM; got:\n" << d.notes().dump();
+  EXPECT_TRUE(stopping) << "no STOPPING=1 within 5 s of SIGTERM; got:\n"
+                        << d.notes().dump() << "signals (hex):\n" << signal_state(d.pid());
   EXPECT_EQ(d.wait(5s), std::optional<int>(0)) << d.log();
 }
 
-// SIGINT, SIGTERM and SIGHUP reach the control thread only: every other thread blocks them
-// (SigBlk in /proc/PID/task/TID/status), so none is taken by a pipeline thread asleep in a futex.
-TEST(NotifyTest, OnlyTheControlThreadTakesSignals) {
+// SIGINT, SIGTERM and SIGHUP are blocked in every thread, control thread included, and no
+// handler is installed for them: the kernel keeps them pending until the control loop reads
+// its signalfd, so no thread is interrupted and none has to run a handler.
+TEST(NotifyTest, NoThreadTakesTheSignalsTheControlLoopReadsThem) {
   NotifiedDaemon d(daemon_binary(), config(2), kWatchdogUsec);
   ASSERT_TRUE(d.notes().wait_for("READY=1", 10s)) << d.log();
-  const auto blocked = [](const std::filesystem::path& status) {
-    std::ifstream in(status);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("SigBlk:", 0) == 0) return std::stoull(line.substr(7), nullptr, 16);
-    }
-    return ~0ULL;
-  };
-  const unsigned long long ours = (1ULL << (SIGINT - 1)) | (1ULL << (SIGTERM - 1)) | (1ULL << (SIGHUP - 1));
-  int others = 0;
-  const std::filesystem::path tasks = "/proc/" + std::to_string(d.pid()) + "/task";
-  for (const auto& task : std::filesystem::directory_iterator(tasks)) {
+  const fs::path proc = "/proc/" + std::to_string(d.pid());
+  EXPECT_EQ(status_mask(proc / "status", "SigCgt:") & kOurSignals, 0ULL) << "a handler is installed";
+  EXPECT_EQ(status_mask(proc / "status", "SigIgn:") & kOurSignals, 0ULL) << "a signal is ignored";
+  int threads = 0;
+  for (const auto& task : fs::directory_iterator(proc / "task")) {
     std::string name;
     std::ifstream(task.path() / "comm") >> name;
-    const unsigned long long mask = blocked(task.path() / "status");
-    if (task.path().filename() == std::to_string(d.pid())) {
-      EXPECT_EQ(mask & ours, 0ULL) << "the control thread blocks a signal it must handle";
-    } else {
-      ++others;
-      EXPECT_EQ(mask & ours, ours) << "thread " << task.path().filename() << " (" << name << ") can take them";
-    }
+    ++threads;
+    EXPECT_EQ(status_mask(task.path() / "status", "SigBlk:") & kOurSignals, kOurSignals)
+        << "thread " << task.path().filename() << " (" << name << ") can take them";
   }
-  EXPECT_GE(others, 4) << "ingest, 2 workers, publisher at least";
+  EXPECT_GE(threads, 5) << "control, ingest, 2 workers, publisher at least";
+  d.signal(SIGHUP);
+  EXPECT_TRUE(eventually([&] { return d.log().find("reloaded") != std::string::npos; }, 5s))
+      << "no reload within 5 s of SIGHUP; log:\n" << d.log() << "signals (hex):\n" << signal_state(d.pid());
   d.signal(SIGTERM);
+  EXPECT_TRUE(d.notes().wait_for("STOPPING=1", 5s)) << "signals (hex):\n" << signal_state(d.pid());
+  EXPECT_EQ(d.wait(10s), std::optional<int>(0)) << d.log();
+}
+
+// A parent can hand kneeloadd the three signals blocked (the mask survives exec) and SIGHUP
+// ignored (nohup does): both would have made it deaf to them. Before signalfd, the control
+// thread restored the mask it was given, and SIGHUP and SIGINT were never seen.
+TEST(NotifyTest, ASignalStateInheritedFromTheParentStopsNeitherReloadNorDrain) {
+  NotifiedDaemon d(daemon_binary(), config(), kWatchdogUsec, {}, [] {
+    sigset_t set;
+    sigemptyset(&set);
+    for (const int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
+    ::sigprocmask(SIG_BLOCK, &set, nullptr);
+    ::signal(SIGHUP, SIG_IGN);
+  });
+  ASSERT_TRUE(d.notes().wait_for("READY=1", 10s)) << d.log();
+  d.signal(SIGHUP);
+  EXPECT_TRUE(eventually([&] { return d.log().find("reloaded") != std::string::npos; }, 5s))
+      << "no reload within 5 s of SIGHUP; log:\n" << d.log() << "signals (hex):\n" << signal_state(d.pid());
+  d.signal(SIGINT);
+  EXPECT_TRUE(d.notes().wait_for("STOPPING=1", 5s)) << "no STOPPING=1 within 5 s of SIGINT; signals (hex):\n"
+                                                    << signal_state(d.pid());
   EXPECT_EQ(d.wait(10s), std::optional<int>(0)) << d.log();
 }
 
