@@ -18,6 +18,9 @@
 #include <optional>
 
 #include "daemon/ingest.hpp"
+#ifdef KNEELOAD_FAULT_POINTS
+#include "daemon/fault_points.hpp"
+#endif
 #include "daemon/log.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/pipeline.hpp"
@@ -50,41 +53,59 @@ void write_endpoints_file(const std::string& path, const Pipeline& pipeline, con
 
 // SIGINT, SIGTERM and SIGHUP, read from a signalfd by the control loop's io_context. They are
 // blocked in the thread that builds this, before any other thread starts (all inherit the mask),
-// and never unblocked: the kernel keeps a blocked signal pending for the process until the
-// signalfd is read, whichever thread it would have picked, and no handler runs anywhere.
+// and never unblocked: the kernel keeps a signal sent to the process (kill PID, as systemd and
+// a shell send it) pending until the signalfd is read, and no handler runs anywhere. A signal
+// aimed at one thread (tgkill) stays pending on that thread and is not seen.
 // With handlers (asio::signal_set), each thread had to be kept from taking the signals, and
 // under ThreadSanitizer, which runs a handler only once its thread enters an intercepted call,
 // SIGTERM was twice not acted on within 5 s in CI (notify_test), once after every thread but
 // the control thread blocked them.
 // A disposition of SIG_IGN would discard the signal before it could pend, and exec keeps it
-// (nohup ignores SIGHUP), so the three are set back to SIG_DFL; that is safe only because
-// they are blocked first. A mask inherited with them blocked is no longer a way to lose them.
+// (nohup ignores SIGHUP, a shell's background job SIGINT), so the three are set back to
+// SIG_DFL; that is safe only because they are blocked first. A mask inherited with them
+// blocked is no longer a way to lose them.
 class SignalReader {
  public:
   explicit SignalReader(asio::io_context& io) : fd_(io) {
     sigset_t set;
     sigemptyset(&set);
     for (const int s : kSignals) sigaddset(&set, s);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    for (const int s : kSignals) std::signal(s, SIG_DFL);
+    if (const int e = pthread_sigmask(SIG_BLOCK, &set, nullptr); e != 0) {
+      throw StartError(std::string("blocking signals: ") + std::strerror(e));
+    }
+    for (const int s : kSignals) {
+      if (std::signal(s, SIG_DFL) == SIG_ERR) throw StartError(std::string("signal: ") + std::strerror(errno));
+    }
     const int fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (fd < 0) throw StartError(std::string("signalfd: ") + std::strerror(errno));
-    fd_.assign(fd);
+    boost::system::error_code ec;
+    fd_.assign(fd, ec);  // registers it with the reactor (epoll_ctl), which can fail
+    if (ec) {
+      ::close(fd);
+      throw StartError("signalfd: " + ec.message());
+    }
   }
 
   // Calls on_signal(signo) from the io_context for every signal read, until the io_context
-  // stops. A signal sent again before the first is read is read once: standard signals do
-  // not queue.
-  template <typename F>
-  void start(F on_signal) {
-    fd_.async_read_some(asio::buffer(info_), [this, on_signal](const boost::system::error_code& ec, std::size_t n) {
+  // stops, or on_error(message) once if reading fails (nothing would be read after it). A
+  // signal sent again before the first is read is read once: standard signals do not queue.
+  template <typename OnSignal, typename OnError>
+  void start(OnSignal on_signal, OnError on_error) {
+    fd_.async_read_some(asio::buffer(info_), [this, on_signal, on_error](const boost::system::error_code& ec,
+                                                                        std::size_t n) {
+#ifdef KNEELOAD_FAULT_POINTS
+      if (fault::signal_read_fails()) {
+        on_error(boost::system::error_code(EBADF, boost::system::system_category()).message());
+        return;
+      }
+#endif
       if (ec == asio::error::operation_aborted) return;
       if (ec) {
-        log(LogLevel::kError, "control", "reading signals: %s", ec.message().c_str());
+        on_error(ec.message());
         return;
       }
       for (std::size_t i = 0; i < n / sizeof(signalfd_siginfo); ++i) on_signal(static_cast<int>(info_[i].ssi_signo));
-      start(on_signal);
+      start(on_signal, on_error);
     });
   }
 
@@ -103,14 +124,13 @@ class ControlLoop {
     // Before any thread starts: every thread kneeloadd has (the pipeline's, libzmq's, the
     // metrics server's) inherits the blocked mask. A signal sent during start-up waits for
     // io_.run(), below.
-    std::optional<SignalReader> signals;
     try {
-      signals.emplace(io_);
+      signals_.emplace(io_);
     } catch (const StartError& e) {
       log(LogLevel::kError, "control", "%s", e.what());
       return 2;
     }
-    signals->start([this](int signo) { on_signal(signo); });
+    signals_->start([this](int signo) { on_signal(signo); }, [this](const std::string& why) { on_signals_lost(why); });
     try {
       pipeline_.emplace(config_);
       release_inventory(config_);
@@ -181,11 +201,23 @@ class ControlLoop {
       reload();
     } else if (!draining_) {
       log(LogLevel::kInfo, "control", "signal %d: draining", signo);
-      sd_notify(0, "STOPPING=1\nSTATUS=draining");
-      draining_ = true;
-      drain_deadline_ = Clock::now() + kDrainDeadline;
-      if (pipeline_) pipeline_->request_drain();
+      start_drain();
     }
+  }
+
+  // Deaf to SIGTERM, the daemon could only be stopped by SIGKILL, losing what it holds. It
+  // drains now instead and exits 1, so that Restart=on-failure brings it back.
+  void on_signals_lost(const std::string& why) {
+    log(LogLevel::kError, "control", "cannot read signals any more (%s): draining, then exit 1", why.c_str());
+    signals_lost_ = true;
+    if (!draining_) start_drain();
+  }
+
+  void start_drain() {
+    sd_notify(0, "STOPPING=1\nSTATUS=draining");
+    draining_ = true;
+    drain_deadline_ = Clock::now() + kDrainDeadline;
+    if (pipeline_) pipeline_->request_drain();
   }
 
   void reload() {
@@ -227,7 +259,7 @@ class ControlLoop {
     if (pipeline_->finished()) {
       pipeline_->join();
       report_totals("drained");
-      exit_code_ = 0;
+      exit_code_ = signals_lost_ ? 1 : 0;
       io_.stop();
       return;
     }
@@ -332,6 +364,9 @@ class ControlLoop {
   const DaemonOptions& options_;
   Config config_;
   asio::io_context io_;
+  // After io_: destroyed first, which cancels its read; io_ then frees the handler uncalled.
+  std::optional<SignalReader> signals_;
+  bool signals_lost_ = false;
   ControlCounters control_counters_;
   std::optional<Pipeline> pipeline_;
   std::optional<MetricsServer> metrics_;  // after pipeline_: destroyed first, it reads the pipeline

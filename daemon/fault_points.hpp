@@ -5,11 +5,14 @@
 //
 // KNEELOAD_FAULT_WEDGE_WORKER=<index>   the worker thread with this index (0-based) stops
 // KNEELOAD_FAULT_WEDGE_AFTER_S=<s>      ... this many seconds after it started (default 0)
+// KNEELOAD_FAULT_SIGNAL_READ_FAILS=1    the control loop's first read of its signalfd fails
+//                                       (EBADF), as a broken descriptor would make it
 //
 // A wedged worker sleeps inside its loop for the rest of the process lifetime: it neither
 // consumes its ring nor counts progress, as a worker stuck in a deadlock or an endless loop.
 //
-// Thread ownership: one WorkerWedge per worker thread, created and checked on that thread.
+// Thread ownership: one WorkerWedge per worker thread, created and checked on that thread;
+// signal_read_fails() on the control thread.
 #pragma once
 
 #ifndef KNEELOAD_FAULT_POINTS
@@ -44,5 +47,10 @@ class WorkerWedge {
   bool armed_ = false;
   std::chrono::steady_clock::time_point at_{};
 };
+
+inline bool signal_read_fails() {
+  const char* on = std::getenv("KNEELOAD_FAULT_SIGNAL_READ_FAILS");
+  return on != nullptr && std::atoi(on) == 1;
+}
 
 }  // namespace kneeload::daemon::fault

@@ -3,8 +3,8 @@
 // Type=notify with WatchdogSec=. It checks READY=1 once the sockets (ingest, publish, metrics)
 // accept connections, STATUS= with live counts, WATCHDOG=1 at half the interval, STOPPING=1 on
 // SIGTERM (the signals read from a signalfd, whatever mask and dispositions the parent left), and
-// that a wedged worker (kneeloadd_faultpoints, daemon/fault_points.hpp) stops the
-// pings while the other threads run on.
+// with kneeloadd_faultpoints (daemon/fault_points.hpp) that a wedged worker stops the pings
+// while the other threads run on, and that a failing signal read drains and exits 1.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -357,6 +357,21 @@ TEST(NotifyTest, ASignalStateInheritedFromTheParentStopsNeitherReloadNorDrain) {
   EXPECT_EQ(d.wait(10s), std::optional<int>(0)) << d.log();
 }
 
+// Deaf to signals, the daemon could only be SIGKILLed. When its signalfd read fails
+// (kneeloadd_faultpoints fails the read the first signal completes), it says so, drains and
+// exits 1, for Restart=on-failure to bring it back.
+TEST(NotifyTest, ASignalReadThatFailsDrainsAndExitsOne) {
+  NotifiedDaemon d(faultpoints_binary(), config(), kWatchdogUsec, {{"KNEELOAD_FAULT_SIGNAL_READ_FAILS", "1"}});
+  ASSERT_TRUE(d.notes().wait_for("READY=1", 10s)) << d.log();
+  d.signal(SIGHUP);
+  EXPECT_TRUE(d.notes().wait_for("STOPPING=1", 5s)) << "no STOPPING=1 within 5 s; log:\n" << d.log();
+  EXPECT_EQ(d.wait(10s), std::optional<int>(1)) << d.log();
+  const std::string log = d.log();
+  EXPECT_NE(log.find("cannot read signals any more"), std::string::npos) << log;
+  EXPECT_NE(log.find("drained"), std::string::npos) << "it exited without draining:\n" << log;
+  EXPECT_EQ(log.find("reloaded"), std::string::npos) << "the SIGHUP was acted on, so the read did not fail:\n" << log;
+}
+
 TEST(NotifyTest, WedgedWorkerStopsWatchdogPingsWhileOtherThreadsRun) {
   // Worker 1 of 2 wedges 1.5 s after it starts; runner r1 (index 0) lives on worker 0.
   constexpr double kWedgeAfterS = 1.5;
@@ -416,13 +431,14 @@ TEST(NotifyTest, WedgedWorkerStopsWatchdogPingsWhileOtherThreadsRun) {
 }
 
 TEST(NotifyTest, ShippedDaemonCarriesNoFaultPoints) {
-  const std::string hook = "KNEELOAD_FAULT_WEDGE_WORKER";
   const std::string shipped = read_file(daemon_binary());
   const std::string twin = read_file(faultpoints_binary());
   ASSERT_FALSE(shipped.empty()) << daemon_binary();
   ASSERT_FALSE(twin.empty()) << faultpoints_binary();
-  EXPECT_EQ(shipped.find(hook), std::string::npos) << "kneeloadd contains the fault-point hook " << hook;
-  EXPECT_NE(twin.find(hook), std::string::npos) << "kneeloadd_faultpoints lacks " << hook << " (this test would prove nothing)";
+  for (const std::string hook : {"KNEELOAD_FAULT_WEDGE_WORKER", "KNEELOAD_FAULT_SIGNAL_READ_FAILS"}) {
+    EXPECT_EQ(shipped.find(hook), std::string::npos) << "kneeloadd contains the fault-point hook " << hook;
+    EXPECT_NE(twin.find(hook), std::string::npos) << "kneeloadd_faultpoints lacks " << hook << " (this test would prove nothing)";
+  }
 }
 
 }  // namespace
