@@ -1,5 +1,5 @@
-// Fault points: test-only ways to make a pipeline thread misbehave, so tests can prove that the
-// watchdog notices. Compiled only into kneeloadd_faultpoints (KNEELOAD_FAULT_POINTS defined,
+// Fault points: test-only ways to make a thread misbehave, so tests can prove that the daemon
+// copes (the watchdog notices a wedged worker; a failing signal read drains). Compiled only into kneeloadd_faultpoints (KNEELOAD_FAULT_POINTS defined,
 // see daemon/CMakeLists.txt); the shipped kneeloadd contains neither this code nor the
 // environment variable names, which tests/integration/notify_test.cpp checks.
 //
