@@ -2,8 +2,9 @@
 //
 // Two writers, disjoint fields: the publisher (whichever thread holds its publishing right)
 // writes what it sees in the outputs (the last step's metrics, the current risk level); the
-// worker that owns the station's runner writes the open session's totals. Relaxed atomics: each value stands alone, and a scrape that
-// sees one field a step older than another is fine for a gauge.
+// worker that owns the station's runner writes the open session's totals. Relaxed atomics:
+// each value stands alone, and a scrape that sees one field a step older than another is fine
+// for a gauge.
 #pragma once
 
 #include <atomic>

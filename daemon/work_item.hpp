@@ -64,7 +64,8 @@ struct SessionCheckpoint {
 };
 
 // Who takes a worker's outputs from its output ring. A worker calls outputs_ready() after it has
-// pushed some (after each input item that made outputs, every 64 outputs, and on a full ring);
+// pushed some (after each input item that made outputs, every 64 outputs, when its input runs
+// dry, and while it waits on a full ring);
 // the call must not block. In the daemon it is the Publisher, which publishes them on the
 // calling thread (publisher.hpp); a test may ring a doorbell instead.
 class OutputConsumer {

@@ -300,6 +300,13 @@ std::string signal_state(pid_t pid) {
   return out.str();
 }
 
+// Sends SIGHUP and expects the daemon to log a reload of its (unchanged) file within 5 s.
+void expect_reload_on_sighup(NotifiedDaemon& d) {
+  d.signal(SIGHUP);
+  EXPECT_TRUE(eventually([&] { return d.log().find("reloaded") != std::string::npos; }, 5s))
+      << "no reload within 5 s of SIGHUP; log:\n" << d.log() << "signals (hex):\n" << signal_state(d.pid());
+}
+
 TEST(NotifyTest, SigtermSendsStoppingAndExitsCleanly) {
   NotifiedDaemon d(daemon_binary(), config(), kWatchdogUsec);
   ASSERT_TRUE(d.notes().wait_for("READY=1", 10s)) << d.log();
@@ -328,9 +335,7 @@ TEST(NotifyTest, NoThreadTakesTheSignalsTheControlLoopReadsThem) {
         << "thread " << task.path().filename() << " (" << name << ") can take them";
   }
   EXPECT_GE(threads, 5) << "control, ingest, 2 workers, publisher at least";
-  d.signal(SIGHUP);
-  EXPECT_TRUE(eventually([&] { return d.log().find("reloaded") != std::string::npos; }, 5s))
-      << "no reload within 5 s of SIGHUP; log:\n" << d.log() << "signals (hex):\n" << signal_state(d.pid());
+  expect_reload_on_sighup(d);
   d.signal(SIGTERM);
   EXPECT_TRUE(d.notes().wait_for("STOPPING=1", 5s)) << "signals (hex):\n" << signal_state(d.pid());
   EXPECT_EQ(d.wait(10s), std::optional<int>(0)) << d.log();
@@ -348,9 +353,7 @@ TEST(NotifyTest, ASignalStateInheritedFromTheParentStopsNeitherReloadNorDrain) {
     ::signal(SIGHUP, SIG_IGN);
   });
   ASSERT_TRUE(d.notes().wait_for("READY=1", 10s)) << d.log();
-  d.signal(SIGHUP);
-  EXPECT_TRUE(eventually([&] { return d.log().find("reloaded") != std::string::npos; }, 5s))
-      << "no reload within 5 s of SIGHUP; log:\n" << d.log() << "signals (hex):\n" << signal_state(d.pid());
+  expect_reload_on_sighup(d);
   d.signal(SIGINT);
   EXPECT_TRUE(d.notes().wait_for("STOPPING=1", 5s)) << "no STOPPING=1 within 5 s of SIGINT; signals (hex):\n"
                                                     << signal_state(d.pid());
