@@ -508,7 +508,7 @@ void parse_pipeline(const Section& s, PipelineConfig& out) {
   const auto size = [&](std::string_view key, IntRange range, std::size_t fallback) {
     return static_cast<std::size_t>(s.integer(key, range, static_cast<std::int64_t>(fallback)));
   };
-  out.workers = static_cast<int>(s.integer("workers", {1, 64}, out.workers));
+  out.workers = static_cast<int>(s.integer("workers", {0, 64}, out.workers));
   out.ingest_ring_capacity = size("ingest_ring_capacity", kRing, out.ingest_ring_capacity);
   out.output_ring_capacity = size("output_ring_capacity", kRing, out.output_ring_capacity);
   out.max_devices = size("max_devices", kTable, out.max_devices);

@@ -58,6 +58,8 @@ struct SecurityConfig {
 };
 
 struct PipelineConfig {
+  // Fusion worker threads; 0: the ingest thread fuses and publishes itself (no worker thread,
+  // no hand-off between threads, and ingest_ring_capacity unused).
   int workers = 1;
   std::size_t ingest_ring_capacity = 65536;   // samples per worker ring
   // Outputs per worker → publisher ring. A worker emits about one output per 11 samples at

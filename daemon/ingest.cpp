@@ -1,9 +1,11 @@
 #include "daemon/ingest.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
 #include "daemon/registry.hpp"
+#include "daemon/worker.hpp"
 
 namespace kneeload::daemon {
 
@@ -18,6 +20,8 @@ namespace {
 // latency under a flood without costing anything when traffic is light.
 constexpr int kFramesPerBatch = 512;
 constexpr auto kPollTimeout = std::chrono::milliseconds(50);
+// Items an inline worker takes per poll() before it reads its clock again (as a worker thread).
+constexpr int kInlineBatch = 64;
 }  // namespace
 
 Ingest::Ingest(zmq::socket_t socket, const proto::ValidationLimits& limits,
@@ -36,15 +40,37 @@ Ingest::Ingest(zmq::socket_t socket, const proto::ValidationLimits& limits,
   generation_seen_.store(initial->generation, std::memory_order_release);
 }
 
+void Ingest::hand_over(WorkerPort& port) {
+  if (port.inline_worker == nullptr) {
+    port.doorbell->ring();
+    return;
+  }
+  // kDrained only follows the DrainMarker run() pushes last, so it needs no handling here.
+  while (port.inline_worker->poll(kInlineBatch) == Worker::PollResult::kMore) {
+  }
+}
+
 template <typename Item>
 void Ingest::push_control(WorkerPort& port, const Item& item) {
   // Control items must not be lost: wait for room. The worker is draining its ring meanwhile;
-  // a wedged worker stalls this too, which the watchdog and the drain deadline report.
+  // a wedged worker stalls this too, which the watchdog and the drain deadline report. An
+  // inline worker's ring is empty here (hand_over empties it), so the loop does not turn.
   while (!port.ring->try_push(WorkItem{item})) {
-    port.doorbell->ring();
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
+    hand_over(port);
+    if (port.inline_worker == nullptr) std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
-  port.doorbell->ring();
+  hand_over(port);
+}
+
+std::chrono::milliseconds Ingest::poll_timeout() const {
+  std::chrono::milliseconds timeout = kPollTimeout;
+  for (const WorkerPort& port : workers_) {
+    if (port.inline_worker == nullptr) continue;
+    // Rounded up: a poll that wakes a little early would only sleep again.
+    const std::int64_t due_ms = (port.inline_worker->next_timer_us() - steady_now_us() + 999) / 1000;
+    timeout = std::min(timeout, std::chrono::milliseconds(std::max<std::int64_t>(due_ms, 0)));
+  }
+  return timeout;
 }
 
 bool Ingest::handle_commands() {
@@ -95,7 +121,7 @@ void Ingest::handle_frame() {
       counters_.dropped_ring_full.inc();
     }
   }
-  port.doorbell->ring();
+  hand_over(port);
 }
 
 void Ingest::run() {
@@ -103,7 +129,11 @@ void Ingest::run() {
   for (;;) {
     counters_.loop_iterations.inc();
     if (handle_commands()) break;
-    zmq::poll(items, kPollTimeout);
+    zmq::poll(items, poll_timeout());
+    // An inline worker's clock work (idle sweep, checkpoints) runs even when no frame came.
+    for (WorkerPort& port : workers_) {
+      if (port.inline_worker != nullptr) hand_over(port);
+    }
     for (int i = 0; i < kFramesPerBatch; ++i) {
       if (!socket_.recv(message_, zmq::recv_flags::dontwait)) break;
       handle_frame();

@@ -3,6 +3,10 @@
 // samples by runner to the fusion workers' rings. It also forwards control commands from the
 // main thread in-band, so a reload or a stale-device notice is ordered with the samples.
 //
+// With pipeline.workers = 0 it also runs the one fusion worker itself (Worker::poll after each
+// frame): no worker thread, no hand-off between threads, and the outputs are published from
+// this thread.
+//
 // Thread ownership: run() on the ingest thread; the accessors are safe from any thread.
 // Per sample: no allocation, no lock, no log; a full worker ring drops the sample and counts it.
 #pragma once
@@ -11,6 +15,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -22,9 +27,15 @@
 
 namespace kneeload::daemon {
 
+class Worker;
+
 struct WorkerPort {
   SpscRing<WorkItem>* ring;
   Doorbell* doorbell;
+  // pipeline.workers = 0: the one Worker, polled on the ingest thread right after each push
+  // instead of woken on its own; then nothing is left in `ring` between frames. nullptr: the
+  // worker has its own thread, and `doorbell` wakes it.
+  Worker* inline_worker = nullptr;
 };
 
 struct IngestCounters {
@@ -66,6 +77,11 @@ class Ingest {
   bool handle_commands();
   template <typename Item>
   void push_control(WorkerPort& port, const Item& item);
+  // Hands what was pushed to the port's worker: rings its thread, or fuses it here.
+  static void hand_over(WorkerPort& port);
+  // How long the next poll may sleep: the usual timeout, or less when an inline worker's idle
+  // sweep or checkpoint falls due sooner.
+  std::chrono::milliseconds poll_timeout() const;
 
   zmq::socket_t socket_;
   proto::FrameDecoder decoder_;

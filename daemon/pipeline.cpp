@@ -79,21 +79,20 @@ Pipeline::Pipeline(const Config& config)
   if (config.publish.nodrop) pub.set(zmq::sockopt::xpub_nodrop, true);
   publish_endpoint_ = bind_or_throw(pub, config.publish.endpoint, "publish");
 
-  const int n = config.pipeline.workers;
-  std::vector<WorkerPort> ports;
+  // workers = 0: one Worker without a thread of its own; the ingest thread polls it after
+  // each frame, so its ring never holds more than one frame's samples and a control item.
+  const bool inline_fusion = config.pipeline.workers == 0;
+  const int n = inline_fusion ? 1 : config.pipeline.workers;
+  const std::size_t input_capacity =
+      inline_fusion ? static_cast<std::size_t>(config.ingest.max_samples_per_frame) + 1
+                    : config.pipeline.ingest_ring_capacity;
   std::vector<SpscRing<OutItem>*> outs;
   for (int i = 0; i < n; ++i) {
-    worker_rings_.push_back(std::make_unique<SpscRing<WorkItem>>(config.pipeline.ingest_ring_capacity));
+    worker_rings_.push_back(std::make_unique<SpscRing<WorkItem>>(input_capacity));
     worker_bells_.push_back(std::make_unique<Doorbell>());
     output_rings_.push_back(std::make_unique<SpscRing<OutItem>>(config.pipeline.output_ring_capacity));
-    ports.push_back({worker_rings_.back().get(), worker_bells_.back().get()});
     outs.push_back(output_rings_.back().get());
   }
-  proto::ValidationLimits limits;
-  limits.max_frame_bytes = config.ingest.max_frame_bytes;
-  limits.max_samples_per_frame = config.ingest.max_samples_per_frame;
-  ingest_ = std::make_unique<Ingest>(std::move(pull), limits, config.pipeline.max_devices,
-                                     std::move(ports), commands_, &registry, config.security.curve);
   StorePort store_port;
   if (history_) {
     store_ring_ = std::make_unique<SpscRing<StoreItem>>(config.store.ring_capacity);
@@ -127,6 +126,16 @@ Pipeline::Pipeline(const Config& config)
                                                 *output_rings_[idx], *publisher_, registry,
                                                 station_gauges_.get(), checkpoint_us));
   }
+  std::vector<WorkerPort> ports;
+  for (int i = 0; i < n; ++i) {
+    const auto idx = static_cast<std::size_t>(i);
+    ports.push_back({worker_rings_[idx].get(), worker_bells_[idx].get(), inline_fusion ? workers_[idx].get() : nullptr});
+  }
+  proto::ValidationLimits limits;
+  limits.max_frame_bytes = config.ingest.max_frame_bytes;
+  limits.max_samples_per_frame = config.ingest.max_samples_per_frame;
+  ingest_ = std::make_unique<Ingest>(std::move(pull), limits, config.pipeline.max_devices,
+                                     std::move(ports), commands_, &registry, config.security.curve);
 
   // The publisher's end means every output reached the store ring; finished() waits for the
   // store thread too, so a drain leaves everything accepted committed.
@@ -144,7 +153,7 @@ Pipeline::Pipeline(const Config& config)
     publisher_->run();
     finished_.store(true, std::memory_order_release);
   });
-  for (std::size_t i = 0; i < workers_.size(); ++i) {
+  for (std::size_t i = 0; i < workers_.size() && !inline_fusion; ++i) {
     threads_.emplace_back([w = workers_[i].get(), i] {
       char name[16];
       std::snprintf(name, sizeof name, "kl-worker-%zu", i);

@@ -51,6 +51,8 @@ Worker::Worker(int index, int worker_count, SpscRing<WorkItem>& input, Doorbell&
       station_gauges_(station_gauges),
       checkpoint_interval_us_(checkpoint_interval_us) {
   apply(initial);
+  batch_now_us_ = worker_now_us();
+  next_idle_check_us_ = batch_now_us_ + sweep_interval_us();
 }
 
 void Worker::apply(const Registry& registry) {
@@ -211,35 +213,22 @@ void Worker::announce_outputs() {
   consumer_.outputs_ready();
 }
 
-void Worker::run() {
-  int since_clock = 0;
+Worker::PollResult Worker::poll(int max_items) {
+  counters_.progress.inc();  // idle wake-ups count too: only a wedged worker stands still
   batch_now_us_ = worker_now_us();
-  std::int64_t next_idle_check_us = batch_now_us_ + sweep_interval_us();
-#ifdef KNEELOAD_FAULT_POINTS
-  const fault::WorkerWedge wedge(index_);
-#endif
-  for (;;) {
-#ifdef KNEELOAD_FAULT_POINTS
-    wedge.check();
-#endif
-    counters_.progress.inc();  // idle wake-ups count too: only a wedged worker stands still
+  if (batch_now_us_ >= next_idle_check_us_) {
+    flush_idle_sessions(batch_now_us_);
+    next_idle_check_us_ = batch_now_us_ + sweep_interval_us();
+  }
+  if (checkpoint_interval_us_ > 0 && batch_now_us_ >= next_checkpoint_us_) {
+    checkpoint_sessions();
+    next_checkpoint_us_ = batch_now_us_ + checkpoint_interval_us_;
+  }
+  for (int n = 0; n < max_items; ++n) {
     WorkItem* item = input_.front();
-    if (item == nullptr || since_clock == 0) {
-      batch_now_us_ = worker_now_us();
-      if (batch_now_us_ >= next_idle_check_us) {
-        flush_idle_sessions(batch_now_us_);
-        next_idle_check_us = batch_now_us_ + sweep_interval_us();
-      }
-      if (checkpoint_interval_us_ > 0 && batch_now_us_ >= next_checkpoint_us_) {
-        checkpoint_sessions();
-        next_checkpoint_us_ = batch_now_us_ + checkpoint_interval_us_;
-      }
-    }
     if (item == nullptr) {
       announce_outputs();
-      since_clock = 0;
-      input_bell_.wait([this] { return input_.front() == nullptr; }, kIdleTimeout);
-      continue;
+      return PollResult::kIdle;
     }
     if (const auto* sample = std::get_if<fusion::Sample>(item)) {
       on_sample(*sample);
@@ -258,11 +247,35 @@ void Worker::run() {
         fold_counters(r);
       }
       push_output_blocking(OutItem{DrainMarker{}});
-      return;
+      return PollResult::kDrained;
     }
     input_.pop();
     announce_outputs();
-    if (++since_clock >= kClockEvery) since_clock = 0;
+  }
+  return PollResult::kMore;
+}
+
+std::int64_t Worker::next_timer_us() const {
+  return checkpoint_interval_us_ > 0 ? std::min(next_idle_check_us_, next_checkpoint_us_) : next_idle_check_us_;
+}
+
+void Worker::run() {
+#ifdef KNEELOAD_FAULT_POINTS
+  const fault::WorkerWedge wedge(index_);
+#endif
+  for (;;) {
+#ifdef KNEELOAD_FAULT_POINTS
+    wedge.check();
+#endif
+    switch (poll(kClockEvery)) {
+      case PollResult::kDrained:
+        return;
+      case PollResult::kIdle:
+        input_bell_.wait([this] { return input_.front() == nullptr; }, kIdleTimeout);
+        break;
+      case PollResult::kMore:
+        break;
+    }
   }
 }
 

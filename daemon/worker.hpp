@@ -3,7 +3,8 @@
 // outputs on through its output ring; after each input item that made outputs it calls the
 // OutputConsumer (the Publisher, which then mostly publishes them on this thread: publisher.hpp).
 //
-// Thread ownership: run() on the worker's thread; accessors from any thread.
+// Thread ownership: run() on the worker's own thread, or poll() on the ingest thread (with
+// pipeline.workers = 0 there is one Worker and no worker thread); accessors from any thread.
 // Per sample: no allocation, no lock, no log. Sessions are created and removed only when a
 // ConfigChange arrives in-band (start-up and SIGHUP), which may allocate.
 #pragma once
@@ -62,6 +63,17 @@ class Worker final : private fusion::OutputSink {
   // the marker has been passed to the publisher.
   void run();
 
+  // One turn of run() without the sleep, for a worker that runs on another thread's loop
+  // (pipeline.workers = 0: the ingest thread fuses what it has just pushed). Reads the clock,
+  // runs the idle sweep and checkpoints when due, then takes up to max_items from the ring.
+  // kIdle: the ring is empty and the consumer has been told of every output; kMore: items are
+  // left; kDrained: a DrainMarker was taken (as run() returning).
+  enum class PollResult { kIdle, kMore, kDrained };
+  PollResult poll(int max_items);
+  // Worker clock (steady µs) of the next idle sweep or checkpoint: a poll() at or after it
+  // runs them. The caller of poll() wakes by then even without input.
+  std::int64_t next_timer_us() const;
+
   const WorkerCounters& counters() const { return counters_; }
   std::uint64_t generation_seen() const { return generation_seen_.load(std::memory_order_acquire); }
 
@@ -103,6 +115,7 @@ class Worker final : private fusion::OutputSink {
   std::int64_t checkpoint_interval_us_;
   std::int64_t next_checkpoint_us_ = 0;
   std::int64_t batch_now_us_ = 0;          // worker clock, read once per batch, not per sample
+  std::int64_t next_idle_check_us_ = 0;
   std::int64_t idle_flush_us_ = 0;         // the registry's pipeline.idle_flush_ms, set by apply()
   bool draining_ = false;
   WorkerCounters counters_;

@@ -108,7 +108,7 @@ constexpr const char* kUsage =
     "\n"
     "  --transport T     tcp, ipc or both (default both; tcp with --quick and --scaling)\n"
     "  --stations LIST   comma-separated station counts (default 100)\n"
-    "  --workers LIST    comma-separated fusion worker counts (default 2)\n"
+    "  --workers LIST    comma-separated fusion worker counts (default 2; 0: fusion on the ingest thread)\n"
     "  --scaling         stations 1,10,100,1000,10000 x workers 1,2 over tcp: throughput and RSS\n"
     "                    per row, RSS growth per station from 1,000 to 10,000; no latency runs\n"
     "  --quick           one transport, short probes and confirmation: the whole run in < 45 s\n"
@@ -880,14 +880,14 @@ std::string table_report(const Options& o, const std::vector<Row>& rows) {
 // ---------------------------------------------------------------------------------------------
 // Command line
 
-std::optional<std::vector<int>> parse_int_list(const std::string& text) {
+std::optional<std::vector<int>> parse_int_list(const std::string& text, long min) {
   std::vector<int> out;
   std::stringstream in(text);
   std::string item;
   while (std::getline(in, item, ',')) {
     char* end = nullptr;
     const long v = std::strtol(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || v < 1 || v > 99999) return std::nullopt;
+    if (item.empty() || *end != '\0' || v < min || v > 99999) return std::nullopt;
     out.push_back(static_cast<int>(v));
   }
   if (out.empty()) return std::nullopt;
@@ -943,8 +943,13 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
         }
         o.transports_given = true;
       } else if (arg == "--stations" || arg == "--workers") {
-        const std::optional<std::vector<int>> list = parse_int_list(*v);
-        if (!list) return usage_error(arg + " expects a comma-separated list of positive integers, got " + *v);
+        // Workers 0: the daemon fuses on its ingest thread (pipeline.workers = 0).
+        const bool workers = arg == "--workers";
+        const std::optional<std::vector<int>> list = parse_int_list(*v, workers ? 0 : 1);
+        if (!list) {
+          return usage_error(arg + " expects a comma-separated list of " +
+                             (workers ? "integers >= 0" : "positive integers") + ", got " + *v);
+        }
         (arg == "--stations" ? o.stations : o.workers) = *list;
         (arg == "--stations" ? o.stations_given : o.workers_given) = true;
       } else if (arg == "--batch") {

@@ -787,7 +787,7 @@ TEST(ConfigRefusal, KeyOfAnotherDeviceKindIsRefused) {
 
 TEST(ConfigRefusal, WrongTypesAreRefusedWithTypeAndValue) {
   EXPECT_TRUE(Refused("[pipeline]\nworkers = 2.0\n", "pipeline.workers",
-                      {"expected an integer 1..64", "got 2.0 (a float)"}));
+                      {"expected an integer 0..64", "got 2.0 (a float)"}));
   EXPECT_TRUE(Refused("[ingest]\nmax_frame_bytes = \"64k\"\n", "ingest.max_frame_bytes",
                       {"expected an integer 256..16777216", "got \"64k\" (a string)"}));
   EXPECT_TRUE(Refused("[publish]\nnodrop = 1\n", "publish.nodrop",
@@ -838,10 +838,10 @@ std::string insole_key(const std::string& line) {
 INSTANTIATE_TEST_SUITE_P(
     EveryBoundedKey, ConfigOutOfRange,
     testing::Values(
-        RangeCase{"WorkersZero", section("pipeline", "workers = 0"), "pipeline.workers",
-                  "an integer 1..64", "0"},
+        RangeCase{"WorkersNegative", section("pipeline", "workers = -1"), "pipeline.workers",
+                  "an integer 0..64", "-1"},
         RangeCase{"WorkersTooMany", section("pipeline", "workers = 65"), "pipeline.workers",
-                  "an integer 1..64", "65"},
+                  "an integer 0..64", "65"},
         RangeCase{"FrameBytesTooSmall", section("ingest", "max_frame_bytes = 255"),
                   "ingest.max_frame_bytes", "an integer 256..16777216", "255"},
         RangeCase{"SamplesPerFrameTooMany", section("ingest", "max_samples_per_frame = 4097"),
@@ -1178,10 +1178,10 @@ TEST(ConfigLoad, DirectoryIsRefusedWithTheOsReason) {
 
 TEST(ConfigErrorText, WhatReadsFileKeyReason) {
   try {
-    parse("[pipeline]\nworkers = 0\n");
-    FAIL() << "expected a ConfigError for workers = 0";
+    parse("[pipeline]\nworkers = 65\n");
+    FAIL() << "expected a ConfigError for workers = 65";
   } catch (const ConfigError& e) {
-    EXPECT_STREQ(e.what(), "test.toml: pipeline.workers: expected an integer 1..64, got 0");
+    EXPECT_STREQ(e.what(), "test.toml: pipeline.workers: expected an integer 0..64, got 65");
   }
 }
 

@@ -46,13 +46,13 @@ std::string store_dir() {
   return dir.path;
 }
 
-Config test_config() {
+Config test_config(int workers) {
   Config c;
   c.source = "pipeline_alloc_test";
   c.ingest.endpoints = {"tcp://127.0.0.1:*"};
   c.publish.endpoint = "tcp://127.0.0.1:*";
   c.publish.heartbeat_s = 0.05;  // many heartbeats inside the window: status must not allocate
-  c.pipeline.workers = 2;
+  c.pipeline.workers = workers;
   c.pipeline.max_devices = 64;
   c.pipeline.max_runners = 16;
   c.pipeline.max_stations = 16;
@@ -154,9 +154,26 @@ std::vector<std::string> running_frames(double t_begin, double t_end, std::vecto
   return frames;
 }
 
-TEST(PipelineAllocation, SteadyStateMakesNoHeapAllocationPerSample) {
+// Workers 2: worker threads publishing; 0: the ingest thread fuses and publishes itself.
+class PipelineAllocation : public ::testing::TestWithParam<int> {};
+
+INSTANTIATE_TEST_SUITE_P(Workers, PipelineAllocation, ::testing::Values(2, 0));
+
+TEST_P(PipelineAllocation, SteadyStateMakesNoHeapAllocationPerSample) {
   zmq::context_t ctx(1);
-  Pipeline pipeline(test_config());
+  const Config config = test_config(GetParam());
+  Pipeline pipeline(config);
+  if (GetParam() == 0) {
+    // One worker without a thread: its ring holds one frame at most, not 14 MB of samples.
+    const auto rings = pipeline.rings();
+    const auto input = std::find_if(rings.begin(), rings.end(),
+                                    [](const Pipeline::RingView& r) { return std::string(r.stage) == "worker_input"; });
+    ASSERT_NE(input, rings.end());
+    EXPECT_EQ(std::count_if(rings.begin(), rings.end(),
+                            [](const Pipeline::RingView& r) { return std::string(r.stage) == "worker_input"; }),
+              1);
+    EXPECT_EQ(input->capacity, static_cast<std::size_t>(config.ingest.max_samples_per_frame) + 1);
+  }
   zmq::socket_t push(ctx, zmq::socket_type::push);
   push.set(zmq::sockopt::sndhwm, 0);
   push.connect(pipeline.ingest_endpoints()[0]);

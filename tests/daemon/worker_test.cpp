@@ -12,6 +12,7 @@
 // the call every output after the input ran dry stays unseen until the 60 s timeout.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -153,6 +154,81 @@ TEST(WorkerHandOff, AnIdleFlushSweepWakesASleepingPublisher) {
   EXPECT_TRUE(eventually([&] { return received.load() + 63 >= total; }, 10s))
       << "the consumer saw " << received.load() << " of " << total << " outputs; " << (total - before_flush)
       << " came from the idle flush, with no input item to announce them";
+}
+
+// A consumer that only counts the worker's calls (poll() runs on the test's own thread).
+class CountingConsumer final : public OutputConsumer {
+ public:
+  void outputs_ready() override { ++calls; }
+  int calls = 0;
+};
+
+// poll() is run() without the sleep, for pipeline.workers = 0, where the ingest thread polls the
+// one worker after each frame and after each wait on its socket. On one thread, step by step:
+// it takes at most max_items, says whether the ring is empty, runs the idle sweep when due with
+// no input at all, tells the consumer, and ends on a DrainMarker.
+TEST(WorkerPoll, TakesABoundedBatchRunsTheIdleSweepWithoutInputAndEndsOnDrain) {
+  sim::SimConfig sim;
+  sim.seed = 5;
+  sim.duration_s = 1.0;
+  std::vector<fusion::Sample> stream;
+  {
+    sim::Simulator simulator(sim);
+    fusion::Sample s;
+    while (simulator.next(s)) stream.push_back(s);
+  }
+  ASSERT_GT(stream.size(), 200u);
+  constexpr std::int64_t kFlushUs = 200'000;  // sweeps every 50 ms (a quarter of it)
+  Registry registry;
+  registry.generation = 1;
+  registry.idle_flush_us = kFlushUs;
+  registry.sessions.push_back(std::make_shared<const fusion::SessionConfig>(sim::session_config(sim, 0, 0)));
+  SpscRing<WorkItem> input(stream.size() + 4);
+  SpscRing<OutItem> output(stream.size() + 64);
+  Doorbell bell;  // never waited on: poll() does not sleep
+  auto gauges = std::make_unique<StationGauges[]>(1);
+  CountingConsumer consumer;
+  const auto now_us = [] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  };
+  const std::int64_t built_us = now_us();
+  Worker worker(0, 1, input, bell, output, consumer, registry, gauges.get());
+  EXPECT_GE(worker.next_timer_us(), built_us);
+  EXPECT_LE(worker.next_timer_us(), now_us() + kFlushUs / 4);
+
+  EXPECT_EQ(worker.poll(64), Worker::PollResult::kIdle) << "an empty ring";
+  for (const fusion::Sample& s : stream) ASSERT_TRUE(input.try_push(WorkItem{s}));
+  EXPECT_EQ(worker.poll(64), Worker::PollResult::kMore);
+  EXPECT_EQ(worker.counters().samples.get(), 64u) << "at most max_items per poll";
+  while (worker.poll(64) == Worker::PollResult::kMore) {
+  }
+  EXPECT_EQ(worker.counters().samples.get(), stream.size());
+  EXPECT_EQ(input.front(), nullptr);
+  const std::uint64_t fused_outputs = worker.counters().outputs.get();
+  ASSERT_GT(fused_outputs, 0u);
+  EXPECT_GT(consumer.calls, 0) << "the consumer is told of the outputs";
+
+  // The reorder window still holds the last ~150 ms. No input comes; once the flush interval
+  // has passed and a sweep is due, a poll of the empty ring releases it.
+  const int calls_before = consumer.calls;
+  ASSERT_TRUE(eventually([&] {
+    std::this_thread::sleep_for(std::chrono::microseconds(std::max<std::int64_t>(worker.next_timer_us() - now_us(), 0)));
+    return worker.poll(64) == Worker::PollResult::kIdle && worker.counters().outputs.get() > fused_outputs;
+  }, 5s)) << "no idle sweep from poll() without input";
+  EXPECT_GT(consumer.calls, calls_before) << "the swept outputs are announced";
+  EXPECT_GT(worker.next_timer_us(), now_us() - kFlushUs) << "the next sweep is scheduled";
+
+  ASSERT_TRUE(input.try_push(WorkItem{DrainMarker{}}));
+  EXPECT_EQ(worker.poll(64), Worker::PollResult::kDrained);
+  bool marker_last = false;
+  while (OutItem* item = output.front()) {
+    marker_last = std::holds_alternative<DrainMarker>(*item);
+    output.pop();
+  }
+  EXPECT_TRUE(marker_last) << "the DrainMarker follows every output";
+  EXPECT_EQ(worker.counters().dropped_output_ring_full.get(), 0u);
 }
 
 }  // namespace

@@ -20,6 +20,10 @@ constexpr double kBodyWeightN = 70.0 * 9.80665;
 
 class DaemonTest : public ::testing::Test {
  protected:
+  // pipeline.workers for base_config(); the tests run by both pipeline shapes override it.
+  virtual int workers() const { return 2; }
+  std::string base_config(double stale_after_s = 3.0) const { return base_toml(stale_after_s, workers()); }
+
   void start(const std::string& toml, std::vector<std::string> extra = {}) {
     daemon_.emplace(toml, std::move(extra));
     ASSERT_TRUE(daemon_->started()) << "kneeloadd did not start; its log:\n" << daemon_->log();
@@ -52,6 +56,18 @@ class DaemonTest : public ::testing::Test {
   std::optional<zmq::socket_t> push_;
 };
 
+// The tests below run with worker threads (2) and with fusion on the ingest thread (0): the
+// same outputs, reloads, drains and timers either way.
+class PipelineShapeTest : public DaemonTest, public ::testing::WithParamInterface<int> {
+ protected:
+  int workers() const override { return GetParam(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Workers, PipelineShapeTest, ::testing::Values(2, 0),
+                         [](const ::testing::TestParamInfo<int>& p) {
+                           return p.param == 0 ? std::string("Inline") : "Threads" + std::to_string(p.param);
+                         });
+
 // Messages of one topic must carry seq 1, 2, 3, … with no gap and no repeat.
 void expect_consecutive_seq(const std::vector<std::uint64_t>& seqs, const std::string& topic) {
   for (std::size_t i = 0; i < seqs.size(); ++i) {
@@ -59,8 +75,8 @@ void expect_consecutive_seq(const std::vector<std::uint64_t>& seqs, const std::s
   }
 }
 
-TEST_F(DaemonTest, PublishesStepsStatesAndEventsInOrderPerStation) {
-  start(base_toml() + registry_toml(2, kCellAreaCm2));
+TEST_P(PipelineShapeTest, PublishesStepsStatesAndEventsInOrderPerStation) {
+  start(base_config() + registry_toml(2, kCellAreaCm2));
   v1::Frame pain = frame("s1-console", 0);
   add_pain(pain, 5'000'000, 6);
   const int expected_steps_1 = send_running(1, 10.0, 100.0, {pain});
@@ -176,8 +192,8 @@ TEST_F(DaemonTest, RejectsBadFramesWithExactCountsAndKeepsTheGoodOnes) {
   EXPECT_NE(log.find("\"nobody\""), std::string::npos) << "the log names the offending device:\n" << log;
 }
 
-TEST_F(DaemonTest, SighupReloadAddsAStationWithoutLosingSamples) {
-  start(base_toml() + registry_toml(1, kCellAreaCm2));
+TEST_P(PipelineShapeTest, SighupReloadAddsAStationWithoutLosingSamples) {
+  start(base_config() + registry_toml(1, kCellAreaCm2));
   // Stream alternating pain reports from station 1 across the reload; each is one event.
   std::uint32_t seq = 0;
   auto pain_batch = [&](int n) {
@@ -192,7 +208,7 @@ TEST_F(DaemonTest, SighupReloadAddsAStationWithoutLosingSamples) {
   // Model filter and trend keys reach the running runners too: no restart warning for them,
   // and the trend capacity's restart of the windows is said.
   write_file(daemon_->config_path(),
-             base_toml() + "[model.force]\ngate_chi2 = 20.0\n\n[model.trends]\n"
+             base_config() + "[model.force]\ngate_chi2 = 20.0\n\n[model.trends]\n"
                            "rolling_capacity_steps = 600\n\n" + registry_toml(2, kCellAreaCm2));
   daemon_->process().signal(SIGHUP);
   pain_batch(50);
@@ -230,8 +246,8 @@ TEST_F(DaemonTest, SighupWithABadConfigIsRefusedAndTheRunningOneKept) {
   EXPECT_TRUE(daemon_->process().running());
 }
 
-TEST_F(DaemonTest, SigtermDrainsEverythingAcceptedAndExitsZeroWithinFiveSeconds) {
-  start(base_toml() + registry_toml(1, kCellAreaCm2));
+TEST_P(PipelineShapeTest, SigtermDrainsEverythingAcceptedAndExitsZeroWithinFiveSeconds) {
+  start(base_config() + registry_toml(1, kCellAreaCm2));
   constexpr int kFrames = 300, kPerFrame = 10;
   for (int i = 0; i < kFrames; ++i) {
     v1::Frame f = frame("s1-console", static_cast<std::uint32_t>(i));
@@ -265,8 +281,8 @@ TEST_F(DaemonTest, SigtermDrainsEverythingAcceptedAndExitsZeroWithinFiveSeconds)
   EXPECT_NE(daemon_->log().find("drained"), std::string::npos) << daemon_->log();
 }
 
-TEST_F(DaemonTest, SilentDeviceRaisesADropoutEventAndClearsWhenItReturns) {
-  start(base_toml(/*stale_after_s=*/0.3) + registry_toml(1, kCellAreaCm2));
+TEST_P(PipelineShapeTest, SilentDeviceRaisesADropoutEventAndClearsWhenItReturns) {
+  start(base_config(/*stale_after_s=*/0.3) + registry_toml(1, kCellAreaCm2));
   v1::Frame f = frame("s1-tm", 0);
   add_treadmill(f, 1'000'000, 3.0f);
   ASSERT_TRUE(send_frame(*push_, f));
@@ -320,10 +336,10 @@ TEST_F(DaemonTest, AFullRingDropsAndCountsButNeverBlocksIngest) {
 // pipeline.idle_flush_ms is how long a silent runner's reorder window waits before it is
 // published without a later arrival, and a reload changes it for the running workers. The tail
 // of a run is the probe: with a 60 s flush it stays held; once a reload sets 300 ms it comes.
-TEST_F(DaemonTest, IdleFlushHoldsASilentRunnersTailAsConfiguredAndAReloadChangesIt) {
-  const auto config = [](int idle_flush_ms) {
+TEST_P(PipelineShapeTest, IdleFlushHoldsASilentRunnersTailAsConfiguredAndAReloadChangesIt) {
+  const auto config = [this](int idle_flush_ms) {
     // No stale-device notices while the runner is quiet: they would release the tail too.
-    std::string t = base_toml(600.0);
+    std::string t = base_config(600.0);
     t.insert(t.find("[pipeline]\n") + 11, "idle_flush_ms = " + std::to_string(idle_flush_ms) + "\n");
     return t + registry_toml(1, kCellAreaCm2);
   };
@@ -378,6 +394,22 @@ TEST_F(DaemonTest, EveryPipelineThreadCarriesItsOwnName) {
   EXPECT_EQ(main_name, "kneeloadd");
 }
 
+// pipeline.workers = 0: the ingest thread fuses and publishes, and no worker thread is started.
+TEST_F(DaemonTest, WithoutWorkersNoWorkerThreadRuns) {
+  start(base_toml(3.0, 0) + registry_toml(1, kCellAreaCm2));
+  const pid_t pid = daemon_->process().pid();
+  std::vector<std::string> names;
+  const bool named = eventually([&] {
+    names = thread_names(pid);
+    return std::count(names.begin(), names.end(), "kl-ingest") == 1 &&
+           std::count(names.begin(), names.end(), "kl-publish") == 1;
+  }, 5s);
+  std::string all;
+  for (const std::string& n : names) all += n + " ";
+  EXPECT_TRUE(named) << all;
+  EXPECT_EQ(all.find("kl-worker"), std::string::npos) << all;
+}
+
 TEST_F(DaemonTest, IngestAcceptsSeveralEndpointsIncludingIpc) {
   TempDir dir;
   const std::string ipc = "ipc://" + (dir.path() / "ingest.sock").string();
@@ -399,7 +431,7 @@ TEST_F(DaemonTest, IngestAcceptsSeveralEndpointsIncludingIpc) {
 TEST(DaemonStartup, ABadConfigExitsTwoNamingFileAndKey) {
   TempDir dir;
   const auto config = dir.path() / "bad.toml";
-  write_file(config, "[pipeline]\nworkers = 0\n");
+  write_file(config, "[pipeline]\nworkers = 65\n");
   Process p({daemon_binary(), "--config", config.string()}, dir.path() / "err.log");
   const auto code = p.wait(5s);
   ASSERT_TRUE(code.has_value());

@@ -214,7 +214,7 @@ TEST_F(MetricsTest, AReloadDropsARemovedStationsSeriesAndCountsOutcomes) {
   EXPECT_EQ(value(e, "kneeload_reloads_total{outcome=\"applied\"}"), 1);
   EXPECT_EQ(value(e, "kneeload_configured_devices"), 4);
 
-  write_file(daemon_->config_path(), "[pipeline]\nworkers = 0\n");
+  write_file(daemon_->config_path(), "[pipeline]\nworkers = 65\n");
   daemon_->process().signal(SIGHUP);
   ASSERT_TRUE(eventually([&] { return scrape().get("kneeload_reloads_total{outcome=\"refused\"}").value_or(0) == 1; },
                          5s))

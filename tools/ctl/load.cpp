@@ -73,7 +73,7 @@ struct LoadOptions {
   double rate = 0.0;  // samples/s; 0: as fast as possible
   double duration_s = 10.0;
   int batch = 10;
-  int workers = 0;  // --print-config only; 0: the daemon's default
+  int workers = -1;  // --print-config only; -1: the daemon's default, 0: fusion on the ingest thread
   std::uint64_t start_cursor = 0;
   double timeout_s = 5.0;
   bool print_config = false;
@@ -206,7 +206,7 @@ Outcome stream(const LoadOptions& o, const LoadTemplate& tmpl, zmq::socket_t& pu
 
 std::string print_config_command(const LoadOptions& o) {
   std::string c = "kneeloadctl load --print-config --stations " + std::to_string(o.stations);
-  if (o.workers > 0) c += " --workers " + std::to_string(o.workers);
+  if (o.workers >= 0) c += " --workers " + std::to_string(o.workers);
   if (o.batch != 10) c += " --batch " + std::to_string(o.batch);
   return c;
 }
@@ -240,7 +240,7 @@ int run_load(int argc, char** argv) {
               "carry on from the next_cursor a previous run into the same daemon\nprinted (same --stations and --batch)",
               set_cursor(&o.start_cursor));
   args.option("--workers", "W", "with --print-config: the daemon's fusion workers (default: its own)",
-              set_int(&o.workers, 1, 64));
+              set_int(&o.workers, 0, 64));
   args.option("--timeout", "S",
               "give up when nothing answers at the endpoint or a frame is not taken\nwithin S seconds (default 5)",
               set_seconds(&o.timeout_s));

@@ -300,7 +300,7 @@ std::string load_daemon_config(int stations, int workers, int batch, const std::
   const int devices = stations * static_cast<int>(kLoadRoles.size());
   const bool raise = devices > kDefaultMaxDevices || stations > kDefaultMaxRunners || stations > kDefaultMaxStations;
   t += "\n[pipeline]\n";
-  if (workers > 0) t += "workers = " + std::to_string(workers) + "\n";
+  if (workers >= 0) t += "workers = " + std::to_string(workers) + "\n";
   // The generator visits the stations in turn, one slot of a station's frames per visit, and
   // its frames carry recorded arrival times, which fusion aligns on. With many stations the
   // wall time between two visits of one station outgrows the 500 ms default, and every output

@@ -68,7 +68,7 @@ struct LoadTemplateOptions {
 sim::SimConfig load_sim_config(const LoadTemplateOptions& options);
 
 // kneeloadd configuration registering `stations` load stations with `workers` fusion workers
-// (0: the daemon's default), for frames of `batch` samples. `command` is quoted in the header.
+// (-1: the daemon's default; 0: fusion on the ingest thread), for frames of `batch` samples. `command` is quoted in the header.
 std::string load_daemon_config(int stations, int workers, int batch, const std::string& command);
 
 class LoadTemplate {
