@@ -59,8 +59,9 @@ struct SecurityConfig {
 
 struct PipelineConfig {
   // Fusion worker threads; 0: the ingest thread fuses and publishes itself (no worker thread,
-  // no hand-off between threads, and ingest_ring_capacity unused).
-  int workers = 1;
+  // no hand-off between threads, and ingest_ring_capacity unused). 0 by default: on 2 cores it
+  // held as many samples/s as 1 worker at a fifth of the p50 latency (bench/RESULTS.md).
+  int workers = 0;
   std::size_t ingest_ring_capacity = 65536;   // samples per worker ring
   // Outputs per worker → publisher ring. A worker emits about one output per 11 samples at
   // the default state_rate_hz (50 Hz of fused state, steps, events), so this buffers about 3x

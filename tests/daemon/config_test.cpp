@@ -678,7 +678,7 @@ TEST(ConfigParse, EmptyFileGivesTheDefaults) {
   EXPECT_EQ(c.ingest.endpoints, d.ingest.endpoints);
   EXPECT_EQ(c.publish.endpoint, d.publish.endpoint);
   EXPECT_EQ(c.metrics_address, d.metrics_address);
-  EXPECT_EQ(c.pipeline.workers, 1);
+  EXPECT_EQ(c.pipeline.workers, 0);
   EXPECT_TRUE(c.runners.empty());
   EXPECT_TRUE(c.devices.empty());
 }

@@ -26,7 +26,7 @@ constexpr std::size_t kMaxTableToBuild = 4096;
 
 void check_accepted(const daemon::Config& c) {
   KL_FUZZ_CHECK(c.source == kSource, c.source);
-  KL_FUZZ_CHECK(c.pipeline.workers >= 1 && c.pipeline.workers <= 64, std::to_string(c.pipeline.workers));
+  KL_FUZZ_CHECK(c.pipeline.workers >= 0 && c.pipeline.workers <= 64, std::to_string(c.pipeline.workers));
   KL_FUZZ_CHECK(c.runners.size() <= c.pipeline.max_runners, "more runners than max_runners");
   KL_FUZZ_CHECK(c.devices.size() <= c.pipeline.max_devices, "more devices than max_devices");
   KL_FUZZ_CHECK(!c.ingest.endpoints.empty(), "no ingest endpoint");
