@@ -7,12 +7,15 @@
 // KNEELOAD_FAULT_WEDGE_AFTER_S=<s>      ... this many seconds after it started (default 0)
 // KNEELOAD_FAULT_SIGNAL_READ_FAILS=1    the control loop's first read of its signalfd fails
 //                                       (EBADF), as a broken descriptor would make it
+// KNEELOAD_FAULT_SLOW_POLL_US=<us>      every Worker::poll() sleeps this long first: fusion
+//                                       far slower than its senders (with workers = 0, one
+//                                       poll per frame), as on a starved machine
 //
 // A wedged worker sleeps inside its loop for the rest of the process lifetime: it neither
 // consumes its ring nor counts progress, as a worker stuck in a deadlock or an endless loop.
 //
 // Thread ownership: one WorkerWedge per worker thread, created and checked on that thread;
-// signal_read_fails() on the control thread.
+// signal_read_fails() on the control thread; slow_poll() on whichever thread polls a worker.
 #pragma once
 
 #ifndef KNEELOAD_FAULT_POINTS
@@ -47,6 +50,14 @@ class WorkerWedge {
   bool armed_ = false;
   std::chrono::steady_clock::time_point at_{};
 };
+
+inline void slow_poll() {
+  static const long us = [] {
+    const char* v = std::getenv("KNEELOAD_FAULT_SLOW_POLL_US");
+    return v != nullptr ? std::atol(v) : 0L;
+  }();
+  if (us > 0) std::this_thread::sleep_for(std::chrono::microseconds(us));
+}
 
 inline bool signal_read_fails() {
   const char* on = std::getenv("KNEELOAD_FAULT_SIGNAL_READ_FAILS");

@@ -22,6 +22,11 @@ constexpr int kFramesPerBatch = 512;
 constexpr auto kPollTimeout = std::chrono::milliseconds(50);
 // Items an inline worker takes per poll() before it reads its clock again (as a worker thread).
 constexpr int kInlineBatch = 64;
+// How long a drain takes in frames still queued in the socket, then how long it discards and
+// counts them (see run()); the rest of the control loop's 4.5 s is for the workers' summaries,
+// the publisher and the store.
+constexpr auto kDrainIntakeBudget = std::chrono::milliseconds(1500);
+constexpr auto kDrainDiscardBudget = std::chrono::milliseconds(500);
 }  // namespace
 
 Ingest::Ingest(zmq::socket_t socket, const proto::ValidationLimits& limits,
@@ -134,13 +139,26 @@ void Ingest::run() {
     for (WorkerPort& port : workers_) {
       if (port.inline_worker != nullptr) hand_over(port);
     }
-    for (int i = 0; i < kFramesPerBatch; ++i) {
+    int taken = 0;
+    for (; taken < kFramesPerBatch; ++taken) {
       if (!socket_.recv(message_, zmq::recv_flags::dontwait)) break;
       handle_frame();
     }
+    if (taken == kFramesPerBatch) counters_.full_batches.inc();
   }
-  // Drain: what the socket already holds was sent to us before we stopped; take it in.
-  while (socket_.recv(message_, zmq::recv_flags::dontwait)) handle_frame();
+  // Drain: what the socket already holds was sent to us before we stopped; take it in, for
+  // kDrainIntakeBudget at most. Senders that outpace the pipeline (with workers = 0, fusion
+  // runs in this loop) would otherwise keep it going past the control loop's 4.5 s deadline,
+  // which exits without the sessions' summaries. After the budget, frames are received,
+  // counted (ingest.draining) and discarded for kDrainDiscardBudget at most; what libzmq
+  // holds after that goes uncounted with the socket.
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point intake_until = Clock::now() + kDrainIntakeBudget;
+  while (Clock::now() < intake_until && socket_.recv(message_, zmq::recv_flags::dontwait)) handle_frame();
+  const Clock::time_point discard_until = Clock::now() + kDrainDiscardBudget;
+  while (Clock::now() < discard_until && socket_.recv(message_, zmq::recv_flags::dontwait)) {
+    counters_.dropped_draining.inc();
+  }
   for (WorkerPort& port : workers_) push_control(port, DrainMarker{});
   socket_.close();
 }

@@ -40,8 +40,13 @@ struct WorkerPort {
 
 struct IngestCounters {
   proto::Counter dropped_ring_full;   // accepted samples lost because a worker ring was full
-  proto::Counter dropped_draining;    // frames received after the drain deadline (none expected)
+  proto::Counter dropped_draining;    // frames discarded at a drain: received after its intake budget
   proto::Counter loop_iterations;     // progress, for the watchdog
+  // Passes that took kFramesPerBatch frames (ingest.cpp) and so may have left more queued in
+  // libzmq: a steady rise means ingest is saturated. Arrival is stamped when a frame is taken,
+  // so that wait shows in no latency histogram, and with workers = 0 nothing is dropped at a
+  // ring either: this is where such an overload shows.
+  proto::Counter full_batches;
   // Accepted samples by fusion::SensorKind (a frame's samples share its device's kind).
   std::array<proto::Counter, fusion::kSensorKindCount> samples_by_kind;
 };

@@ -133,6 +133,11 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
     out.counter(proto::is_frame_reject(reason) ? frames_rejected : samples_rejected,
                 as_double(dec.rejected[static_cast<std::size_t>(r)].get()), {{"reason", proto::reject_name(reason)}});
   }
+  out.counter(out.family("kneeload_ingest_full_batches_total",
+                         "Ingest passes that took their limit of 512 frames, so more may have waited in the "
+                         "socket: a steady rise means ingest is saturated (README: Metrics).",
+                         MetricType::Counter),
+              as_double(ingest.counters().full_batches.get()));
   MetricFamily& ingested = out.family("kneeload_samples_ingested_total",
                                       "Samples accepted at ingest, by sensor kind.", MetricType::Counter);
   for (int k = 0; k < fusion::kSensorKindCount; ++k) {

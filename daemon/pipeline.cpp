@@ -31,7 +31,7 @@ constexpr const char* kDropNames[kDropReasonCount] = {
     "ingest.worker_ring_full", "worker.output_ring_full", "worker.rule_event_overflow",
     "worker.unknown_runner",   "publish.hwm",             "publish.encode_failed",
     "worker.late_sample",      "worker.resent_sample",    "store.ring_full",
-    "store.write_failed",
+    "store.write_failed",      "ingest.draining",
 };
 
 std::int64_t unix_now_us() {
@@ -358,7 +358,8 @@ std::array<DropCount, kDropReasonCount> Pipeline::drops() const {
            {kDropNames[6], late},
            {kDropNames[7], resent},
            {kDropNames[8], publisher_->counters().dropped_store.get()},
-           {kDropNames[9], store_writer_ ? store_writer_->counters().write_failed.get() : 0}}};
+           {kDropNames[9], store_writer_ ? store_writer_->counters().write_failed.get() : 0},
+           {kDropNames[10], ingest_->counters().dropped_draining.get()}}};
 }
 
 PipelineTotals Pipeline::totals() const {

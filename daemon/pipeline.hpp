@@ -45,7 +45,7 @@ struct DropCount {
   std::uint64_t value;
 };
 
-inline constexpr std::size_t kDropReasonCount = 10;
+inline constexpr std::size_t kDropReasonCount = 11;
 
 // Totals for logs, STATUS= and the final report.
 struct PipelineTotals {

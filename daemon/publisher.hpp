@@ -3,7 +3,8 @@
 // heartbeat. A per-topic sequence number lets each subscriber see its own losses.
 //
 // Who publishes: whichever thread holds the publishing right, an atomic flag taken with a
-// non-blocking exchange. A worker that has pushed outputs calls outputs_ready(): if the right is
+// non-blocking exchange. A worker (on its own thread, or on the ingest thread with
+// pipeline.workers = 0) that has pushed outputs calls outputs_ready(): if the right is
 // free it publishes what every ring holds, then lets go; if another thread holds it, that
 // thread re-checks the rings after letting go and publishes what it finds (a seq_cst fence on
 // each side, as in Doorbell), so no output waits for a wake-up in the common case. A worker
@@ -14,7 +15,8 @@
 // that finds it taken goes on with its work. libzmq allows a socket to move between threads with
 // a full memory barrier in between, which the flag's acquire/release and the fences give.
 //
-// Thread ownership: outputs_ready() from any worker thread, run() on the publisher thread;
+// Thread ownership: outputs_ready() from any thread that runs a Worker (a worker thread, or
+// the ingest thread with pipeline.workers = 0), run() on the publisher thread;
 // the socket, encoder, sequences, station state and the rings' consumer side only while holding
 // the right; counters readable from any thread (their single writer at any moment is the holder,
 // except `progress`, which only the publisher thread writes).

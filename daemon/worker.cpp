@@ -214,6 +214,9 @@ void Worker::announce_outputs() {
 }
 
 Worker::PollResult Worker::poll(int max_items) {
+#ifdef KNEELOAD_FAULT_POINTS
+  fault::slow_poll();
+#endif
   counters_.progress.inc();  // idle wake-ups count too: only a wedged worker stands still
   batch_now_us_ = worker_now_us();
   if (batch_now_us_ >= next_idle_check_us_) {

@@ -1,7 +1,9 @@
-// Worker: a fusion thread. It owns the RunnerSessions of the runners routed to it
-// (runner index mod worker count), feeds them samples from its input ring, and passes their
-// outputs on through its output ring; after each input item that made outputs it calls the
-// OutputConsumer (the Publisher, which then mostly publishes them on this thread: publisher.hpp).
+// Worker: fusion for a share of the runners, on a thread of its own (run()) or, with
+// pipeline.workers = 0, on the ingest thread (poll()). It owns the RunnerSessions of the
+// runners routed to it (runner index mod worker count), feeds them samples from its input
+// ring, and passes their outputs on through its output ring; after each input item that made
+// outputs it calls the OutputConsumer (the Publisher, which then mostly publishes them on
+// this thread: publisher.hpp).
 //
 // Thread ownership: run() on the worker's own thread, or poll() on the ingest thread (with
 // pipeline.workers = 0 there is one Worker and no worker thread); accessors from any thread.
@@ -32,7 +34,7 @@ struct WorkerCounters {
   proto::Counter dropped_late;              // samples that arrived after newer ones were fused
   proto::Counter dropped_resent;            // samples a device sent again after they were fused
   proto::Counter dropped_unknown_runner;    // samples for a runner this worker has no session for
-  proto::Counter progress;                  // items processed, for the watchdog
+  proto::Counter progress;                  // poll() passes (up to 64 items each), for the watchdog
   // Folded from the sessions' SessionLive (lifetime counts of the runners' filters and clocks).
   proto::Counter knee_gated;
   proto::Counter shank_gated;
