@@ -187,8 +187,13 @@ class ControlLoop {
     if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
       watchdog_interval_ = std::chrono::microseconds(watchdog_usec / 2);
     }
-    log(LogLevel::kInfo, "control", "kneeloadd %s running: %zu devices, %d worker(s)", KNEELOAD_VERSION,
-        pipeline_->active_devices(), config_.pipeline.workers);
+    if (config_.pipeline.workers == 0) {
+      log(LogLevel::kInfo, "control", "kneeloadd %s running: %zu devices, fusion on the ingest thread",
+          KNEELOAD_VERSION, pipeline_->active_devices());
+    } else {
+      log(LogLevel::kInfo, "control", "kneeloadd %s running: %zu devices, %d worker(s)", KNEELOAD_VERSION,
+          pipeline_->active_devices(), config_.pipeline.workers);
+    }
     asio::steady_timer timer(io_);
     schedule_tick(timer);
     io_.run();

@@ -408,6 +408,8 @@ TEST_F(DaemonTest, WithoutWorkersNoWorkerThreadRuns) {
   for (const std::string& n : names) all += n + " ";
   EXPECT_TRUE(named) << all;
   EXPECT_EQ(all.find("kl-worker"), std::string::npos) << all;
+  EXPECT_NE(daemon_->log().find("fusion on the ingest thread"), std::string::npos)
+      << "the start-up line says how it fuses:\n" << daemon_->log();
 }
 
 TEST_F(DaemonTest, IngestAcceptsSeveralEndpointsIncludingIpc) {
