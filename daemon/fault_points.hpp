@@ -1,7 +1,9 @@
 // Fault points: test-only ways to make a thread misbehave, so tests can prove that the daemon
-// copes (the watchdog notices a wedged worker; a failing signal read drains). Compiled only into kneeloadd_faultpoints (KNEELOAD_FAULT_POINTS defined,
-// see daemon/CMakeLists.txt); the shipped kneeloadd contains neither this code nor the
-// environment variable names, which tests/integration/notify_test.cpp checks.
+// copes (the watchdog notices a wedged worker; a failing signal read drains; a drain under a
+// flood of frames fusion cannot keep up with still ends in time). Compiled only into
+// kneeloadd_faultpoints (KNEELOAD_FAULT_POINTS defined, see daemon/CMakeLists.txt); the shipped
+// kneeloadd contains neither this code nor the environment variable names, which
+// tests/integration/notify_test.cpp checks.
 //
 // KNEELOAD_FAULT_WEDGE_WORKER=<index>   the worker thread with this index (0-based) stops
 // KNEELOAD_FAULT_WEDGE_AFTER_S=<s>      ... this many seconds after it started (default 0)

@@ -129,7 +129,8 @@ Pipeline::Pipeline(const Config& config)
   std::vector<WorkerPort> ports;
   for (int i = 0; i < n; ++i) {
     const auto idx = static_cast<std::size_t>(i);
-    ports.push_back({worker_rings_[idx].get(), worker_bells_[idx].get(), inline_fusion ? workers_[idx].get() : nullptr});
+    ports.push_back({worker_rings_[idx].get(), worker_bells_[idx].get(),
+                     inline_fusion ? workers_[idx].get() : nullptr});
   }
   proto::ValidationLimits limits;
   limits.max_frame_bytes = config.ingest.max_frame_bytes;

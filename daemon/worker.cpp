@@ -4,6 +4,7 @@
 #include <chrono>
 #include <thread>
 
+#include "daemon/ingest.hpp"  // steady_now_us: the clock Ingest compares next_timer_us() with
 #include "daemon/registry.hpp"
 #include "daemon/store/store_writer.hpp"
 #ifdef KNEELOAD_FAULT_POINTS
@@ -31,12 +32,6 @@ constexpr auto kIdleTimeout = std::chrono::milliseconds(100);
 // fuses identically. The sweep looks 4 times per flush interval, and at least this often, since
 // it also folds the sessions' counters into the metrics.
 constexpr std::int64_t kMaxSweepIntervalUs = 125'000;
-
-std::int64_t worker_now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 }  // namespace
 
 Worker::Worker(int index, int worker_count, SpscRing<WorkItem>& input, Doorbell& input_bell,
@@ -51,7 +46,7 @@ Worker::Worker(int index, int worker_count, SpscRing<WorkItem>& input, Doorbell&
       station_gauges_(station_gauges),
       checkpoint_interval_us_(checkpoint_interval_us) {
   apply(initial);
-  batch_now_us_ = worker_now_us();
+  batch_now_us_ = steady_now_us();
   next_idle_check_us_ = batch_now_us_ + sweep_interval_us();
 }
 
@@ -218,7 +213,7 @@ Worker::PollResult Worker::poll(int max_items) {
   fault::slow_poll();
 #endif
   counters_.progress.inc();  // idle wake-ups count too: only a wedged worker stands still
-  batch_now_us_ = worker_now_us();
+  batch_now_us_ = steady_now_us();
   if (batch_now_us_ >= next_idle_check_us_) {
     flush_idle_sessions(batch_now_us_);
     next_idle_check_us_ = batch_now_us_ + sweep_interval_us();

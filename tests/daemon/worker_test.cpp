@@ -215,7 +215,8 @@ TEST(WorkerPoll, TakesABoundedBatchRunsTheIdleSweepWithoutInputAndEndsOnDrain) {
   const int calls_before = consumer.calls;
   std::int64_t swept_at_us = 0;
   ASSERT_TRUE(eventually([&] {
-    std::this_thread::sleep_for(std::chrono::microseconds(std::max<std::int64_t>(worker.next_timer_us() - now_us(), 0)));
+    const std::int64_t until_due_us = std::max<std::int64_t>(worker.next_timer_us() - now_us(), 0);
+    std::this_thread::sleep_for(std::chrono::microseconds(until_due_us));
     swept_at_us = now_us();
     return worker.poll(64) == Worker::PollResult::kIdle && worker.counters().outputs.get() > fused_outputs;
   }, 5s)) << "no idle sweep from poll() without input";

@@ -507,7 +507,8 @@ TEST(NotifyTest, ShippedDaemonCarriesNoFaultPoints) {
   for (const std::string hook :
        {"KNEELOAD_FAULT_WEDGE_WORKER", "KNEELOAD_FAULT_SIGNAL_READ_FAILS", "KNEELOAD_FAULT_SLOW_POLL_US"}) {
     EXPECT_EQ(shipped.find(hook), std::string::npos) << "kneeloadd contains the fault-point hook " << hook;
-    EXPECT_NE(twin.find(hook), std::string::npos) << "kneeloadd_faultpoints lacks " << hook << " (this test would prove nothing)";
+    EXPECT_NE(twin.find(hook), std::string::npos)
+        << "kneeloadd_faultpoints lacks " << hook << " (this test would prove nothing)";
   }
 }
 
