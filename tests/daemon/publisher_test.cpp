@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -62,7 +63,13 @@ TEST(PublisherHandOff, OutputsLeftToTheHolderArePublishedWithoutThePublisherThre
   const fusion::Output output{0, 0, 0, 0, fusion::FusedState{}};
   std::atomic<int> arrived{0};
   std::atomic<bool> stranded{false};
-  std::atomic<bool> stop{false};
+  // The round in which a worker asked to stop; both leave at the next barrier. A flag read after
+  // the barrier would not do: a worker slow to read it can see the flag the other set at the end
+  // of the round both had just begun, leave, and strand the other at the next barrier for good (a
+  // TSan run on CI hung 600 s that way). A round before this one was named before both arrived
+  // here, so both see it; a name for this round, set while one was slow, waits for the next.
+  constexpr int kNoRound = std::numeric_limits<int>::max();
+  std::atomic<int> last_round{kNoRound};
   std::atomic<std::uint64_t> calls{0};
   std::atomic<std::uint64_t> left_to_holder{0};
   std::atomic<std::uint64_t> push_failed{0};
@@ -70,8 +77,7 @@ TEST(PublisherHandOff, OutputsLeftToTheHolderArePublishedWithoutThePublisherThre
     for (int round = 0;; ++round) {
       arrived.fetch_add(1);
       while (arrived.load() < 2 * (round + 1)) std::this_thread::yield();
-      // Both read these after both arrived, so both stop in the same round.
-      if (stranded.load() || stop.load()) return;
+      if (last_round.load() < round) return;
       calls.fetch_add(1);
       if (!ring.try_push(OutItem{output})) push_failed.fetch_add(1);
       publisher.outputs_ready();
@@ -84,7 +90,9 @@ TEST(PublisherHandOff, OutputsLeftToTheHolderArePublishedWithoutThePublisherThre
         }
         std::this_thread::yield();
       }
-      if (left_to_holder.load() >= kEnough || std::chrono::steady_clock::now() > give_up) stop.store(true);
+      if (stranded.load() || left_to_holder.load() >= kEnough || std::chrono::steady_clock::now() > give_up) {
+        last_round.store(round);
+      }
     }
   };
   std::thread w0([&] { worker(ring0); });
