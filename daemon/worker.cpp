@@ -24,7 +24,9 @@ namespace {
 constexpr int kRingEvery = 64;
 // Input items between reads of the worker clock within a long batch (idle sweeps, checkpoints).
 constexpr int kClockEvery = 64;
-constexpr auto kIdleTimeout = std::chrono::milliseconds(100);
+// The longest an idle worker sleeps: its wake-ups are the watchdog's sign of life (progress).
+// It wakes sooner when its next sweep or checkpoint falls due (next_timer_us()).
+constexpr auto kIdleTimeout = std::chrono::microseconds(100'000);
 // A runner silent for pipeline.idle_flush_ms (500 ms by default) on the worker's clock gets its
 // reorder window fused. It must exceed the window (150 ms by default; the config refuses less)
 // so that live data is released by arrivals, not by this timer; then the timer only releases
@@ -268,9 +270,13 @@ void Worker::run() {
     switch (poll(kClockEvery)) {
       case PollResult::kDrained:
         return;
-      case PollResult::kIdle:
-        input_bell_.wait([this] { return input_.front() == nullptr; }, kIdleTimeout);
+      case PollResult::kIdle: {
+        // Until the next sweep at most: with a short pipeline.idle_flush_ms a quiet runner's
+        // tail falls due well before kIdleTimeout (a flush of 10 ms sweeps every 2.5 ms).
+        const std::chrono::microseconds due(std::max<std::int64_t>(next_timer_us() - steady_now_us(), 0));
+        input_bell_.wait([this] { return input_.front() == nullptr; }, std::min(due, kIdleTimeout));
         break;
+      }
       case PollResult::kMore:
         break;
     }

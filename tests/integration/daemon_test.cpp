@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 
 #include "daemon_harness.hpp"
@@ -367,6 +368,53 @@ TEST_P(PipelineShapeTest, IdleFlushHoldsASilentRunnersTailAsConfiguredAndAReload
   }, 5s);
   EXPECT_TRUE(released) << "the held tail was not published after the reload; log:\n" << daemon_->log();
   EXPECT_EQ(daemon_->log().find("after a restart"), std::string::npos) << daemon_->log();
+}
+
+// A short pipeline.idle_flush_ms (a lab that wants a quiet runner's tail promptly, with a short
+// reorder window, which the flush must exceed) is kept: the
+// tail is published about one flush after the runner's last frame, not at the pipeline's next
+// fixed wake-up. Those were 100 ms for a worker thread and 50 ms for the ingest thread's socket
+// wait (with workers = 0), each longer than the 10 ms flush here; both now sleep until the
+// worker's next sweep (every flush/4). The delay is the daemon's own: a state released by a timer
+// has latency_us 0, and its age_us runs from its sample's arrival to its publish. The burst's
+// samples all arrive in one frame, so the oldest age among a round's timer-released states is
+// that round's flush delay; the median of 7 rounds is asserted, so one descheduled round does not
+// decide it.
+TEST_P(PipelineShapeTest, AShortIdleFlushReleasesAQuietRunnersTailWithinItsOwnInterval) {
+  constexpr int kIdleFlushMs = 10;
+  std::string toml = base_config(600.0);  // no stale-device notices: they would release it too
+  toml.insert(toml.find("[pipeline]\n") + 11, "idle_flush_ms = " + std::to_string(kIdleFlushMs) + "\n");
+  start(toml + "[model.clock]\nwindow_ms = 5\n\n" + registry_toml(1, kCellAreaCm2));
+  constexpr int kRounds = 7;
+  std::vector<std::int64_t> delays_us;
+  std::size_t seen = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    // 10 samples at 100 Hz, then silence; each round 1 s later on the device's clock.
+    v1::Frame f = frame("s1-L", static_cast<std::uint32_t>(round));
+    for (int k = 0; k < 10; ++k) add_insole(f, 1'000'000 + round * 1'000'000 + k * 10'000, 500.0, kCellAreaCm2);
+    ASSERT_TRUE(send_frame(*push_, f));
+    std::int64_t delay_us = -1;
+    // Until this round's timer-released states have come and nothing more for 300 ms.
+    (void)sub_->collect_until([&](const auto&) { return false; }, 300ms);
+    const std::vector<FusedState> states = sub_->decoded<FusedState>("state/st1");
+    for (std::size_t i = seen; i < states.size(); ++i) {
+      if (states[i].header().latency_us() == 0) delay_us = std::max(delay_us, states[i].header().age_us());
+    }
+    seen = states.size();
+    ASSERT_GE(delay_us, 0) << "round " << round << ": no state was released by the idle flush; log:\n"
+                           << daemon_->log();
+    delays_us.push_back(delay_us);
+  }
+  std::string all;
+  for (const std::int64_t d : delays_us) all += std::to_string(d) + " ";
+  std::sort(delays_us.begin(), delays_us.end());
+  const std::int64_t median_us = delays_us[kRounds / 2];
+  std::printf("[measured] idle flush %d ms: tail published after %s us (median %lld)\n", kIdleFlushMs, all.c_str(),
+              static_cast<long long>(median_us));
+  // Never before the flush; within it, a sweep interval (2.5 ms) and 22.5 ms to spare, which is
+  // still below the 50 and 100 ms wake-ups that released it before.
+  EXPECT_GE(delays_us.front(), kIdleFlushMs * 1000) << all;
+  EXPECT_LE(median_us, 35'000) << all;
 }
 
 // top -H, ps -L, perf and gdb show thread names: each pipeline thread has its own, so a busy
