@@ -47,6 +47,8 @@ CONTRACT = {
     "kneeload_station_peak_knee_flexion_degrees", "kneeload_station_pfj_stress_pascals",
     "kneeload_station_stress_time_integral_pascal_seconds", "kneeload_station_damage_index",
     "kneeload_station_risk_level", "kneeload_station_session_distance_meters",
+    # Not in issue 5: the overload signal with fusion on the ingest thread (README "Metrics").
+    "kneeload_ingest_full_batches_total",
 } | {f"{h}_{s}" for h in ("kneeload_publish_latency_seconds", "kneeload_worker_handoff_latency_seconds",
                             "kneeload_output_age_seconds", "kneeload_fusion_duration_seconds")
      for s in ("bucket", "sum", "count")}
