@@ -377,6 +377,7 @@ PipelineTotals Pipeline::totals() const {
       t.samples_rejected += v;
     }
   }
+  for (const std::unique_ptr<Worker>& w : workers_) t.samples_fused += w->counters().samples.get();
   for (const DropCount& c : drops()) t.dropped += c.value;
   t.published = publisher_->counters().published.get();
   return t;

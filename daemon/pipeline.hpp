@@ -52,6 +52,7 @@ struct PipelineTotals {
   std::uint64_t frames_received = 0;
   std::uint64_t frames_accepted = 0;
   std::uint64_t samples_accepted = 0;
+  std::uint64_t samples_fused = 0;  // taken from the rings by the workers (kneeload_samples_fused_total)
   std::uint64_t frames_rejected = 0;
   std::uint64_t samples_rejected = 0;
   std::uint64_t dropped = 0;

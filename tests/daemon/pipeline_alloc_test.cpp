@@ -185,15 +185,14 @@ TEST_P(PipelineAllocation, SteadyStateMakesNoHeapAllocationPerSample) {
     while (sub.recv(zmq::mutable_buffer(rx.data(), rx.size()), zmq::recv_flags::dontwait)) {
     }
   };
-  auto wait_accepted = [&](std::uint64_t target) {
+  // Until the workers have fused `target` samples, then until the publisher has sent what they
+  // made: the published count grows by heartbeats only (one per 50 ms) over 300 ms.
+  auto wait_fused = [&](std::uint64_t target) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (pipeline.totals().samples_accepted < target && std::chrono::steady_clock::now() < deadline) {
+    while (pipeline.totals().samples_fused < target && std::chrono::steady_clock::now() < deadline) {
       drain_sub();
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    // Then until workers and the publisher have finished what ingest accepted: the published
-    // count grows by heartbeats only (one per 50 ms) over 300 ms. Sanitizer builds fuse slower
-    // than ingest accepts, so "accepted" alone would end the window early.
     std::uint64_t last = pipeline.totals().published;
     for (int quiet = 0; quiet < 3 && std::chrono::steady_clock::now() < deadline;) {
       for (int i = 0; i < 20; ++i) {
@@ -212,8 +211,8 @@ TEST_P(PipelineAllocation, SteadyStateMakesNoHeapAllocationPerSample) {
   const auto measured = running_frames(5.0, 35.0, seqs, measured_samples);
 
   for (const auto& f : warm) ASSERT_TRUE(push.send(zmq::buffer(f), zmq::send_flags::none));
-  wait_accepted(warm_samples);
-  ASSERT_EQ(pipeline.totals().samples_accepted, warm_samples);
+  wait_fused(warm_samples);
+  ASSERT_EQ(pipeline.totals().samples_fused, warm_samples);
 
   const PipelineTotals before = pipeline.totals();
   const std::uint64_t stored_before = pipeline.store_records();
@@ -222,13 +221,14 @@ TEST_P(PipelineAllocation, SteadyStateMakesNoHeapAllocationPerSample) {
     (void)push.send(zmq::buffer(f), zmq::send_flags::none);
     drain_sub();
   }
-  wait_accepted(warm_samples + measured_samples);
+  wait_fused(warm_samples + measured_samples);
   const std::uint64_t news = alloc_count::new_calls() - news_before;
   const PipelineTotals after = pipeline.totals();
 
-  const std::uint64_t fused = after.samples_accepted - before.samples_accepted;
+  const std::uint64_t fused = after.samples_fused - before.samples_fused;
   const std::uint64_t published = after.published - before.published;
-  EXPECT_EQ(fused, measured_samples) << "every measured sample must have gone through";
+  EXPECT_EQ(after.samples_accepted - before.samples_accepted, measured_samples) << "every measured sample was accepted";
+  EXPECT_EQ(fused, measured_samples) << "every measured sample was fused in the window";
   EXPECT_EQ(after.dropped, 0u);
   EXPECT_TRUE(pipeline.store_active()) << "the runner store ran through the window";
   const std::uint64_t stored = pipeline.store_records() - stored_before;
