@@ -10,6 +10,8 @@
 // destroyed; collect() runs on the scrape thread.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -60,6 +62,7 @@ class MetricsServer {
   std::shared_ptr<Collector> collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::string bound_;
+  std::vector<sockaddr_storage> knock_to_;  // the listening socket, from this host (~MetricsServer)
 };
 
 }  // namespace kneeload::daemon
