@@ -11,7 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -345,9 +347,29 @@ namespace kneeload::daemon {
 
 namespace {
 
-// Where this host reaches the listening socket of `bound` ("host:port" with the port bound): every
-// address the host resolves to, a wildcard one on loopback of its family. Resolved at start-up,
-// so that a stop does not wait for a name service.
+// Whether `address` is one of this host's own: only those take a bind().
+bool is_local(const sockaddr_storage& address, socklen_t length) {
+  const int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_storage any_port = address;
+  if (address.ss_family == AF_INET) {
+    reinterpret_cast<sockaddr_in*>(&any_port)->sin_port = 0;
+  } else {
+    reinterpret_cast<sockaddr_in6*>(&any_port)->sin6_port = 0;
+  }
+  const bool local = ::bind(fd, reinterpret_cast<const sockaddr*>(&any_port), length) == 0;
+  ::close(fd);
+  return local;
+}
+
+socklen_t length_of(const sockaddr_storage& address) {
+  return address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
+
+// Where this host reaches the listening socket of `bound` ("host:port" with the port bound):
+// the host's addresses that are this host's own (a name may also resolve to others, which
+// civetweb did not bind and which a stop must not connect to), a wildcard on loopback of its
+// family. Resolved at start-up, so that a stop does not wait for a name service.
 std::vector<sockaddr_storage> knock_addresses(const std::string& bound) {
   const std::size_t colon = bound.rfind(':');
   if (colon == std::string::npos) return {};
@@ -362,36 +384,44 @@ std::vector<sockaddr_storage> knock_addresses(const std::string& bound) {
   if (::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found) != 0) return {};
   std::vector<sockaddr_storage> out;
   for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
     sockaddr_storage s{};
     std::memcpy(&s, a->ai_addr, a->ai_addrlen);
     if (s.ss_family == AF_INET) {
       auto* v4 = reinterpret_cast<sockaddr_in*>(&s);
       if (v4->sin_addr.s_addr == htonl(INADDR_ANY)) v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    } else if (s.ss_family == AF_INET6) {
+    } else {
       auto* v6 = reinterpret_cast<sockaddr_in6*>(&s);
       if (IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr)) v6->sin6_addr = in6addr_loopback;
-    } else {
-      continue;
     }
-    out.push_back(s);
+    const bool seen = std::any_of(out.begin(), out.end(), [&](const sockaddr_storage& o) {
+      return std::memcmp(&o, &s, length_of(s)) == 0;
+    });
+    if (!seen && is_local(s, length_of(s))) out.push_back(s);
   }
   ::freeaddrinfo(found);
   return out;
 }
 
 // One connection, closed at once: it ends the poll of civetweb's listening thread. A connection
-// taken before the stop is served an end of file and closed by civetweb's worker.
-void knock(const sockaddr_storage& address) {
+// taken before the stop is served an end of file and closed by civetweb's worker. False once the
+// port refuses: the listening socket is closed, and nothing more is to be woken there.
+bool knock(const sockaddr_storage& address) {
   const int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return;
-  const timeval limit{0, 50'000};  // a connect on this host takes microseconds; never hang here
+  if (fd < 0) return true;
+  const timeval limit{0, 50'000};  // a connect to this host takes microseconds; never hang here
   (void)::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
-  const socklen_t length = address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-  (void)::connect(fd, reinterpret_cast<const sockaddr*>(&address), length);
+  const bool refused = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), length_of(address)) != 0 &&
+                       errno == ECONNREFUSED;
   ::close(fd);
+  return !refused;
 }
 
 }  // namespace
+
+struct MetricsServer::Knock {
+  std::vector<sockaddr_storage> addresses;  // the listening socket, from this host
+};
 
 class MetricsServer::Collector final : public prometheus::Collectable {
  public:
@@ -422,7 +452,8 @@ MetricsServer::MetricsServer(const MetricsEndpoint& endpoint, const Pipeline& pi
   // civetweb reports only "null context" for an address it cannot parse, and Debian 12 builds it
   // without IPv6 (mg_check_feature(8) is 0), so every IPv6 address would fail as if its port
   // were taken.
-  if (address.starts_with("[") && mg_check_feature(8) == 0) {
+  constexpr unsigned kCivetwebIPv6 = 8;  // mg_check_feature's bit for IPv6
+  if (address.starts_with("[") && mg_check_feature(kCivetwebIPv6) == 0) {
     throw StartError("cannot serve metrics on \"" + address + "\": this host's civetweb has no IPv6 support " +
                      "(Debian 12 builds it without); use an IPv4 address");
   }
@@ -442,7 +473,7 @@ MetricsServer::MetricsServer(const MetricsEndpoint& endpoint, const Pipeline& pi
   const std::vector<int> ports = exposer_->GetListeningPorts();
   const std::size_t colon = address.rfind(':');
   bound_ = address.substr(0, colon) + ":" + (ports.empty() ? address.substr(colon + 1) : std::to_string(ports[0]));
-  knock_to_ = knock_addresses(bound_);
+  knock_ = std::make_unique<Knock>(Knock{knock_addresses(bound_)});
 }
 
 // civetweb's listening thread waits for connections in polls of 2 s (SOCKET_TIMEOUT_QUANTUM in
@@ -463,8 +494,9 @@ MetricsServer::~MetricsServer() {
     exposer_.reset();  // no thread to spare: stop in civetweb's own time
     return;
   }
-  while (!knock_to_.empty() && !stopped.load(std::memory_order_acquire)) {
-    for (const sockaddr_storage& address : knock_to_) knock(address);
+  std::vector<sockaddr_storage>& open = knock_->addresses;
+  while (!open.empty() && !stopped.load(std::memory_order_acquire)) {
+    std::erase_if(open, [](const sockaddr_storage& address) { return !knock(address); });
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   stopper.join();

@@ -10,8 +10,6 @@
 // destroyed; collect() runs on the scrape thread.
 #pragma once
 
-#include <sys/socket.h>
-
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -62,7 +60,8 @@ class MetricsServer {
   std::shared_ptr<Collector> collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::string bound_;
-  std::vector<sockaddr_storage> knock_to_;  // the listening socket, from this host (~MetricsServer)
+  struct Knock;  // where the destructor knocks to end civetweb's listening poll (metrics.cpp)
+  std::unique_ptr<Knock> knock_;
 };
 
 }  // namespace kneeload::daemon
