@@ -24,8 +24,8 @@ scripts/deps.sh
 stage "release build"
 scripts/build.sh release
 stage "release tests"
-# --timeout 300 in every stage: the longest test takes 89 s under ASan (ScenarioRules, a fresh-clone run of
-# 1ef390f), and a test that hangs then costs 5 minutes of CI's 40, not 10.
+# --timeout 300 in every stage: the longest test takes 89 s under ASan (ScenarioRules, a
+# fresh-clone run of 1ef390f), and a test that hangs then costs 5 minutes, not 10.
 (cd build/release && ctest --output-on-failure -j 2 --timeout 300)
 
 stage "benchmark smoke (release): fusion_bench, ring_bench, e2e --quick"

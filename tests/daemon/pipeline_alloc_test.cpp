@@ -185,8 +185,9 @@ TEST_P(PipelineAllocation, SteadyStateMakesNoHeapAllocationPerSample) {
     while (sub.recv(zmq::mutable_buffer(rx.data(), rx.size()), zmq::recv_flags::dontwait)) {
     }
   };
-  // Until the workers have fused `target` samples, then until the publisher has sent what they
-  // made: the published count grows by heartbeats only (one per 50 ms) over 300 ms.
+  // Until the workers have taken `target` samples from their rings (samples_fused counts each as
+  // it goes into its session), then until the publisher has sent what they made: the published
+  // count grows by heartbeats only (one per 50 ms) over 300 ms.
   auto wait_fused = [&](std::uint64_t target) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (pipeline.totals().samples_fused < target && std::chrono::steady_clock::now() < deadline) {
@@ -228,7 +229,7 @@ TEST_P(PipelineAllocation, SteadyStateMakesNoHeapAllocationPerSample) {
   const std::uint64_t fused = after.samples_fused - before.samples_fused;
   const std::uint64_t published = after.published - before.published;
   EXPECT_EQ(after.samples_accepted - before.samples_accepted, measured_samples) << "every measured sample was accepted";
-  EXPECT_EQ(fused, measured_samples) << "every measured sample was fused in the window";
+  EXPECT_EQ(fused, measured_samples) << "every measured sample was taken by the workers in the window";
   EXPECT_EQ(after.dropped, 0u);
   EXPECT_TRUE(pipeline.store_active()) << "the runner store ran through the window";
   const std::uint64_t stored = pipeline.store_records() - stored_before;

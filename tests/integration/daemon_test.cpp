@@ -370,17 +370,17 @@ TEST_P(PipelineShapeTest, IdleFlushHoldsASilentRunnersTailAsConfiguredAndAReload
   EXPECT_EQ(daemon_->log().find("after a restart"), std::string::npos) << daemon_->log();
 }
 
-// A short pipeline.idle_flush_ms (a lab that wants a quiet runner's tail promptly, with a short
-// reorder window, which the flush must exceed) is kept: the
-// tail is published about one flush after the runner's last frame, not at the pipeline's next
-// fixed wake-up. Those were 100 ms for a worker thread and 50 ms for the ingest thread's socket
-// wait (with workers = 0), each longer than the 10 ms flush here; both now sleep until the
-// worker's next sweep (every flush/4). The delay is the daemon's own: a state released by a timer
-// has latency_us 0, and its age_us runs from its sample's arrival to its publish. The burst's
-// samples all arrive in one frame, so the oldest age among a round's timer-released states is
-// that round's flush delay; the median of 7 rounds is asserted, so one descheduled round does not
-// decide it.
-TEST_P(PipelineShapeTest, AShortIdleFlushReleasesAQuietRunnersTailWithinItsOwnInterval) {
+// A short pipeline.idle_flush_ms is kept: a lab that wants a quiet runner's tail promptly sets
+// a short reorder window and a flush just above it, and the tail is then published about one
+// flush after the runner's last frame, not at the pipeline's next fixed wake-up. Those were
+// 100 ms for a worker thread and 50 ms for the ingest thread's socket wait (workers = 0); both
+// now sleep until the worker's next sweep (every flush / 4). The delay is the daemon's own: a
+// state released by a timer has latency_us 0, and its age_us runs from its sample's arrival to
+// its publish. A round's samples all arrive in one frame, so the oldest age among a round's
+// timer-released states is that round's flush delay. The median of 7 rounds must stay within
+// 30 ms (measured: 10.5-12.7 ms, also under TSan and beside two busy loops; the old wake-ups gave
+// 50.3 and 100.3 ms), so one descheduled round does not decide it.
+TEST_P(PipelineShapeTest, AShortIdleFlushReleasesAQuietRunnersTailSoonAfterTheFlush) {
   constexpr int kIdleFlushMs = 10;
   std::string toml = base_config(600.0);  // no stale-device notices: they would release it too
   toml.insert(toml.find("[pipeline]\n") + 11, "idle_flush_ms = " + std::to_string(kIdleFlushMs) + "\n");
@@ -394,7 +394,7 @@ TEST_P(PipelineShapeTest, AShortIdleFlushReleasesAQuietRunnersTailWithinItsOwnIn
     for (int k = 0; k < 10; ++k) add_insole(f, 1'000'000 + round * 1'000'000 + k * 10'000, 500.0, kCellAreaCm2);
     ASSERT_TRUE(send_frame(*push_, f));
     std::int64_t delay_us = -1;
-    // Until this round's timer-released states have come and nothing more for 300 ms.
+    // 300 ms: the flush and every publish of this round are long over by then.
     (void)sub_->collect_until([&](const auto&) { return false; }, 300ms);
     const std::vector<FusedState> states = sub_->decoded<FusedState>("state/st1");
     for (std::size_t i = seen; i < states.size(); ++i) {
@@ -411,10 +411,10 @@ TEST_P(PipelineShapeTest, AShortIdleFlushReleasesAQuietRunnersTailWithinItsOwnIn
   const std::int64_t median_us = delays_us[kRounds / 2];
   std::printf("[measured] idle flush %d ms: tail published after %s us (median %lld)\n", kIdleFlushMs, all.c_str(),
               static_cast<long long>(median_us));
-  // Never before the flush; within it, a sweep interval (2.5 ms) and 22.5 ms to spare, which is
-  // still below the 50 and 100 ms wake-ups that released it before.
+  // The flush, a sweep interval (2.5 ms) and 17.5 ms to spare; the old wake-ups are well above.
+  // Not before the flush either: a check on the measure itself (age_us from the arrival).
+  EXPECT_LE(median_us, 30'000) << all;
   EXPECT_GE(delays_us.front(), kIdleFlushMs * 1000) << all;
-  EXPECT_LE(median_us, 35'000) << all;
 }
 
 // top -H, ps -L, perf and gdb show thread names: each pipeline thread has its own, so a busy
