@@ -81,7 +81,7 @@ struct Options {
   bool transports_given = false;
   std::vector<int> stations{100};
   bool stations_given = false;
-  std::vector<int> workers{2};
+  std::vector<int> workers{0};  // the daemon's default (pipeline.workers); --scaling: 1,2
   bool workers_given = false;
   bool scaling = false;
   bool quick = false;
@@ -108,7 +108,8 @@ constexpr const char* kUsage =
     "\n"
     "  --transport T     tcp, ipc or both (default both; tcp with --quick and --scaling)\n"
     "  --stations LIST   comma-separated station counts (default 100)\n"
-    "  --workers LIST    comma-separated fusion worker counts (default 2; 0: fusion on the ingest thread)\n"
+    "  --workers LIST    comma-separated fusion worker counts (default 0, the daemon's: fusion on\n"
+    "                    the ingest thread)\n"
     "  --scaling         stations 1,10,100,1000,10000 x workers 1,2 over tcp: throughput and RSS\n"
     "                    per row, RSS growth per station from 1,000 to 10,000; no latency runs\n"
     "  --quick           one transport, short probes and confirmation: the whole run in < 45 s\n"
