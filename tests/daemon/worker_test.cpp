@@ -30,6 +30,7 @@
 #include "daemon/work_item.hpp"
 #include "daemon/worker.hpp"
 #include "../support/eventually.hpp"
+#include "../support/on_exit.hpp"
 #include "kneeload/sim/registry.hpp"
 #include "kneeload/sim/simulator.hpp"
 
@@ -101,17 +102,14 @@ TEST(WorkerHandOff, AnIdleFlushSweepWakesASleepingPublisher) {
   std::thread worker_thread([&] { worker.run(); });
   // Whatever an assertion below ends, both threads stop and are joined (a joinable std::thread
   // destroyed would terminate the test binary instead of failing the test).
-  struct Stop {
-    std::function<void()> fn;
-    ~Stop() { fn(); }
-  } const join_both{[&] {
+  const testing::OnExit join_both([&] {
     while (!input.try_push(WorkItem{DrainMarker{}})) std::this_thread::sleep_for(1ms);
     input_bell.ring();
     worker_thread.join();
     stop.store(true);
     output_bell.ring();
     publisher.join();
-  }};
+  });
 
   // Every runner's stream, round-robin sample by sample, so all runners go quiet together, each
   // holding about a reorder window (150 ms) of samples that only the idle flush can release.

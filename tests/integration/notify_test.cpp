@@ -25,6 +25,7 @@
 
 #include "daemon_harness.hpp"
 #include "http.hpp"
+#include "../support/on_exit.hpp"
 
 namespace kneeload::testing {
 namespace {
@@ -464,14 +465,10 @@ TEST(NotifyTest, ADrainUnderAFloodEndsInTimeAndCountsWhatItDiscards) {
       if (send_frame(push, insole_frame(seq, 1'000'000 + std::int64_t{seq} * 100'000))) sent.fetch_add(1);
     }
   });
-  struct Join {
-    std::atomic<bool>& stop;
-    std::thread& t;
-    ~Join() {
-      stop.store(true);
-      t.join();
-    }
-  } const join{stop, flood};
+  const OnExit join([&] {
+    stop.store(true);
+    flood.join();
+  });
   // The socket's queue fills. Ingest is saturated, and the metric for it says so: each pass
   // takes its 512 frames (about 0.26 s each here). No latency histogram or drop counter would.
   double full_batches = 0;
