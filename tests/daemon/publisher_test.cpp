@@ -42,28 +42,40 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Only the publisher thread (run()) sends status, and none runs here.
+// Only the publisher thread (run()) sends status; what it says does not matter here.
 class NoStatus final : public StatusSource {
  public:
   proto::StatusReport status(bool) override { return {}; }
 };
 
-TEST(PublisherHandOff, OutputsLeftToTheHolderArePublishedWithoutThePublisherThread) {
+// What a Publisher needs besides its rings and doorbell: a PUB socket nobody subscribes to, and
+// the names of the one station and runner the outputs carry.
+class PublisherHandOff : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(names_.stations.intern("station-0").has_value());
+    ASSERT_TRUE(names_.runners.intern("runner-0").has_value());
+  }
+  Publisher make(std::vector<SpscRing<OutItem>*> rings, Doorbell& bell) {
+    zmq::socket_t socket(context_, zmq::socket_type::pub);
+    socket.bind("inproc://publisher-test");
+    return Publisher(std::move(socket), std::move(rings), bell, names_, status_, 3600s, gauges_.get());
+  }
+
+  zmq::context_t context_;
+  Names names_{4, 4, 4};
+  NoStatus status_;
+  std::unique_ptr<StationGauges[]> gauges_ = std::make_unique<StationGauges[]>(4);
+  const fusion::Output output_{0, 0, 0, 0, fusion::FusedState{}};
+};
+
+TEST_F(PublisherHandOff, OutputsLeftToTheHolderArePublishedWithoutThePublisherThread) {
   constexpr std::uint64_t kEnough = 200;  // calls that found the right taken
   const auto give_up = std::chrono::steady_clock::now() + 20s;
-  zmq::context_t context;
-  zmq::socket_t socket(context, zmq::socket_type::pub);
-  socket.bind("inproc://publisher-test");
-  Names names(4, 4, 4);
-  ASSERT_TRUE(names.stations.intern("station-0").has_value());
-  ASSERT_TRUE(names.runners.intern("runner-0").has_value());
-  NoStatus status;
-  auto gauges = std::make_unique<StationGauges[]>(4);
   SpscRing<OutItem> ring0(1), ring1(1);
   Doorbell bell;  // never rung here: with one output per round no call reaches kDrainRounds
-  Publisher publisher(std::move(socket), {&ring0, &ring1}, bell, names, status, 3600s, gauges.get());
+  Publisher publisher = make({&ring0, &ring1}, bell);
 
-  const fusion::Output output{0, 0, 0, 0, fusion::FusedState{}};
   std::atomic<int> arrived{0};
   std::atomic<bool> stranded{false};
   // The round in which a worker asked to stop; both leave at the next barrier. A flag read after
@@ -82,7 +94,7 @@ TEST(PublisherHandOff, OutputsLeftToTheHolderArePublishedWithoutThePublisherThre
       while (arrived.load() < 2 * (round + 1)) std::this_thread::yield();
       if (last_round.load() < round) return;
       calls.fetch_add(1);
-      if (!ring.try_push(OutItem{output})) push_failed.fetch_add(1);
+      if (!ring.try_push(OutItem{output_})) push_failed.fetch_add(1);
       publisher.outputs_ready();
       if (ring.size_approx() != 0) left_to_holder.fetch_add(1);
       const auto deadline = std::chrono::steady_clock::now() + 10s;
@@ -119,19 +131,11 @@ TEST(PublisherHandOff, OutputsLeftToTheHolderArePublishedWithoutThePublisherThre
 // the ring publishes 256 itself and must leave the other 100 to the woken thread at once. Without
 // the ring they wait for the thread's timeout, the rest of 100 ms. The time from the call's return
 // to an empty ring is taken over 5 rounds; the median must be under 50 ms.
-TEST(PublisherHandOff, AWorkerThatGivesUpWakesThePublisherThreadForTheRest) {
+TEST_F(PublisherHandOff, AWorkerThatGivesUpWakesThePublisherThreadForTheRest) {
   constexpr std::size_t kOutputs = 4 * 64 + 100;
-  zmq::context_t context;
-  zmq::socket_t socket(context, zmq::socket_type::pub);
-  socket.bind("inproc://publisher-give-up-test");
-  Names names(4, 4, 4);
-  ASSERT_TRUE(names.stations.intern("station-0").has_value());
-  ASSERT_TRUE(names.runners.intern("runner-0").has_value());
-  NoStatus status;
-  auto gauges = std::make_unique<StationGauges[]>(4);
   SpscRing<OutItem> ring(kOutputs + 1);
   Doorbell bell;
-  Publisher publisher(std::move(socket), {&ring}, bell, names, status, 3600s, gauges.get());
+  Publisher publisher = make({&ring}, bell);
   std::thread thread([&] { publisher.run(); });
   // Whatever an assertion below ends, the thread is stopped (the drain marker ends run()) and
   // joined.
@@ -141,12 +145,11 @@ TEST(PublisherHandOff, AWorkerThatGivesUpWakesThePublisherThreadForTheRest) {
     thread.join();
   });
 
-  const fusion::Output output{0, 0, 0, 0, fusion::FusedState{}};
   std::vector<double> took_ms;
   for (int round = 0; round < 5; ++round) {
     std::this_thread::sleep_for(20ms);  // the thread has published its status and sleeps
     const std::uint64_t before = publisher.counters().published.get();
-    for (std::size_t i = 0; i < kOutputs; ++i) ASSERT_TRUE(ring.try_push(OutItem{output}));
+    for (std::size_t i = 0; i < kOutputs; ++i) ASSERT_TRUE(ring.try_push(OutItem{output_}));
     publisher.outputs_ready();
     const auto returned = std::chrono::steady_clock::now();
     const auto deadline = returned + 5s;
