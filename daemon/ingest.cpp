@@ -72,8 +72,8 @@ std::chrono::milliseconds Ingest::poll_timeout() const {
   for (const WorkerPort& port : workers_) {
     if (port.inline_worker == nullptr) continue;
     // Rounded up: a poll that wakes a little early would only sleep again.
-    const std::int64_t due_ms = (port.inline_worker->next_timer_us() - steady_now_us() + 999) / 1000;
-    timeout = std::min(timeout, std::chrono::milliseconds(std::max<std::int64_t>(due_ms, 0)));
+    const std::int64_t due_ms = (port.inline_worker->us_until_next_timer() + 999) / 1000;
+    timeout = std::min(timeout, std::chrono::milliseconds(due_ms));
   }
   return timeout;
 }

@@ -347,8 +347,12 @@ namespace kneeload::daemon {
 
 namespace {
 
+socklen_t length_of(const sockaddr_storage& address) {
+  return address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+}
+
 // Whether `address` is one of this host's own: only those take a bind().
-bool is_local(const sockaddr_storage& address, socklen_t length) {
+bool is_local(const sockaddr_storage& address) {
   const int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
   sockaddr_storage any_port = address;
@@ -357,24 +361,16 @@ bool is_local(const sockaddr_storage& address, socklen_t length) {
   } else {
     reinterpret_cast<sockaddr_in6*>(&any_port)->sin6_port = 0;
   }
-  const bool local = ::bind(fd, reinterpret_cast<const sockaddr*>(&any_port), length) == 0;
+  const bool local = ::bind(fd, reinterpret_cast<const sockaddr*>(&any_port), length_of(address)) == 0;
   ::close(fd);
   return local;
 }
 
-socklen_t length_of(const sockaddr_storage& address) {
-  return address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-}
-
-// Where this host reaches the listening socket of `bound` ("host:port" with the port bound):
-// the host's addresses that are this host's own (a name may also resolve to others, which
+// Where this host reaches the listening socket on `host` (as in metrics.address) and `port` (the
+// one bound): the host's addresses that are this host's own (a name may also resolve to others, which
 // civetweb did not bind and which a stop must not connect to), a wildcard on loopback of its
 // family. Resolved at start-up, so that a stop does not wait for a name service.
-std::vector<sockaddr_storage> knock_addresses(const std::string& bound) {
-  const std::size_t colon = bound.rfind(':');
-  if (colon == std::string::npos) return {};
-  std::string host = bound.substr(0, colon);
-  const std::string port = bound.substr(colon + 1);
+std::vector<sockaddr_storage> knock_addresses(std::string host, const std::string& port) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -397,7 +393,7 @@ std::vector<sockaddr_storage> knock_addresses(const std::string& bound) {
     const bool seen = std::any_of(out.begin(), out.end(), [&](const sockaddr_storage& o) {
       return std::memcmp(&o, &s, length_of(s)) == 0;
     });
-    if (!seen && is_local(s, length_of(s))) out.push_back(s);
+    if (!seen && is_local(s)) out.push_back(s);
   }
   ::freeaddrinfo(found);
   return out;
@@ -472,8 +468,10 @@ MetricsServer::MetricsServer(const MetricsEndpoint& endpoint, const Pipeline& pi
   exposer_->RegisterCollectable(collector_, "/metrics");
   const std::vector<int> ports = exposer_->GetListeningPorts();
   const std::size_t colon = address.rfind(':');
-  bound_ = address.substr(0, colon) + ":" + (ports.empty() ? address.substr(colon + 1) : std::to_string(ports[0]));
-  knock_ = std::make_unique<Knock>(Knock{knock_addresses(bound_)});
+  const std::string host = address.substr(0, colon);
+  const std::string port = ports.empty() ? address.substr(colon + 1) : std::to_string(ports[0]);
+  bound_ = host + ":" + port;
+  knock_ = std::make_unique<Knock>(Knock{knock_addresses(host, port)});
 }
 
 // civetweb's listening thread waits for connections in polls of 2 s (SOCKET_TIMEOUT_QUANTUM in

@@ -259,6 +259,10 @@ std::int64_t Worker::next_timer_us() const {
   return checkpoint_interval_us_ > 0 ? std::min(next_idle_check_us_, next_checkpoint_us_) : next_idle_check_us_;
 }
 
+std::int64_t Worker::us_until_next_timer() const {
+  return std::max<std::int64_t>(next_timer_us() - steady_now_us(), 0);
+}
+
 void Worker::run() {
 #ifdef KNEELOAD_FAULT_POINTS
   const fault::WorkerWedge wedge(index_);
@@ -273,7 +277,7 @@ void Worker::run() {
       case PollResult::kIdle: {
         // Until the next sweep at most: with a short pipeline.idle_flush_ms a quiet runner's
         // tail falls due well before kIdleTimeout (a flush of 10 ms sweeps every 2.5 ms).
-        const std::chrono::microseconds due(std::max<std::int64_t>(next_timer_us() - steady_now_us(), 0));
+        const std::chrono::microseconds due(us_until_next_timer());
         input_bell_.wait([this] { return input_.front() == nullptr; }, std::min(due, kIdleTimeout));
         break;
       }

@@ -75,6 +75,8 @@ class Worker final : private fusion::OutputSink {
   // Worker clock (steady µs) of the next idle sweep or checkpoint: a poll() at or after it
   // runs them. The caller of poll() wakes by then even without input.
   std::int64_t next_timer_us() const;
+  // How long from now (steady_now_us()) until next_timer_us(); 0 if it is due.
+  std::int64_t us_until_next_timer() const;
 
   const WorkerCounters& counters() const { return counters_; }
   std::uint64_t generation_seen() const { return generation_seen_.load(std::memory_order_acquire); }

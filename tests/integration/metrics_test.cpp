@@ -321,7 +321,8 @@ TEST(MetricsStartup, BasicAuthGuardsTheEndpoint) {
 // Debian 12 builds it without; it then failed to start with civetweb's "null context ...
 // Possible problem binding to port", which blames the port. The refusal now says why.
 TEST(MetricsStartup, AnIPv6AddressWithoutCivetwebIPv6IsRefusedWithTheReason) {
-  if (mg_check_feature(8) != 0) GTEST_SKIP() << "this civetweb has IPv6: the refusal does not apply";
+  constexpr unsigned kCivetwebIPv6 = 8;  // mg_check_feature's bit for IPv6, as in metrics.cpp
+  if (mg_check_feature(kCivetwebIPv6) != 0) GTEST_SKIP() << "this civetweb has IPv6: the refusal does not apply";
   TempDir dir;
   const auto config = dir.path() / "k.toml";
   write_file(config, base_toml() + registry_toml(1));
