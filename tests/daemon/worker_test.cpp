@@ -49,6 +49,12 @@ constexpr std::int64_t kIdleFlushUs = 2'000'000;
 
 using kneeload::testing::eventually;
 
+// The worker's clock (daemon/ingest.cpp steady_now_us), which next_timer_us() is on.
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // A consumer that rings a doorbell, so the thread waiting on it sees each of the worker's calls.
 class BellConsumer final : public OutputConsumer {
  public:
@@ -186,11 +192,6 @@ TEST(WorkerPoll, TakesABoundedBatchRunsTheIdleSweepWithoutInputAndEndsOnDrain) {
   Doorbell bell;  // never waited on: poll() does not sleep
   auto gauges = std::make_unique<StationGauges[]>(1);
   CountingConsumer consumer;
-  const auto now_us = [] {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  };
   const std::int64_t built_us = now_us();
   Worker worker(0, 1, input, bell, output, consumer, registry, gauges.get());
   EXPECT_GE(worker.next_timer_us(), built_us);
@@ -230,6 +231,48 @@ TEST(WorkerPoll, TakesABoundedBatchRunsTheIdleSweepWithoutInputAndEndsOnDrain) {
   }
   EXPECT_TRUE(marker_last) << "the DrainMarker follows every output";
   EXPECT_EQ(worker.counters().dropped_output_ring_full.get(), 0u);
+}
+
+// A reload that shortens pipeline.idle_flush_ms applies at once: the worker's next sweep moves
+// to a quarter of the new flush, not the one the old interval scheduled (a 500 ms flush sweeps
+// every 125 ms, so a quiet runner's tail came up to 125 ms late). A longer flush keeps the sweep
+// already due, which releases nothing early. Step by step on one thread, like the test above.
+TEST(WorkerPoll, AReloadThatShortensTheIdleFlushReschedulesTheNextSweep) {
+  constexpr std::int64_t kLongFlushUs = 500'000;  // sweeps every 125 ms
+  constexpr std::int64_t kShortFlushUs = 10'000;  // sweeps every 2.5 ms
+  sim::SimConfig sim;
+  sim.seed = 5;
+  Registry long_flush;
+  long_flush.generation = 1;
+  long_flush.idle_flush_us = kLongFlushUs;
+  long_flush.sessions.push_back(std::make_shared<const fusion::SessionConfig>(sim::session_config(sim, 0, 0)));
+  Registry short_flush = long_flush;
+  short_flush.generation = 2;
+  short_flush.idle_flush_us = kShortFlushUs;
+  Registry long_again = long_flush;
+  long_again.generation = 3;
+  SpscRing<WorkItem> input(8);
+  SpscRing<OutItem> output(64);
+  Doorbell bell;  // never waited on: poll() does not sleep
+  auto gauges = std::make_unique<StationGauges[]>(1);
+  CountingConsumer consumer;
+  Worker worker(0, 1, input, bell, output, consumer, long_flush, gauges.get());
+  const std::int64_t first_sweep_us = worker.next_timer_us();
+
+  ASSERT_TRUE(input.try_push(WorkItem{ConfigChange{&short_flush}}));
+  const std::int64_t before_us = now_us();
+  EXPECT_EQ(worker.poll(64), Worker::PollResult::kIdle);
+  EXPECT_EQ(worker.generation_seen(), 2u);
+  EXPECT_LT(worker.next_timer_us(), first_sweep_us) << "the sweep the 500 ms flush scheduled was kept";
+  EXPECT_LE(worker.next_timer_us(), now_us() + kShortFlushUs / 4);
+  EXPECT_GE(worker.next_timer_us(), before_us);
+
+  // Back to 500 ms: the 2.5 ms sweep already scheduled stays, and the one after it is 125 ms on.
+  const std::int64_t short_sweep_us = worker.next_timer_us();
+  ASSERT_TRUE(input.try_push(WorkItem{ConfigChange{&long_again}}));
+  EXPECT_EQ(worker.poll(64), Worker::PollResult::kIdle);
+  EXPECT_EQ(worker.generation_seen(), 3u);
+  EXPECT_EQ(worker.next_timer_us(), short_sweep_us);
 }
 
 }  // namespace
