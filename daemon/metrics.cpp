@@ -413,6 +413,30 @@ bool knock(const sockaddr_storage& address) {
   return !refused;
 }
 
+// Why civetweb cannot listen on `host` (as in metrics.address), or "" if it can as far as a name
+// goes. civetweb resolves a name itself, for IPv4 only when it has no IPv6, and a name it cannot
+// resolve fails like a taken port ("null context ... Possible problem binding to port").
+std::string unresolved_reason(const std::string& host, bool civetweb_ipv6) {
+  if (host.empty() || host.front() == '[') return {};  // a literal: civetweb parses it itself
+  const auto resolves = [&host](int family, int* error) {
+    addrinfo hints{};
+    hints.ai_family = family;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    *error = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
+    if (*error == 0) ::freeaddrinfo(found);
+    return *error == 0;
+  };
+  int error = 0;
+  if (resolves(civetweb_ipv6 ? AF_UNSPEC : AF_INET, &error)) return {};
+  int v6_error = 0;
+  if (!civetweb_ipv6 && resolves(AF_INET6, &v6_error)) {
+    return "\"" + host + "\" resolves only to IPv6 addresses, and this host's civetweb has no IPv6 support " +
+           "(Debian 12 builds it without); use an IPv4 address or a name that has one";
+  }
+  return "\"" + host + "\" does not resolve: " + ::gai_strerror(error);
+}
+
 }  // namespace
 
 struct MetricsServer::Knock {
@@ -453,6 +477,11 @@ MetricsServer::MetricsServer(const MetricsEndpoint& endpoint, const Pipeline& pi
     throw StartError("cannot serve metrics on \"" + address + "\": this host's civetweb has no IPv6 support " +
                      "(Debian 12 builds it without); use an IPv4 address");
   }
+  const std::size_t colon = address.rfind(':');
+  const std::string host = address.substr(0, colon);
+  if (const std::string why = unresolved_reason(host, mg_check_feature(kCivetwebIPv6) != 0); !why.empty()) {
+    throw StartError("cannot serve metrics on \"" + address + "\": " + why);
+  }
   // One civetweb thread: scrapes are rare and the machine has few cores (ENGINEERING.md §1e).
   const std::vector<std::string> options = {"listening_ports", address, "num_threads", "1"};
   try {
@@ -467,8 +496,6 @@ MetricsServer::MetricsServer(const MetricsEndpoint& endpoint, const Pipeline& pi
   }
   exposer_->RegisterCollectable(collector_, "/metrics");
   const std::vector<int> ports = exposer_->GetListeningPorts();
-  const std::size_t colon = address.rfind(':');
-  const std::string host = address.substr(0, colon);
   const std::string port = ports.empty() ? address.substr(colon + 1) : std::to_string(ports[0]);
   bound_ = host + ":" + port;
   knock_ = std::make_unique<Knock>(Knock{knock_addresses(host, port)});

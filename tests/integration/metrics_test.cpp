@@ -334,6 +334,24 @@ TEST(MetricsStartup, AnIPv6AddressWithoutCivetwebIPv6IsRefusedWithTheReason) {
       << read_file(dir.path() / "err.log");
 }
 
+// A metrics.address whose host name does not resolve failed with civetweb's "null context ...
+// Possible problem binding to port" too, which blames the port for a typo in the name. It is
+// now refused at start with the resolver's reason. (.invalid never resolves: RFC 6761.) A name
+// that resolves only to IPv6 gets its own reason, which this host cannot show: none of its names
+// resolves so (/etc/hosts has no ip6-localhost).
+TEST(MetricsStartup, AHostNameThatDoesNotResolveIsRefusedWithTheReason) {
+  TempDir dir;
+  const auto config = dir.path() / "k.toml";
+  write_file(config, base_toml() + registry_toml(1));
+  Process p({daemon_binary(), "--config", config.string(), "--ingest", "tcp://127.0.0.1:*", "--publish",
+             "tcp://127.0.0.1:*", "--metrics", "no-such-host.invalid:0", "--state-dir", ""},
+            dir.path() / "err.log");
+  EXPECT_EQ(p.wait(5s).value_or(-1), 2);
+  const std::string log = read_file(dir.path() / "err.log");
+  EXPECT_NE(log.find("\"no-such-host.invalid\" does not resolve: "), std::string::npos) << log;
+  EXPECT_EQ(log.find("null context"), std::string::npos) << log;
+}
+
 // A stop is not held up by the metrics server. civetweb's listening thread polls in 2 s rounds
 // and its stop waits for the round to end, so kneeloadd exited up to 2 s after its drain: 1.81 s
 // after a SIGTERM sent 0.2 s after a scrape (a scrape starts a new round). The daemon now knocks
