@@ -4,7 +4,26 @@
 # streaming them into it (kneeloadctl sim, in the background), and the live station table
 # (kneeloadctl tap) in the foreground. Ctrl-C stops the simulator, drains the daemon and prints
 # both summaries. Everything the demo writes goes to build/demo/.
+#
+# Each run starts with no runner history (build/demo/state is emptied), so what it shows does
+# not depend on earlier runs: the history rules compare a session with the runner's earlier
+# ones (MODEL.md R4, R5), and a run longer than the ones before raised R4 session_spike at HIGH
+# for every runner. --keep-history keeps it, to watch those rules at work.
 set -euo pipefail
+keep_history=0
+for arg in "$@"; do
+  case "$arg" in
+    --keep-history) keep_history=1 ;;
+    -h | --help)
+      echo "usage: scripts/demo.sh [--keep-history]   (the runner history of earlier runs: kept, or not by default)"
+      exit 0
+      ;;
+    *)
+      echo "demo: unknown argument \"$arg\"; usage: scripts/demo.sh [--keep-history]" >&2
+      exit 2
+      ;;
+  esac
+done
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/deps.sh
@@ -52,6 +71,9 @@ trap cleanup EXIT
 trap 'exit 0' INT TERM
 
 # The runner history stays under build/demo/ too (kneeloadctl runners --state-dir build/demo/state).
+if [ "$keep_history" = 0 ]; then
+  rm -rf "$dir/state"
+fi
 "$daemon_bin" --config "$config" --ingest "$ingest" --publish "$publish" --endpoints-file "$endpoints" \
   --state-dir "$dir/state" 2>"$daemon_log" &
 daemon=$!
@@ -74,6 +96,11 @@ metrics=$(sed -n 's/^metrics=//p' "$endpoints")
   2>"$sim_log" &
 sim=$!
 
+if [ "$keep_history" = 1 ]; then
+  history="kept from earlier runs (--keep-history): R4/R5 compare with them"
+else
+  history="new for this run (scripts/demo.sh --keep-history keeps it)"
+fi
 cat <<EOF
 kneeloadd is running (pid $daemon) with $config, log in $daemon_log
   ingest:  $ingest   kneeload.v1.Frame messages from devices; here the simulator
@@ -83,6 +110,7 @@ kneeloadctl sim (pid $sim) streams $stations treadmill stations in real time, lo
   st01 mixed (fatigue, worn shoes, a lateral knee pain report, a knee sensor dropout),
   st02 fatigue, st03 asymmetry, st04 overstride. The runners drift from 1.5 min in;
   risk events appear in the table from about 2.5 min.
+Runner history in $dir/state: $history
 Ctrl-C stops the simulator and drains the daemon.
 
 EOF
