@@ -415,26 +415,28 @@ bool knock(const sockaddr_storage& address) {
 
 // Why civetweb cannot listen on `host` (as in metrics.address), or "" if it can as far as a name
 // goes. civetweb resolves a name itself, for IPv4 only when it has no IPv6, and a name it cannot
-// resolve fails like a taken port ("null context ... Possible problem binding to port").
+// resolve fails like a taken port ("null context ... Possible problem binding to port"). One
+// lookup of both families: a name service that does not answer costs its timeout once.
 std::string unresolved_reason(const std::string& host, bool civetweb_ipv6) {
   if (host.empty() || host.front() == '[') return {};  // a literal: civetweb parses it itself
-  const auto resolves = [&host](int family, int* error) {
-    addrinfo hints{};
-    hints.ai_family = family;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* found = nullptr;
-    *error = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
-    if (*error == 0) ::freeaddrinfo(found);
-    return *error == 0;
-  };
-  int error = 0;
-  if (resolves(civetweb_ipv6 ? AF_UNSPEC : AF_INET, &error)) return {};
-  int v6_error = 0;
-  if (!civetweb_ipv6 && resolves(AF_INET6, &v6_error)) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int error = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  if (error != 0) return "\"" + host + "\" does not resolve: " + ::gai_strerror(error);
+  bool v4 = false, v6 = false;
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    v4 = v4 || a->ai_family == AF_INET;
+    v6 = v6 || a->ai_family == AF_INET6;
+  }
+  ::freeaddrinfo(found);
+  if (v4 || (v6 && civetweb_ipv6)) return {};
+  if (v6) {
     return "\"" + host + "\" resolves only to IPv6 addresses, and this host's civetweb has no IPv6 support " +
            "(Debian 12 builds it without); use an IPv4 address or a name that has one";
   }
-  return "\"" + host + "\" does not resolve: " + ::gai_strerror(error);
+  return "\"" + host + "\" resolves to no IPv4 or IPv6 address";
 }
 
 }  // namespace

@@ -7,8 +7,9 @@
 #
 # Each run starts with no runner history (build/demo/state is emptied), so what it shows does
 # not depend on earlier runs: the history rules compare a session with the runner's earlier
-# ones (MODEL.md R4, R5), and a run longer than the ones before raised R4 session_spike at HIGH
-# for every runner. --keep-history keeps it, to watch those rules at work.
+# ones (MODEL.md R4, R5), and a run more than 10 % farther than the longest before raised R4
+# session_spike for every runner (HIGH at over twice as far). --keep-history keeps it, to
+# watch those rules at work.
 set -euo pipefail
 keep_history=0
 for arg in "$@"; do
@@ -71,6 +72,13 @@ trap cleanup EXIT
 trap 'exit 0' INT TERM
 
 # The runner history stays under build/demo/ too (kneeloadctl runners --state-dir build/demo/state).
+# Not while another demo runs: its daemon has that history open.
+for port in 5600 5601; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "demo: something already listens on 127.0.0.1:$port (another demo?); stop it first" >&2
+    exit 1
+  fi
+done
 if [ "$keep_history" = 0 ]; then
   rm -rf "$dir/state"
 fi

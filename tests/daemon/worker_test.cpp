@@ -236,10 +236,11 @@ TEST(WorkerPoll, TakesABoundedBatchRunsTheIdleSweepWithoutInputAndEndsOnDrain) {
 // A reload that shortens pipeline.idle_flush_ms applies at once: the worker's next sweep moves
 // to a quarter of the new flush, not the one the old interval scheduled (a 500 ms flush sweeps
 // every 125 ms, so a quiet runner's tail came up to 125 ms late). A longer flush keeps the sweep
-// already due, which releases nothing early. Step by step on one thread, like the test above.
+// already due, which releases nothing early; the sweeps after it follow the longer interval.
+// Step by step on one thread, like the test above.
 TEST(WorkerPoll, AReloadThatShortensTheIdleFlushReschedulesTheNextSweep) {
-  constexpr std::int64_t kLongFlushUs = 500'000;  // sweeps every 125 ms
-  constexpr std::int64_t kShortFlushUs = 10'000;  // sweeps every 2.5 ms
+  constexpr std::int64_t kLongFlushUs = 500'000;   // sweeps every 125 ms
+  constexpr std::int64_t kShortFlushUs = 200'000;  // sweeps every 50 ms
   sim::SimConfig sim;
   sim.seed = 5;
   Registry long_flush;
@@ -263,16 +264,26 @@ TEST(WorkerPoll, AReloadThatShortensTheIdleFlushReschedulesTheNextSweep) {
   const std::int64_t before_us = now_us();
   EXPECT_EQ(worker.poll(64), Worker::PollResult::kIdle);
   EXPECT_EQ(worker.generation_seen(), 2u);
-  EXPECT_LT(worker.next_timer_us(), first_sweep_us) << "the sweep the 500 ms flush scheduled was kept";
-  EXPECT_LE(worker.next_timer_us(), now_us() + kShortFlushUs / 4);
-  EXPECT_GE(worker.next_timer_us(), before_us);
-
-  // Back to 500 ms: the 2.5 ms sweep already scheduled stays, and the one after it is 125 ms on.
   const std::int64_t short_sweep_us = worker.next_timer_us();
+  EXPECT_LT(short_sweep_us, first_sweep_us) << "the sweep the 500 ms flush scheduled was kept";
+  EXPECT_GE(short_sweep_us, before_us);
+  EXPECT_LE(short_sweep_us, now_us() + kShortFlushUs / 4);
+
+  // Back to 500 ms before that sweep is due (50 ms: a poll takes microseconds): it stays.
   ASSERT_TRUE(input.try_push(WorkItem{ConfigChange{&long_again}}));
+  const std::int64_t reloaded_us = now_us();
   EXPECT_EQ(worker.poll(64), Worker::PollResult::kIdle);
   EXPECT_EQ(worker.generation_seen(), 3u);
-  EXPECT_EQ(worker.next_timer_us(), short_sweep_us);
+  if (reloaded_us < short_sweep_us) {
+    EXPECT_EQ(worker.next_timer_us(), short_sweep_us);
+  }
+
+  // Once it has run, the next is 125 ms on.
+  std::this_thread::sleep_for(std::chrono::microseconds(std::max<std::int64_t>(short_sweep_us - now_us(), 0)));
+  const std::int64_t swept_us = now_us();
+  EXPECT_EQ(worker.poll(64), Worker::PollResult::kIdle);
+  EXPECT_GE(worker.next_timer_us(), swept_us + kLongFlushUs / 4);
+  EXPECT_LE(worker.next_timer_us(), now_us() + kLongFlushUs / 4);
 }
 
 }  // namespace
