@@ -4,7 +4,8 @@
 // receiver, the baseline every headline figure is a ratio of (the machine is shared and noisy).
 //
 // Per row (transport × stations × workers):
-//   1. baseline: `load --rate 0` into DecodeOnlySink (baseline.hpp), median of a few runs;
+//   1. baseline: `load --rate 0` into BaselineSink (baseline.hpp) decoding only, median of a few
+//      runs; then the same into one that also fuses (a second reference, beside the first);
 //   2. a fresh kneeloadd with load's --print-config (metrics on port 0, no history store,
 //      heartbeats every 50 ms), a subscriber on its publish socket (output_feed.hpp);
 //   3. the highest total sample rate it sustains with zero drops: bisection with short probes,
@@ -358,14 +359,19 @@ struct Row {
   double drops = 0.0;  // over the confirmation and the latency runs
   std::uint64_t seq_gaps = 0;
   std::string error;  // the row could not be measured
+  // Decode and fuse on one thread (baseline.hpp): the model's own cost on top of the baseline.
+  double fused_baseline = 0.0;
+  std::vector<double> fused_baseline_runs;
   double ratio() const { return baseline > 0.0 ? sustained / baseline : 0.0; }
+  double fused_ratio() const { return fused_baseline > 0.0 ? sustained / fused_baseline : 0.0; }
 };
 
 double measure_baseline(Bench& bench, const std::string& transport, int stations, const std::string& config,
-                        std::vector<double>& runs, std::uint64_t& lost) {
+                        BaselineSink::Work work, std::vector<double>& runs, std::uint64_t& lost) {
   const Options& o = bench.options();
+  const bool fuse = work == BaselineSink::Work::kDecodeAndFuse;
   zmq::context_t ctx{1};
-  DecodeOnlySink sink(ctx, bench.endpoint_for(transport, "baseline"), config);
+  BaselineSink sink(ctx, bench.endpoint_for(transport, fuse ? "fused-baseline" : "baseline"), config, work);
   for (int i = 0; i < o.baseline_runs; ++i) {
     Bench::LoadProcess load(bench, bench.load_argv(sink.endpoint(), stations, 0.0, o.baseline_s, 0), o.baseline_s);
     const BaselineRun r = sink.receive([&] { return load.done(); }, 200ms);
@@ -374,13 +380,15 @@ double measure_baseline(Bench& bench, const std::string& transport, int stations
     const bool close_loss = transport == "ipc" && r.samples_accepted <= sent.samples &&
                             static_cast<double>(shortfall) <= kIpcCloseLossShare * static_cast<double>(sent.samples);
     if (r.rejected != 0 || (r.samples_accepted != sent.samples && !close_loss)) {
-      throw std::runtime_error("baseline: the decoder accepted " + std::to_string(r.samples_accepted) + " of " +
-                               std::to_string(sent.samples) + " samples sent and rejected " + std::to_string(r.rejected));
+      throw std::runtime_error(std::string(fuse ? "fused " : "") + "baseline: the decoder accepted " +
+                               std::to_string(r.samples_accepted) + " of " + std::to_string(sent.samples) +
+                               " samples sent and rejected " + std::to_string(r.rejected));
     }
+    if (fuse && r.outputs == 0) throw std::runtime_error("fused baseline: the sessions emitted nothing");
     lost += shortfall;
     runs.push_back(r.samples_per_s());
-    progress("baseline %s, %d stations: %.0f samples/s decode-only (%" PRIu64 " samples in %.2f s)",
-             transport.c_str(), stations, r.samples_per_s(), r.samples_accepted, r.seconds);
+    progress("baseline %s, %d stations: %.0f samples/s %s (%" PRIu64 " samples in %.2f s)", transport.c_str(), stations,
+             r.samples_per_s(), fuse ? "decoded and fused" : "decode-only", r.samples_accepted, r.seconds);
   }
   return median(runs);
 }
@@ -735,6 +743,8 @@ std::string json_report(const Options& o, const std::vector<Row>& rows) {
   std::string out;
   append(out, "{\"samples_per_s\":%.0f,\"baseline_samples_per_s\":%.0f,\"ratio_vs_baseline\":%.4f,", head.sustained,
          head.baseline, head.ratio());
+  append(out, "\"fused_baseline_samples_per_s\":%.0f,\"ratio_vs_fused_baseline\":%.4f,", head.fused_baseline,
+         head.fused_ratio());
   if (half != nullptr) {
     append(out, "\"p50_us\":%" PRId64 ",\"p99_us\":%" PRId64 ",\"p999_us\":%" PRId64 ",", half->p50_us, half->p99_us,
            half->p999_us);
@@ -753,8 +763,12 @@ std::string json_report(const Options& o, const std::vector<Row>& rows) {
     append(out, "%s{\"transport\":%s,\"stations\":%d,\"workers\":%d,\"baseline_samples_per_s\":%.0f,\"baseline_runs\":[",
            i ? "," : "", json_string(r.transport).c_str(), r.stations, r.workers, r.baseline);
     for (std::size_t k = 0; k < r.baseline_runs.size(); ++k) append(out, "%s%.0f", k ? "," : "", r.baseline_runs[k]);
-    append(out, "],\"baseline_lost_samples\":%" PRIu64 ",\"samples_per_s\":%.0f,\"ratio_vs_baseline\":%.4f,\"drops\":%.0f,\"sub_seq_gaps\":%" PRIu64 ",",
-           r.baseline_lost, r.sustained, r.ratio(), r.drops, r.seq_gaps);
+    append(out, "],\"fused_baseline_samples_per_s\":%.0f,\"fused_baseline_runs\":[", r.fused_baseline);
+    for (std::size_t k = 0; k < r.fused_baseline_runs.size(); ++k) {
+      append(out, "%s%.0f", k ? "," : "", r.fused_baseline_runs[k]);
+    }
+    append(out, "],\"baseline_lost_samples\":%" PRIu64 ",\"samples_per_s\":%.0f,\"ratio_vs_baseline\":%.4f,\"ratio_vs_fused_baseline\":%.4f,\"drops\":%.0f,\"sub_seq_gaps\":%" PRIu64 ",",
+           r.baseline_lost, r.sustained, r.ratio(), r.fused_ratio(), r.drops, r.seq_gaps);
     if (r.memory) {
       append(out, "\"rss_kib\":%" PRId64 ",\"hwm_kib\":%" PRId64 ",", r.memory->rss_kib, r.memory->hwm_kib);
     }
@@ -844,6 +858,10 @@ std::string table_report(const Options& o, const std::vector<Row>& rows) {
     }
   }
   for (const Row& r : rows) {
+    if (r.fused_baseline > 0.0) {
+      append(out, "%s %d stations %d workers: decode-and-fuse baseline %.0f samples/s, sustained / it = %.3f\n",
+             r.transport.c_str(), r.stations, r.workers, r.fused_baseline, r.fused_ratio());
+    }
     const LatencyRow* l = at_fraction(r, 0.5);
     if (l != nullptr && l->age_p50_us) {
       append(out, "%s %d stations %d workers: Header.age_us p50 at 0.5 = %" PRId64 " us\n", r.transport.c_str(),
@@ -872,7 +890,8 @@ std::string table_report(const Options& o, const std::vector<Row>& rows) {
     for (const LatencyRow& l : r.latency) unheld = unheld || !l.run.ok;
   }
   if (unheld) out += "* that latency run did not hold its rate: see rows[].latency[].run.why with --json\n";
-  out += "\nbaseline: decode-only PULL of the same frames, median of runs; sustained: confirmed with zero drops;\n"
+  out += "\nbaseline: decode-only PULL of the same frames, median of runs (decode-and-fuse: the same, each sample\n"
+         "also fused on that thread, outputs discarded); sustained: confirmed with zero drops;\n"
          "latency: Header.latency_us of every output a frame released (that frame's arrival -> publish), exact\n"
          "percentiles; age: Header.age_us (the output's own sample's arrival -> publish, reorder hold included).\n";
   return out;
@@ -1025,6 +1044,8 @@ int run(int argc, char** argv) {
       double median = 0.0;
       std::vector<double> runs;
       std::uint64_t lost = 0;
+      double fused_median = 0.0;
+      std::vector<double> fused_runs;
     };
     std::map<std::pair<std::string, int>, Baseline> baselines;
     for (const std::string& transport : o.transports) {
@@ -1040,12 +1061,18 @@ int run(int argc, char** argv) {
             auto it = baselines.find({transport, stations});
             if (it == baselines.end()) {
               Baseline b;
-              b.median = measure_baseline(bench, transport, stations, config, b.runs, b.lost);
+              b.median = measure_baseline(bench, transport, stations, config, BaselineSink::Work::kDecode, b.runs,
+                                          b.lost);
+              std::uint64_t fused_lost = 0;  // ipc close losses: already judged by measure_baseline
+              b.fused_median = measure_baseline(bench, transport, stations, config,
+                                                BaselineSink::Work::kDecodeAndFuse, b.fused_runs, fused_lost);
               it = baselines.emplace(std::make_pair(transport, stations), std::move(b)).first;
             }
             row.baseline = it->second.median;
             row.baseline_runs = it->second.runs;
             row.baseline_lost = it->second.lost;
+            row.fused_baseline = it->second.fused_median;
+            row.fused_baseline_runs = it->second.fused_runs;
             measure_row(bench, row, config, !o.scaling);
           } catch (const Interrupted&) {
             throw;
