@@ -317,21 +317,32 @@ TEST(MetricsStartup, BasicAuthGuardsTheEndpoint) {
   EXPECT_NE(good->body.find("kneeload_frames_received_total"), std::string::npos);
 }
 
+// kneeloadd started with `--metrics address`, which it is expected to refuse: its exit code
+// (-1 if it had not exited within `limit`) and what it wrote to stderr.
+struct Refusal {
+  int exit_code;
+  std::string log;
+};
+Refusal start_refused(const std::string& address, std::chrono::seconds limit = 5s) {
+  TempDir dir;
+  const auto config = dir.path() / "k.toml";
+  write_file(config, base_toml() + registry_toml(1));
+  Process p({daemon_binary(), "--config", config.string(), "--ingest", "tcp://127.0.0.1:*", "--publish",
+             "tcp://127.0.0.1:*", "--metrics", address, "--state-dir", ""},
+            dir.path() / "err.log");
+  const int code = p.wait(limit).value_or(-1);
+  return {code, read_file(dir.path() / "err.log")};
+}
+
 // metrics.address takes IPv6 as [::1]:9464, but civetweb serves it only when built with IPv6, and
 // Debian 12 builds it without; it then failed to start with civetweb's "null context ...
 // Possible problem binding to port", which blames the port. The refusal now says why.
 TEST(MetricsStartup, AnIPv6AddressWithoutCivetwebIPv6IsRefusedWithTheReason) {
   constexpr unsigned kCivetwebIPv6 = 8;  // mg_check_feature's bit for IPv6, as in metrics.cpp
   if (mg_check_feature(kCivetwebIPv6) != 0) GTEST_SKIP() << "this civetweb has IPv6: the refusal does not apply";
-  TempDir dir;
-  const auto config = dir.path() / "k.toml";
-  write_file(config, base_toml() + registry_toml(1));
-  Process p({daemon_binary(), "--config", config.string(), "--ingest", "tcp://127.0.0.1:*", "--publish",
-             "tcp://127.0.0.1:*", "--metrics", "[::1]:0", "--state-dir", ""},
-            dir.path() / "err.log");
-  EXPECT_EQ(p.wait(5s).value_or(-1), 2);
-  EXPECT_NE(read_file(dir.path() / "err.log").find("has no IPv6 support"), std::string::npos)
-      << read_file(dir.path() / "err.log");
+  const Refusal r = start_refused("[::1]:0");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.log.find("has no IPv6 support"), std::string::npos) << r.log;
 }
 
 // A metrics.address whose host name does not resolve failed with civetweb's "null context ...
@@ -340,17 +351,11 @@ TEST(MetricsStartup, AnIPv6AddressWithoutCivetwebIPv6IsRefusedWithTheReason) {
 // that resolves only to IPv6 gets its own reason, which this host cannot show: none of its names
 // resolves so (/etc/hosts has no ip6-localhost).
 TEST(MetricsStartup, AHostNameThatDoesNotResolveIsRefusedWithTheReason) {
-  TempDir dir;
-  const auto config = dir.path() / "k.toml";
-  write_file(config, base_toml() + registry_toml(1));
-  Process p({daemon_binary(), "--config", config.string(), "--ingest", "tcp://127.0.0.1:*", "--publish",
-             "tcp://127.0.0.1:*", "--metrics", "no-such-host.invalid:0", "--state-dir", ""},
-            dir.path() / "err.log");
   // Here the name service answers in milliseconds; 30 s leaves room for one that times out.
-  EXPECT_EQ(p.wait(30s).value_or(-1), 2);
-  const std::string log = read_file(dir.path() / "err.log");
-  EXPECT_NE(log.find("\"no-such-host.invalid\" does not resolve: "), std::string::npos) << log;
-  EXPECT_EQ(log.find("null context"), std::string::npos) << log;
+  const Refusal r = start_refused("no-such-host.invalid:0", 30s);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.log.find("\"no-such-host.invalid\" does not resolve: "), std::string::npos) << r.log;
+  EXPECT_EQ(r.log.find("null context"), std::string::npos) << r.log;
 }
 
 // A stop is not held up by the metrics server. civetweb's listening thread polls in 2 s rounds
@@ -389,7 +394,6 @@ INSTANTIATE_TEST_SUITE_P(Address, MetricsShutdown, ::testing::Values("127.0.0.1:
                          });
 
 TEST(MetricsStartup, AnUnbindableMetricsAddressExitsTwo) {
-  TempDir dir;
   // Occupy a port, then ask kneeloadd to serve metrics there.
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -399,14 +403,9 @@ TEST(MetricsStartup, AnUnbindableMetricsAddressExitsTwo) {
   ASSERT_EQ(::listen(fd, 1), 0);
   socklen_t len = sizeof a;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const auto config = dir.path() / "k.toml";
-  write_file(config, base_toml() + registry_toml(1));
-  Process p({daemon_binary(), "--config", config.string(), "--ingest", "tcp://127.0.0.1:*", "--publish",
-             "tcp://127.0.0.1:*", "--metrics", "127.0.0.1:" + std::to_string(ntohs(a.sin_port)), "--state-dir", ""},
-            dir.path() / "err.log");
-  EXPECT_EQ(p.wait(5s).value_or(-1), 2);
-  EXPECT_NE(read_file(dir.path() / "err.log").find("cannot serve metrics on"), std::string::npos)
-      << read_file(dir.path() / "err.log");
+  const Refusal r = start_refused("127.0.0.1:" + std::to_string(ntohs(a.sin_port)));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.log.find("cannot serve metrics on"), std::string::npos) << r.log;
   ::close(fd);
 }
 
