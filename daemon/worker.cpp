@@ -56,8 +56,7 @@ void Worker::apply(const Registry& registry) {
   idle_flush_us_ = registry.idle_flush_us;
   // A reload that shortens the flush takes effect now, not at the sweep the old interval
   // scheduled (up to kMaxSweepIntervalUs away). A longer one waits for that sweep, which is
-  // harmless: it releases nothing that is not due. (The constructor schedules the first sweep after
-  // its own call.)
+  // harmless: it releases nothing that is not due. The constructor sets the first sweep itself.
   next_idle_check_us_ = std::min(next_idle_check_us_, batch_now_us_ + sweep_interval_us());
   if (sessions_.size() < registry.sessions.size()) {
     sessions_.resize(registry.sessions.size());
