@@ -192,7 +192,7 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
   }
 
   // --- Fusion
-  std::uint64_t fused = 0, knee = 0, shank = 0, force = 0, jumps = 0, rate_cut = 0, ml_cut = 0;
+  std::uint64_t fused = 0, knee = 0, shank = 0, force = 0, jumps = 0, early = 0, rate_cut = 0, ml_cut = 0;
   std::vector<const SingleWriterHistogram*> fusion_time;
   std::vector<const SingleWriterHistogram*> handoff;
   for (const auto& w : pipeline.workers()) {
@@ -202,6 +202,7 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
     shank += c.shank_gated.get();
     force += c.force_gated.get();
     jumps += c.clock_jumps.get();
+    early += c.reorder_early.get();
     rate_cut += c.loading_rate_withheld.get();
     ml_cut += c.ml_excursion_withheld.get();
     fusion_time.push_back(&c.fusion_time);
@@ -223,6 +224,12 @@ std::vector<MetricFamily> collect_metrics(const Pipeline& pipeline, const Contro
   out.counter(out.family("kneeload_clock_jumps_total", "Device clock jumps detected (each also an F4 event).",
                          MetricType::Counter),
               as_double(jumps));
+  out.counter(out.family("kneeload_reorder_released_early_total",
+                         "Samples fused before their reorder window had passed because their runner's reorder "
+                         "buffer was full (model.clock.capacity too small for the device rates); an older sample "
+                         "of that runner arriving afterwards is dropped as late.",
+                         MetricType::Counter),
+              as_double(early));
   MetricFamily& withheld = out.family(
       "kneeload_step_metric_withheld_total",
       "Steps published without a metric because the stance outlasted the trace kept for that metric's "

@@ -174,6 +174,7 @@ void Worker::fold_counters(std::size_t runner) {
   counters_.shank_gated.add(delta(live.shank_gated, before.shank_gated));
   counters_.force_gated.add(delta(live.force_gated, before.force_gated));
   counters_.clock_jumps.add(delta(live.clock_jumps, before.clock_jumps));
+  counters_.reorder_early.add(delta(live.reorder_early, before.reorder_early));
   counters_.loading_rate_withheld.add(delta(live.loading_rate_withheld, before.loading_rate_withheld));
   counters_.ml_excursion_withheld.add(delta(live.ml_excursion_withheld, before.ml_excursion_withheld));
   before = live;

@@ -40,6 +40,7 @@ struct WorkerCounters {
   proto::Counter shank_gated;
   proto::Counter force_gated;
   proto::Counter clock_jumps;
+  proto::Counter reorder_early;          // samples released before their window: capacity too small
   proto::Counter loading_rate_withheld;  // steps whose stance outlasted the force trace
   proto::Counter ml_excursion_withheld;  // steps whose stance outlasted the CoP trace
   // One sample in kFusionTimingEvery is timed (two vDSO clock reads), so the histogram costs

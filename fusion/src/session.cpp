@@ -248,7 +248,9 @@ SessionLive RunnerSession::live() const {
     l.ml_excursion_withheld += st.cop[i].windows_cut();
   }
   for (int r = 0; r < kDeviceRoleCount; ++r) {
-    l.clock_jumps += st.clock.counters(static_cast<DeviceRole>(r)).jumps;
+    const ClockSlotCounters c = st.clock.counters(static_cast<DeviceRole>(r));
+    l.clock_jumps += c.jumps;
+    l.reorder_early += c.overflow;
   }
   return l;
 }

@@ -49,6 +49,8 @@ CONTRACT = {
     "kneeload_station_risk_level", "kneeload_station_session_distance_meters",
     # Not in issue 5: the overload signal with fusion on the ingest thread (README "Metrics").
     "kneeload_ingest_full_batches_total",
+    # Not in issue 5: a reorder buffer too small for its devices' rates (README "Metrics").
+    "kneeload_reorder_released_early_total",
 } | {f"{h}_{s}" for h in ("kneeload_publish_latency_seconds", "kneeload_worker_handoff_latency_seconds",
                             "kneeload_output_age_seconds", "kneeload_fusion_duration_seconds")
      for s in ("bucket", "sum", "count")}

@@ -118,6 +118,7 @@ TEST_F(MetricsTest, CountsWhatWasSentAndPublished) {
       EXPECT_EQ(v, 0) << series;
     }
   }
+  EXPECT_EQ(value(e, "kneeload_reorder_released_early_total"), 0) << "the default capacity holds these rates";
 
   // Published per topic equals what the subscriber (rcvhwm 0) received.
   std::map<std::string, double> received;
@@ -184,6 +185,16 @@ TEST_F(MetricsTest, CountsWhatWasSentAndPublished) {
                        (dir.path() / "promtool.log").string() + " 2>&1"),
             0)
       << read_file(dir.path() / "promtool.log");
+}
+
+// A reorder buffer smaller than what its devices' rates keep in the window (two insoles at
+// 100 Hz and a treadmill, 150 ms, frames of 10 samples: more than 16) fuses its oldest samples
+// early, and the metric says so: the sessions' counts, folded by the worker.
+TEST_F(MetricsTest, AReorderBufferTooSmallForTheRatesCountsItsEarlyReleases) {
+  start(base_toml() + "[model.clock]\ncapacity = 16\n\n" + registry_toml(1));
+  for (const v1::Frame& f : running_frames(1, 3.0)) ASSERT_TRUE(send_frame(*push_, f));
+  ASSERT_TRUE(eventually([&] { return scrape().get("kneeload_reorder_released_early_total").value_or(0) > 0; }, 10s))
+      << daemon_->log();
 }
 
 TEST_F(MetricsTest, ARiskOnsetRaisesTheStationLevelAndCountsByRuleAndSeverity) {

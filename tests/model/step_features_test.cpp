@@ -238,5 +238,25 @@ TEST(StanceTrace, ASessionWithholdsTheWindowedMetricsItsTracesCannotCover) {
   EXPECT_EQ(cut.live.ml_excursion_withheld, nan_ml);
 }
 
+// model.clock.capacity too small for the device rates: knees and insoles at 1 kHz keep about 600
+// samples in the 150 ms window (tests/model/session_memory_test), so a buffer of 256 is full
+// most of the time and releases its oldest sample before the window has passed. Each such
+// release is counted (SessionLive::reorder_early, kneeload_reorder_released_early_total), so an
+// installation sees that it needs a larger capacity; a roomy buffer releases none early.
+TEST(ReorderCapacity, ABufferTooSmallForTheRatesReleasesEarlyAndCountsIt) {
+  sim::SimConfig cfg = healthy(1000.0, 1000.0);
+  cfg.duration_s = 20.0;
+  const SimRun roomy = run_sim(cfg, nullptr, nullptr,
+                               [](fusion::SessionConfig& sc) { sc.model.clock.reorder.capacity = 4096; });
+  const SimRun tight = run_sim(cfg, nullptr, nullptr,
+                               [](fusion::SessionConfig& sc) { sc.model.clock.reorder.capacity = 256; });
+  std::printf("[measured] %llu samples: released early with capacity 4096: %llu, with 256: %llu\n",
+              static_cast<unsigned long long>(tight.samples), static_cast<unsigned long long>(roomy.live.reorder_early),
+              static_cast<unsigned long long>(tight.live.reorder_early));
+  EXPECT_EQ(roomy.live.reorder_early, 0u);
+  EXPECT_GT(tight.live.reorder_early, tight.samples / 10);
+  EXPECT_LE(tight.live.reorder_early, tight.samples);
+}
+
 }  // namespace
 }  // namespace kneeload::testing

@@ -145,6 +145,10 @@ struct SessionLive {
   std::uint64_t shank_gated = 0;  // shank-tilt updates refused by the gate
   std::uint64_t force_gated = 0;  // vGRF updates refused by the gate
   std::uint64_t clock_jumps = 0;  // device clock jumps reported (F4)
+  // Samples the reorder buffer released before their window had passed, because it held
+  // model.clock.capacity samples: the device rates need a larger one. A sample of that runner
+  // older than one so released then arrives late (SessionCounters::late).
+  std::uint64_t reorder_early = 0;
   // Steps whose stance outlasted the trace a metric reads (StepLoad/CopPath::windows_cut()):
   // that metric is NaN in their StepMetrics.
   std::uint64_t loading_rate_withheld = 0;
