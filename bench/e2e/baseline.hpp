@@ -6,8 +6,11 @@
 //   fusion, no rings, no publishing: the transport's own limit with the protocol's cost on top.
 // - Decode and fuse (a second reference, reported beside it): the same, and every accepted
 //   sample fused by a RunnerSession per runner, as the daemon's worker does, its outputs
-//   counted and dropped. No rings, no publishing, no subscriber, no metrics: what is left of
-//   the daemon's throughput against it is what everything around the model costs.
+//   counted and dropped. No rings, no publishing, no subscriber, no metrics: an upper bound for
+//   the daemon with fusion on its ingest thread (pipeline.workers = 0), and what is left of that
+//   daemon's throughput against it is what everything around the model costs. Samples still
+//   held in the reorder windows when a run ends are counted but never fused (at most about 100
+//   a runner at the load's rates).
 //
 // Thread ownership: the socket, the decoder and the sessions belong to the thread that calls
 // receive().

@@ -360,8 +360,10 @@ struct Row {
   std::uint64_t seq_gaps = 0;
   std::string error;  // the row could not be measured
   // Decode and fuse on one thread (baseline.hpp): the model's own cost on top of the baseline.
-  double fused_baseline = 0.0;
+  double fused_baseline = 0.0;  // 0 if it could not be measured (fused_baseline_error)
   std::vector<double> fused_baseline_runs;
+  std::uint64_t fused_baseline_lost = 0;  // ipc only, as baseline_lost
+  std::string fused_baseline_error;
   double ratio() const { return baseline > 0.0 ? sustained / baseline : 0.0; }
   double fused_ratio() const { return fused_baseline > 0.0 ? sustained / fused_baseline : 0.0; }
 };
@@ -767,7 +769,9 @@ std::string json_report(const Options& o, const std::vector<Row>& rows) {
     for (std::size_t k = 0; k < r.fused_baseline_runs.size(); ++k) {
       append(out, "%s%.0f", k ? "," : "", r.fused_baseline_runs[k]);
     }
-    append(out, "],\"baseline_lost_samples\":%" PRIu64 ",\"samples_per_s\":%.0f,\"ratio_vs_baseline\":%.4f,\"ratio_vs_fused_baseline\":%.4f,\"drops\":%.0f,\"sub_seq_gaps\":%" PRIu64 ",",
+    append(out, "],\"fused_baseline_lost_samples\":%" PRIu64 ",\"fused_baseline_error\":%s,", r.fused_baseline_lost,
+           r.fused_baseline_error.empty() ? "null" : json_string(r.fused_baseline_error).c_str());
+    append(out, "\"baseline_lost_samples\":%" PRIu64 ",\"samples_per_s\":%.0f,\"ratio_vs_baseline\":%.4f,\"ratio_vs_fused_baseline\":%.4f,\"drops\":%.0f,\"sub_seq_gaps\":%" PRIu64 ",",
            r.baseline_lost, r.sustained, r.ratio(), r.fused_ratio(), r.drops, r.seq_gaps);
     if (r.memory) {
       append(out, "\"rss_kib\":%" PRId64 ",\"hwm_kib\":%" PRId64 ",", r.memory->rss_kib, r.memory->hwm_kib);
@@ -861,6 +865,9 @@ std::string table_report(const Options& o, const std::vector<Row>& rows) {
     if (r.fused_baseline > 0.0) {
       append(out, "%s %d stations %d workers: decode-and-fuse baseline %.0f samples/s, sustained / it = %.3f\n",
              r.transport.c_str(), r.stations, r.workers, r.fused_baseline, r.fused_ratio());
+    } else if (!r.fused_baseline_error.empty()) {
+      append(out, "%s %d stations %d workers: no decode-and-fuse baseline: %s\n", r.transport.c_str(), r.stations,
+             r.workers, r.fused_baseline_error.c_str());
     }
     const LatencyRow* l = at_fraction(r, 0.5);
     if (l != nullptr && l->age_p50_us) {
@@ -1046,6 +1053,8 @@ int run(int argc, char** argv) {
       std::uint64_t lost = 0;
       double fused_median = 0.0;
       std::vector<double> fused_runs;
+      std::uint64_t fused_lost = 0;
+      std::string fused_error;
     };
     std::map<std::pair<std::string, int>, Baseline> baselines;
     for (const std::string& transport : o.transports) {
@@ -1063,9 +1072,16 @@ int run(int argc, char** argv) {
               Baseline b;
               b.median = measure_baseline(bench, transport, stations, config, BaselineSink::Work::kDecode, b.runs,
                                           b.lost);
-              std::uint64_t fused_lost = 0;  // ipc close losses: already judged by measure_baseline
-              b.fused_median = measure_baseline(bench, transport, stations, config,
-                                                BaselineSink::Work::kDecodeAndFuse, b.fused_runs, fused_lost);
+              // A second reference: should it fail, the row is still measured, and says why.
+              try {
+                b.fused_median = measure_baseline(bench, transport, stations, config,
+                                                  BaselineSink::Work::kDecodeAndFuse, b.fused_runs, b.fused_lost);
+              } catch (const Interrupted&) {
+                throw;
+              } catch (const std::exception& e) {
+                b.fused_error = e.what();
+                progress("%s", e.what());
+              }
               it = baselines.emplace(std::make_pair(transport, stations), std::move(b)).first;
             }
             row.baseline = it->second.median;
@@ -1073,6 +1089,8 @@ int run(int argc, char** argv) {
             row.baseline_lost = it->second.lost;
             row.fused_baseline = it->second.fused_median;
             row.fused_baseline_runs = it->second.fused_runs;
+            row.fused_baseline_lost = it->second.fused_lost;
+            row.fused_baseline_error = it->second.fused_error;
             measure_row(bench, row, config, !o.scaling);
           } catch (const Interrupted&) {
             throw;

@@ -195,6 +195,13 @@ TEST_F(MetricsTest, AReorderBufferTooSmallForTheRatesCountsItsEarlyReleases) {
   for (const v1::Frame& f : running_frames(1, 3.0)) ASSERT_TRUE(send_frame(*push_, f));
   ASSERT_TRUE(eventually([&] { return scrape().get("kneeload_reorder_released_early_total").value_or(0) > 0; }, 10s))
       << daemon_->log();
+  // Each sample is released once: early ones are some of those ingested, never more.
+  const Exposition e = scrape();
+  double ingested = 0;
+  for (const auto& [series, v] : e.samples) {
+    if (series.rfind("kneeload_samples_ingested_total", 0) == 0) ingested += v;
+  }
+  EXPECT_LE(value(e, "kneeload_reorder_released_early_total"), ingested);
 }
 
 TEST_F(MetricsTest, ARiskOnsetRaisesTheStationLevelAndCountsByRuleAndSeverity) {

@@ -238,8 +238,8 @@ TEST(StanceTrace, ASessionWithholdsTheWindowedMetricsItsTracesCannotCover) {
   EXPECT_EQ(cut.live.ml_excursion_withheld, nan_ml);
 }
 
-// model.clock.capacity too small for the device rates: knees and insoles at 1 kHz keep about 600
-// samples in the 150 ms window (tests/model/session_memory_test), so a buffer of 256 is full
+// model.clock.capacity too small for the device rates: knees and insoles at 1 kHz held up to 602
+// samples at once (tests/model/session_memory_test), so a buffer of 256 is full
 // most of the time and releases its oldest sample before the window has passed. Each such
 // release is counted (SessionLive::reorder_early, kneeload_reorder_released_early_total), so an
 // installation sees that it needs a larger capacity; a roomy buffer releases none early.
