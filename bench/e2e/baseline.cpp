@@ -102,6 +102,11 @@ BaselineRun BaselineSink::receive(const std::function<bool()>& sender_done, std:
   }
   run.seconds = run.frames > 1 ? std::chrono::duration<double>(last - first).count() : 0.0;
   run.outputs = fused.outputs;
+  run.samples_done = run.samples_accepted;
+  if (!sessions.empty()) {
+    run.samples_done = 0;
+    for (const auto& session : sessions) run.samples_done += session ? session->counters().fused : 0;
+  }
   return run;
 }
 

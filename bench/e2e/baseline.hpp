@@ -8,9 +8,8 @@
 //   sample fused by a RunnerSession per runner, as the daemon's worker does, its outputs
 //   counted and dropped. No rings, no publishing, no subscriber, no metrics: an upper bound for
 //   the daemon with fusion on its ingest thread (pipeline.workers = 0), and what is left of that
-//   daemon's throughput against it is what everything around the model costs. Samples still
-//   held in the reorder windows when a run ends are counted but never fused (at most about 100
-//   a runner at the load's rates).
+//   daemon's throughput against it is what everything around the model costs. Its rate counts
+//   the samples fused, not those the reorder windows still hold when the run ends.
 //
 // Thread ownership: the socket, the decoder and the sessions belong to the thread that calls
 // receive().
@@ -31,8 +30,12 @@ struct BaselineRun {
   std::uint64_t samples_accepted = 0;
   std::uint64_t rejected = 0;  // frames and samples the decoder refused: a bench bug if non-zero
   std::uint64_t outputs = 0;   // what the sessions emitted (decode and fuse only)
-  double seconds = 0.0;        // first frame received → last frame received
-  double samples_per_s() const { return seconds > 0.0 ? static_cast<double>(samples_accepted) / seconds : 0.0; }
+  // The samples the run's rate counts: those accepted (decode only), or those fused (decode and
+  // fuse: not what the reorder windows still hold at the end, about 100 a runner, which with
+  // 10,000 runners would be a sixth of a run).
+  std::uint64_t samples_done = 0;
+  double seconds = 0.0;  // first frame received → last frame received
+  double samples_per_s() const { return seconds > 0.0 ? static_cast<double>(samples_done) / seconds : 0.0; }
 };
 
 class BaselineSink {

@@ -390,7 +390,7 @@ double measure_baseline(Bench& bench, const std::string& transport, int stations
     lost += shortfall;
     runs.push_back(r.samples_per_s());
     progress("baseline %s, %d stations: %.0f samples/s %s (%" PRIu64 " samples in %.2f s)", transport.c_str(), stations,
-             r.samples_per_s(), fuse ? "decoded and fused" : "decode-only", r.samples_accepted, r.seconds);
+             r.samples_per_s(), fuse ? "decoded and fused" : "decode-only", r.samples_done, r.seconds);
   }
   return median(runs);
 }
