@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "daemon/doorbell.hpp"
+#include "daemon/ingest.hpp"  // steady_now_us: the worker's clock, which next_timer_us() is on
 #include "daemon/registry.hpp"
 #include "daemon/spsc_ring.hpp"
 #include "daemon/station_gauges.hpp"
@@ -48,12 +49,6 @@ constexpr std::uint32_t kDevicesPerRunner = 8;  // room for the simulator's devi
 constexpr std::int64_t kIdleFlushUs = 2'000'000;
 
 using kneeload::testing::eventually;
-
-// The worker's clock (daemon/ingest.cpp steady_now_us), which next_timer_us() is on.
-std::int64_t now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // A consumer that rings a doorbell, so the thread waiting on it sees each of the worker's calls.
 class BellConsumer final : public OutputConsumer {
@@ -192,10 +187,10 @@ TEST(WorkerPoll, TakesABoundedBatchRunsTheIdleSweepWithoutInputAndEndsOnDrain) {
   Doorbell bell;  // never waited on: poll() does not sleep
   auto gauges = std::make_unique<StationGauges[]>(1);
   CountingConsumer consumer;
-  const std::int64_t built_us = now_us();
+  const std::int64_t built_us = steady_now_us();
   Worker worker(0, 1, input, bell, output, consumer, registry, gauges.get());
   EXPECT_GE(worker.next_timer_us(), built_us);
-  EXPECT_LE(worker.next_timer_us(), now_us() + kFlushUs / 4);
+  EXPECT_LE(worker.next_timer_us(), steady_now_us() + kFlushUs / 4);
 
   EXPECT_EQ(worker.poll(64), Worker::PollResult::kIdle) << "an empty ring";
   for (const fusion::Sample& s : stream) ASSERT_TRUE(input.try_push(WorkItem{s}));
@@ -214,9 +209,8 @@ TEST(WorkerPoll, TakesABoundedBatchRunsTheIdleSweepWithoutInputAndEndsOnDrain) {
   const int calls_before = consumer.calls;
   std::int64_t swept_at_us = 0;
   ASSERT_TRUE(eventually([&] {
-    const std::int64_t until_due_us = std::max<std::int64_t>(worker.next_timer_us() - now_us(), 0);
-    std::this_thread::sleep_for(std::chrono::microseconds(until_due_us));
-    swept_at_us = now_us();
+    std::this_thread::sleep_for(std::chrono::microseconds(worker.us_until_next_timer()));
+    swept_at_us = steady_now_us();
     return worker.poll(64) == Worker::PollResult::kIdle && worker.counters().outputs.get() > fused_outputs;
   }, 5s)) << "no idle sweep from poll() without input";
   EXPECT_GT(consumer.calls, calls_before) << "the swept outputs are announced";
@@ -261,17 +255,17 @@ TEST(WorkerPoll, AReloadThatShortensTheIdleFlushReschedulesTheNextSweep) {
   const std::int64_t first_sweep_us = worker.next_timer_us();
 
   ASSERT_TRUE(input.try_push(WorkItem{ConfigChange{&short_flush}}));
-  const std::int64_t before_us = now_us();
+  const std::int64_t before_us = steady_now_us();
   EXPECT_EQ(worker.poll(64), Worker::PollResult::kIdle);
   EXPECT_EQ(worker.generation_seen(), 2u);
   const std::int64_t short_sweep_us = worker.next_timer_us();
   EXPECT_LT(short_sweep_us, first_sweep_us) << "the sweep the 500 ms flush scheduled was kept";
   EXPECT_GE(short_sweep_us, before_us);
-  EXPECT_LE(short_sweep_us, now_us() + kShortFlushUs / 4);
+  EXPECT_LE(short_sweep_us, steady_now_us() + kShortFlushUs / 4);
 
   // Back to 500 ms before that sweep is due (50 ms: a poll takes microseconds): it stays.
   ASSERT_TRUE(input.try_push(WorkItem{ConfigChange{&long_again}}));
-  const std::int64_t reloaded_us = now_us();
+  const std::int64_t reloaded_us = steady_now_us();
   EXPECT_EQ(worker.poll(64), Worker::PollResult::kIdle);
   EXPECT_EQ(worker.generation_seen(), 3u);
   if (reloaded_us < short_sweep_us) {
@@ -279,11 +273,11 @@ TEST(WorkerPoll, AReloadThatShortensTheIdleFlushReschedulesTheNextSweep) {
   }
 
   // Once it has run, the next is 125 ms on.
-  std::this_thread::sleep_for(std::chrono::microseconds(std::max<std::int64_t>(short_sweep_us - now_us(), 0)));
-  const std::int64_t swept_us = now_us();
+  std::this_thread::sleep_for(std::chrono::microseconds(std::max<std::int64_t>(short_sweep_us - steady_now_us(), 0)));
+  const std::int64_t swept_us = steady_now_us();
   EXPECT_EQ(worker.poll(64), Worker::PollResult::kIdle);
   EXPECT_GE(worker.next_timer_us(), swept_us + kLongFlushUs / 4);
-  EXPECT_LE(worker.next_timer_us(), now_us() + kLongFlushUs / 4);
+  EXPECT_LE(worker.next_timer_us(), steady_now_us() + kLongFlushUs / 4);
 }
 
 }  // namespace
