@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <limits>
@@ -373,36 +374,56 @@ bool is_local(const sockaddr_storage& address) {
   return local;
 }
 
-// Where this host reaches the listening socket on `host` (as in metrics.address) and `port` (the
-// one bound): the host's addresses that are this host's own (a name may also resolve to others, which
-// civetweb did not bind and which a stop must not connect to), a wildcard on loopback of its
-// family. Resolved at start-up, so that a stop does not wait for a name service.
-std::vector<sockaddr_storage> knock_addresses(std::string host, const std::string& port) {
+// What `host` (as in metrics.address; a literal in brackets without them) resolves to: its IPv4
+// and IPv6 addresses with port 0, or the resolver's error. Looked up once, at start-up: the
+// refusal of a name civetweb cannot use and the addresses a stop knocks on both come from it,
+// so a stop never waits for a name service.
+struct HostAddresses {
+  std::vector<sockaddr_storage> addresses;
+  int error = 0;  // getaddrinfo's, 0 if it resolved
+};
+
+HostAddresses resolve_host(std::string host) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICSERV;
   addrinfo* found = nullptr;
-  if (::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found) != 0) return {};
-  std::vector<sockaddr_storage> out;
+  HostAddresses out;
+  out.error = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), "0", &hints, &found);
+  if (out.error != 0) return out;
   for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
     if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
     sockaddr_storage s{};
     std::memcpy(&s, a->ai_addr, a->ai_addrlen);
+    out.addresses.push_back(s);
+  }
+  ::freeaddrinfo(found);
+  return out;
+}
+
+// Where this host reaches the listening socket on the resolved host and `port` (the one bound):
+// the host's addresses that are this host's own (a name may also resolve to others, which
+// civetweb did not bind and which a stop must not connect to), a wildcard on loopback of its
+// family.
+std::vector<sockaddr_storage> knock_addresses(const HostAddresses& host, std::uint16_t port) {
+  std::vector<sockaddr_storage> out;
+  for (sockaddr_storage s : host.addresses) {
     if (s.ss_family == AF_INET) {
       auto* v4 = reinterpret_cast<sockaddr_in*>(&s);
       if (v4->sin_addr.s_addr == htonl(INADDR_ANY)) v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      v4->sin_port = htons(port);
     } else {
       auto* v6 = reinterpret_cast<sockaddr_in6*>(&s);
       if (IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr)) v6->sin6_addr = in6addr_loopback;
+      v6->sin6_port = htons(port);
     }
     const bool seen = std::any_of(out.begin(), out.end(), [&](const sockaddr_storage& o) {
       return std::memcmp(&o, &s, length_of(s)) == 0;
     });
     if (!seen && is_local(s)) out.push_back(s);
   }
-  ::freeaddrinfo(found);
   return out;
 }
 
@@ -422,22 +443,15 @@ bool knock(const sockaddr_storage& address) {
 
 // Why civetweb cannot listen on `host` (as in metrics.address), or "" if it can as far as a name
 // goes. civetweb resolves a name itself, for IPv4 only when it has no IPv6, and a name it cannot
-// resolve fails like a taken port ("null context ... Possible problem binding to port"). One
-// lookup of both families: a name service that does not answer costs its timeout once.
-std::string unresolved_reason(const std::string& host, bool civetweb_ipv6) {
+// resolve fails like a taken port ("null context ... Possible problem binding to port").
+std::string unresolved_reason(const std::string& host, const HostAddresses& resolved, bool civetweb_ipv6) {
   if (host.empty() || host.front() == '[') return {};  // a literal: civetweb parses it itself
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  const int error = ::getaddrinfo(host.c_str(), nullptr, &hints, &found);
-  if (error != 0) return "\"" + host + "\" does not resolve: " + ::gai_strerror(error);
+  if (resolved.error != 0) return "\"" + host + "\" does not resolve: " + ::gai_strerror(resolved.error);
   bool v4 = false, v6 = false;
-  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    v4 = v4 || a->ai_family == AF_INET;
-    v6 = v6 || a->ai_family == AF_INET6;
+  for (const sockaddr_storage& a : resolved.addresses) {
+    v4 = v4 || a.ss_family == AF_INET;
+    v6 = v6 || a.ss_family == AF_INET6;
   }
-  ::freeaddrinfo(found);
   if (v4 || (v6 && civetweb_ipv6)) return {};
   if (v6) {
     return "\"" + host + "\" resolves only to IPv6 addresses, and this host's civetweb has no IPv6 support " +
@@ -488,7 +502,8 @@ MetricsServer::MetricsServer(const MetricsEndpoint& endpoint, const Pipeline& pi
   }
   const std::size_t colon = address.rfind(':');
   const std::string host = address.substr(0, colon);
-  if (const std::string why = unresolved_reason(host, mg_check_feature(kCivetwebIPv6) != 0); !why.empty()) {
+  const HostAddresses resolved = resolve_host(host);
+  if (const std::string why = unresolved_reason(host, resolved, mg_check_feature(kCivetwebIPv6) != 0); !why.empty()) {
     throw StartError("cannot serve metrics on \"" + address + "\": " + why);
   }
   // One civetweb thread: scrapes are rare and the machine has few cores (ENGINEERING.md §1e).
@@ -507,7 +522,8 @@ MetricsServer::MetricsServer(const MetricsEndpoint& endpoint, const Pipeline& pi
   const std::vector<int> ports = exposer_->GetListeningPorts();
   const std::string port = ports.empty() ? address.substr(colon + 1) : std::to_string(ports[0]);
   bound_ = host + ":" + port;
-  knock_ = std::make_unique<Knock>(Knock{knock_addresses(host, port)});
+  knock_ = std::make_unique<Knock>(
+      Knock{knock_addresses(resolved, static_cast<std::uint16_t>(std::strtoul(port.c_str(), nullptr, 10)))});
 }
 
 // civetweb's listening thread waits for connections in polls of 2 s (SOCKET_TIMEOUT_QUANTUM in
