@@ -344,13 +344,23 @@ struct LatencyRow {
   std::optional<std::int64_t> age_p50_us;  // Header.age_us: the reorder window's hold included
 };
 
-struct Row {
-  std::string transport;
-  int stations = 0;
-  int workers = 0;
+// A row's references (baseline.hpp). They do not depend on the workers: measured once per
+// transport and station count, and shared by that size's rows.
+struct Baselines {
   std::vector<double> baseline_runs;
   double baseline = 0.0;
   std::uint64_t baseline_lost = 0;  // ipc only: samples libzmq lost at the generator's close
+  // Decode and fuse on one thread: the model's own cost on top of the baseline.
+  double fused_baseline = 0.0;  // 0 if it could not be measured (fused_baseline_error)
+  std::vector<double> fused_baseline_runs;
+  std::uint64_t fused_baseline_lost = 0;  // ipc only, as baseline_lost
+  std::string fused_baseline_error;
+};
+
+struct Row : Baselines {
+  std::string transport;
+  int stations = 0;
+  int workers = 0;
   std::vector<Run> probes;
   std::vector<Run> confirms;
   double sustained = 0.0;  // the confirmed rate, 0 if none
@@ -359,11 +369,6 @@ struct Row {
   double drops = 0.0;  // over the confirmation and the latency runs
   std::uint64_t seq_gaps = 0;
   std::string error;  // the row could not be measured
-  // Decode and fuse on one thread (baseline.hpp): the model's own cost on top of the baseline.
-  double fused_baseline = 0.0;  // 0 if it could not be measured (fused_baseline_error)
-  std::vector<double> fused_baseline_runs;
-  std::uint64_t fused_baseline_lost = 0;  // ipc only, as baseline_lost
-  std::string fused_baseline_error;
   double ratio() const { return baseline > 0.0 ? sustained / baseline : 0.0; }
   double fused_ratio() const { return fused_baseline > 0.0 ? sustained / fused_baseline : 0.0; }
 };
@@ -1047,16 +1052,7 @@ int run(int argc, char** argv) {
   std::vector<Row> rows;
   const auto start = Clock::now();
   try {
-    struct Baseline {
-      double median = 0.0;
-      std::vector<double> runs;
-      std::uint64_t lost = 0;
-      double fused_median = 0.0;
-      std::vector<double> fused_runs;
-      std::uint64_t fused_lost = 0;
-      std::string fused_error;
-    };
-    std::map<std::pair<std::string, int>, Baseline> baselines;
+    std::map<std::pair<std::string, int>, Baselines> baselines;
     for (const std::string& transport : o.transports) {
       for (const int stations : o.stations) {
         for (const int workers : o.workers) {
@@ -1066,31 +1062,25 @@ int run(int argc, char** argv) {
           row.workers = workers;
           try {
             const std::string config = bench.daemon_config(stations, workers);
-            // The baseline does not depend on the workers: measured once per transport and size.
             auto it = baselines.find({transport, stations});
             if (it == baselines.end()) {
-              Baseline b;
-              b.median = measure_baseline(bench, transport, stations, config, BaselineSink::Work::kDecode, b.runs,
-                                          b.lost);
+              Baselines b;
+              b.baseline = measure_baseline(bench, transport, stations, config, BaselineSink::Work::kDecode,
+                                            b.baseline_runs, b.baseline_lost);
               // A second reference: should it fail, the row is still measured, and says why.
               try {
-                b.fused_median = measure_baseline(bench, transport, stations, config,
-                                                  BaselineSink::Work::kDecodeAndFuse, b.fused_runs, b.fused_lost);
+                b.fused_baseline = measure_baseline(bench, transport, stations, config,
+                                                    BaselineSink::Work::kDecodeAndFuse, b.fused_baseline_runs,
+                                                    b.fused_baseline_lost);
               } catch (const Interrupted&) {
                 throw;
               } catch (const std::exception& e) {
-                b.fused_error = e.what();
+                b.fused_baseline_error = e.what();
                 progress("%s", e.what());
               }
               it = baselines.emplace(std::make_pair(transport, stations), std::move(b)).first;
             }
-            row.baseline = it->second.median;
-            row.baseline_runs = it->second.runs;
-            row.baseline_lost = it->second.lost;
-            row.fused_baseline = it->second.fused_median;
-            row.fused_baseline_runs = it->second.fused_runs;
-            row.fused_baseline_lost = it->second.fused_lost;
-            row.fused_baseline_error = it->second.fused_error;
+            static_cast<Baselines&>(row) = it->second;
             measure_row(bench, row, config, !o.scaling);
           } catch (const Interrupted&) {
             throw;
